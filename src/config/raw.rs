@@ -1,0 +1,92 @@
+//! The config file as written (serde). Values that need a line number in error messages are
+//! `Spanned`. Unknown keys are errors (`deny_unknown_fields`).
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[data]`: the input matrix.
+    pub data: Option<Spanned<RawData>>,
+    /// `[model]`: loss, solver, initialization.
+    #[serde(default)]
+    pub model: RawModel,
+    /// `[sweep]`: ranks, restarts, seed.
+    pub sweep: Option<Spanned<RawSweep>>,
+    /// `[stop]`: when a fit stops.
+    #[serde(default)]
+    pub stop: RawStop,
+    /// `[output]`: where results go.
+    #[serde(default)]
+    pub output: RawOutput,
+    /// `[run]`: threads.
+    #[serde(default)]
+    pub run: RawRun,
+}
+
+/// `[data]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawData {
+    /// HDF5 file, relative to the config file's folder.
+    pub path: Option<Spanned<String>>,
+    /// Path of a 2-D numeric dataset inside the file.
+    pub dataset: Option<Spanned<String>>,
+    /// True when the file stores observations as columns.
+    #[serde(default)]
+    pub transpose: bool,
+}
+
+/// `[model]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    /// "kl" (default) or "frobenius".
+    pub loss: Option<Spanned<String>>,
+    /// "mu" (default).
+    pub solver: Option<Spanned<String>>,
+    /// "random" (default).
+    pub init: Option<Spanned<String>>,
+}
+
+/// `[sweep]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSweep {
+    /// Ranks to fit.
+    pub ranks: Option<Spanned<Vec<i64>>>,
+    /// Random restarts per rank.
+    pub restarts: Option<Spanned<i64>>,
+    /// Master seed.
+    pub seed: Option<Spanned<i64>>,
+}
+
+/// `[stop]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStop {
+    /// Iteration cap.
+    pub max_iter: Option<Spanned<i64>>,
+    /// Relative-decrease tolerance.
+    pub tol: Option<Spanned<f64>>,
+    /// Objective evaluated every this many iterations.
+    pub check_every: Option<Spanned<i64>>,
+}
+
+/// `[output]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    /// Output directory, relative to the config file's folder.
+    pub dir: Option<Spanned<String>>,
+}
+
+/// `[run]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRun {
+    /// Worker threads; 0 means all cores.
+    pub threads: Option<Spanned<i64>>,
+}

@@ -1,0 +1,385 @@
+//! `RawConfig` → `Plan`: every rule on the configuration, in one place, each with its own message.
+
+use super::line_col;
+use super::raw::RawConfig;
+use crate::error::{Error, Result};
+use crate::nmf::init::Init;
+use crate::nmf::{Loss, Solver, StopRule};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Where the input matrix is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSpec {
+    /// HDF5 file (resolved against the config file's folder).
+    pub path: PathBuf,
+    /// Dataset path inside the file.
+    pub dataset: String,
+    /// The file stores observations as columns: X is the transpose of the stored matrix.
+    pub transpose: bool,
+}
+
+/// Command-line values that take precedence over the config file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--threads N` (0: all cores).
+    pub threads: Option<usize>,
+    /// `--out DIR` (relative to the current directory).
+    pub out: Option<PathBuf>,
+}
+
+/// A checked configuration: everything the sweep needs, with no value left to validate except
+/// the rank bounds that depend on the data ([`Plan::check_ranks`]).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The config file.
+    pub config_path: PathBuf,
+    /// Its text, stored with the results.
+    pub config_text: String,
+    /// The input matrix.
+    pub data: DataSpec,
+    /// The loss minimized.
+    pub loss: Loss,
+    /// The algorithm.
+    pub solver: Solver,
+    /// The starting points.
+    pub init: Init,
+    /// Ranks, ascending, distinct, ≥ 1.
+    pub ranks: Vec<usize>,
+    /// Line of `sweep.ranks` (for messages about ranks that do not fit the data).
+    pub ranks_line: usize,
+    /// Restarts per rank (≥ 1).
+    pub restarts: usize,
+    /// Master seed of every random stream.
+    pub seed: u64,
+    /// When a fit stops.
+    pub stop: StopRule,
+    /// Output directory.
+    pub out_dir: PathBuf,
+    /// Worker threads (≥ 1).
+    pub threads: usize,
+}
+
+/// Reads and checks the config file at `path`.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead { path: path.to_path_buf(), source })?;
+    parse(&text, path, overrides)
+}
+
+/// Checks config `text` read from `path` (used to resolve relative paths and in messages).
+pub fn parse(text: &str, path: &Path, overrides: &Overrides) -> Result<Plan> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
+    Checker { text, path }.plan(raw, overrides)
+}
+
+/// Turns a TOML/serde error into a message with line, column and a fix.
+fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
+    let offset = e.span().map_or(0, |s| s.start);
+    let (line, column) = line_col(text, offset);
+    let msg = e.message().trim().to_string();
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let key = rest.split('`').next().unwrap_or_default().to_string();
+        let valid: Vec<&str> = rest.split_once("expected").map_or(vec![], |(_, list)| list.split('`').skip(1).step_by(2).collect());
+        let section = section_at(text, offset).map_or(String::new(), |s| format!(" in [{s}]"));
+        let closest = valid
+            .iter()
+            .map(|v| (strsim::levenshtein(&key, v), *v))
+            .filter(|(d, v)| *d <= 2.max(v.len() / 3))
+            .min_by_key(|(d, _)| *d);
+        let mut hint = String::new();
+        if let Some((_, c)) = closest {
+            hint.push_str(&format!("; did you mean `{c}`?"));
+        }
+        if !valid.is_empty() {
+            hint.push_str(&format!(" (valid keys: {})", valid.join(", ")));
+        }
+        return Error::UnknownKey { path: path.to_path_buf(), line, key, section, hint };
+    }
+    Error::ConfigSyntax { path: path.to_path_buf(), line, column, message: msg }
+}
+
+/// The `[table]` header that governs byte `offset`, if any (none when the offset is on a header
+/// line itself: then the unknown key is a table name at the top level).
+fn section_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    if text[line_start..].trim_start().starts_with('[') {
+        return None;
+    }
+    let header = text[..line_start].lines().rev().map(str::trim).find(|l| l.starts_with('['))?;
+    let name = header.trim_start_matches('[').split(']').next()?.trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Checker<'_> {
+    fn line<T>(&self, s: &Spanned<T>) -> usize {
+        line_col(self.text, s.span().start).0
+    }
+
+    fn err<T>(&self, key: &str, at: &Spanned<T>, message: String) -> Error {
+        Error::ConfigValue { path: self.path.to_path_buf(), line: self.line(at), key: key.to_string(), message }
+    }
+
+    fn missing(&self, key: &str, line: usize, message: &str) -> Error {
+        Error::ConfigValue { path: self.path.to_path_buf(), line, key: key.to_string(), message: message.to_string() }
+    }
+
+    /// A choice among named values; the message lists the valid ones.
+    fn choice<T: Copy>(&self, key: &str, v: Option<&Spanned<String>>, all: &[(&str, T)], default: T, note: &str) -> Result<T> {
+        let Some(v) = v else { return Ok(default) };
+        let s = v.get_ref().as_str();
+        all.iter().find(|(name, _)| *name == s).map(|(_, t)| *t).ok_or_else(|| {
+            let names: Vec<String> = all.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+            self.err(key, v, format!("unknown value \"{s}\"; valid values: {}{note}", names.join(", ")))
+        })
+    }
+
+    fn positive(&self, key: &str, v: Option<&Spanned<i64>>, default: usize, what: &str) -> Result<usize> {
+        match v {
+            None => Ok(default),
+            Some(s) if *s.get_ref() >= 1 => Ok(*s.get_ref() as usize),
+            Some(s) => Err(self.err(key, s, format!("must be at least 1 (got {}): {what}", s.get_ref()))),
+        }
+    }
+
+    fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new("")).join(p)
+        }
+    }
+
+    fn plan(&self, raw: RawConfig, ov: &Overrides) -> Result<Plan> {
+        let data = raw.data.ok_or_else(|| {
+            self.missing("data", 0, "missing section [data]; add [data] with path = \"file.h5\" and dataset = \"X\"")
+        })?;
+        let data_line = self.line(&data);
+        let data = data.into_inner();
+        let path = data.path.ok_or_else(|| {
+            self.missing("data.path", data_line, "missing key; add path = \"file.h5\" (relative to the config file) under [data]")
+        })?;
+        if path.get_ref().trim().is_empty() {
+            return Err(self.err("data.path", &path, "is empty; give the HDF5 file's path".into()));
+        }
+        let dataset = data.dataset.ok_or_else(|| {
+            self.missing("data.dataset", data_line, "missing key; add dataset = \"X\" (the 2-D dataset inside the file) under [data]")
+        })?;
+        let data = DataSpec { path: self.resolve(path.get_ref()), dataset: dataset.into_inner(), transpose: data.transpose };
+
+        let loss = self.choice("model.loss", raw.model.loss.as_ref(), &Loss::ALL, Loss::Kl, " (\"kl\" is the Poisson likelihood)")?;
+        let solver = self.choice("model.solver", raw.model.solver.as_ref(), &Solver::ALL, Solver::Mu, "")?;
+        let init = self.choice("model.init", raw.model.init.as_ref(), &Init::ALL, Init::Random, "")?;
+
+        let sweep = raw.sweep.ok_or_else(|| self.missing("sweep", 0, "missing section [sweep]; add [sweep] with ranks = [2, 3, 4]"))?;
+        let sweep_line = self.line(&sweep);
+        let sweep = sweep.into_inner();
+        let ranks_s = sweep
+            .ranks
+            .ok_or_else(|| self.missing("sweep.ranks", sweep_line, "missing key; add ranks = [2, 3, 4] under [sweep]"))?;
+        let ranks_line = self.line(&ranks_s);
+        if ranks_s.get_ref().is_empty() {
+            return Err(self.err("sweep.ranks", &ranks_s, "is empty; list at least one rank, e.g. ranks = [2, 3, 4]".into()));
+        }
+        let mut ranks = Vec::new();
+        for &r in ranks_s.get_ref() {
+            if r < 1 {
+                return Err(self.err("sweep.ranks", &ranks_s, format!("rank {r} is impossible; ranks must be at least 1")));
+            }
+            if ranks.contains(&(r as usize)) {
+                return Err(self.err("sweep.ranks", &ranks_s, format!("rank {r} is listed twice; list each rank once")));
+            }
+            ranks.push(r as usize);
+        }
+        ranks.sort_unstable();
+        let restarts = self.positive("sweep.restarts", sweep.restarts.as_ref(), 20, "each rank needs at least one fit")?;
+        let seed = match sweep.seed {
+            None => 1,
+            Some(s) if *s.get_ref() >= 0 => *s.get_ref() as u64,
+            Some(s) => return Err(self.err("sweep.seed", &s, format!("must be a non-negative integer (got {})", s.get_ref()))),
+        };
+
+        let max_iter = self.positive("stop.max_iter", raw.stop.max_iter.as_ref(), 2000, "a fit needs at least one iteration")?;
+        let check_every = self.positive("stop.check_every", raw.stop.check_every.as_ref(), 10, "the objective is checked every so many iterations")?;
+        let tol = match raw.stop.tol {
+            None => 1e-6,
+            Some(t) if t.get_ref().is_finite() && *t.get_ref() >= 0.0 => *t.get_ref(),
+            Some(t) => return Err(self.err("stop.tol", &t, format!("must be a finite number ≥ 0 (got {})", t.get_ref()))),
+        };
+
+        let out_dir = match (&ov.out, raw.output.dir) {
+            (Some(o), _) => o.clone(),
+            (None, Some(d)) if d.get_ref().trim().is_empty() => {
+                return Err(self.err("output.dir", &d, "is empty; give a directory, e.g. dir = \"results\"".into()));
+            }
+            (None, Some(d)) => self.resolve(d.get_ref()),
+            (None, None) => self.resolve("results"),
+        };
+        let threads = match (ov.threads, raw.run.threads) {
+            (Some(t), _) => t,
+            (None, None) => 0,
+            (None, Some(t)) if *t.get_ref() >= 0 => *t.get_ref() as usize,
+            (None, Some(t)) => return Err(self.err("run.threads", &t, format!("must be ≥ 0 (0: all cores), got {}", t.get_ref()))),
+        };
+        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+
+        Ok(Plan {
+            config_path: self.path.to_path_buf(),
+            config_text: self.text.to_string(),
+            data,
+            loss,
+            solver,
+            init,
+            ranks,
+            ranks_line,
+            restarts,
+            seed,
+            stop: StopRule { max_iter, tol, check_every },
+            out_dir,
+            threads,
+        })
+    }
+}
+
+impl Plan {
+    /// Checks the ranks against the data's shape (N x p): a rank above max(N, p) is an error; one
+    /// above min(N, p) is allowed (such a fit is not unique even up to scaling) and gives a warning.
+    pub fn check_ranks(&self, n: usize, p: usize) -> Result<Vec<String>> {
+        let mut warnings = Vec::new();
+        for &r in &self.ranks {
+            if r > n.max(p) {
+                return Err(Error::ConfigValue {
+                    path: self.config_path.clone(),
+                    line: self.ranks_line,
+                    key: "sweep.ranks".into(),
+                    message: format!(
+                        "rank {r} is larger than both dimensions of the data ({n} x {p}); use ranks of at most {}",
+                        n.max(p)
+                    ),
+                });
+            }
+            if r > n.min(p) {
+                warnings.push(format!(
+                    "rank {r} is larger than the smaller dimension of the data ({n} x {p}): the factorization is over-complete"
+                ));
+            }
+        }
+        Ok(warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[data]
+path = "x.h5"
+dataset = "X"
+[model]
+loss = "frobenius"
+[sweep]
+ranks = [4, 2, 3]
+restarts = 5
+seed = 9
+[stop]
+max_iter = 100
+tol = 1e-5
+check_every = 5
+[output]
+dir = "out"
+[run]
+threads = 2
+"#;
+
+    fn parse_str(text: &str) -> Result<Plan> {
+        parse(text, Path::new("/cfg/c.toml"), &Overrides::default())
+    }
+
+    fn message(text: &str) -> String {
+        parse_str(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn good_config() {
+        let p = parse_str(GOOD).unwrap();
+        assert_eq!(p.ranks, vec![2, 3, 4]);
+        assert_eq!(p.data.path, PathBuf::from("/cfg/x.h5"));
+        assert_eq!(p.out_dir, PathBuf::from("/cfg/out"));
+        assert_eq!((p.loss, p.restarts, p.seed, p.threads), (Loss::Frobenius, 5, 9, 2));
+        assert_eq!(p.stop, StopRule { max_iter: 100, tol: 1e-5, check_every: 5 });
+        assert_eq!(p.ranks_line, 8);
+    }
+
+    #[test]
+    fn overrides_win() {
+        let ov = Overrides { threads: Some(1), out: Some(PathBuf::from("elsewhere")) };
+        let p = parse(GOOD, Path::new("/cfg/c.toml"), &ov).unwrap();
+        assert_eq!((p.threads, p.out_dir), (1, PathBuf::from("elsewhere")));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_closest() {
+        let m = message(&GOOD.replace("restarts = 5", "restart = 5"));
+        assert_eq!(
+            m,
+            "/cfg/c.toml:9: unknown key `restart` in [sweep]; did you mean `restarts`? (valid keys: ranks, restarts, seed)"
+        );
+        let m = message(&GOOD.replace("[model]", "[modle]"));
+        assert!(m.starts_with("/cfg/c.toml:5: unknown key `modle`; did you mean `model`?"), "{m}");
+    }
+
+    #[test]
+    fn malformed_toml_gives_line_and_column() {
+        let m = message(&GOOD.replace("restarts = 5", "restarts = = 5"));
+        assert!(m.starts_with("/cfg/c.toml:9:12: "), "{m}");
+        let m = message(&GOOD.replace("restarts = 5", "restarts = \"five\""));
+        assert!(m.starts_with("/cfg/c.toml:9:12: ") && m.contains("invalid type"), "{m}");
+    }
+
+    #[test]
+    fn each_rule_has_its_message() {
+        let cases = [
+            ("ranks = [4, 2, 3]", "ranks = [0, 2]", "/cfg/c.toml:8: sweep.ranks: rank 0 is impossible; ranks must be at least 1"),
+            ("ranks = [4, 2, 3]", "ranks = []", "/cfg/c.toml:8: sweep.ranks: is empty; list at least one rank, e.g. ranks = [2, 3, 4]"),
+            ("ranks = [4, 2, 3]", "ranks = [2, 2]", "/cfg/c.toml:8: sweep.ranks: rank 2 is listed twice; list each rank once"),
+            ("restarts = 5", "restarts = 0", "/cfg/c.toml:9: sweep.restarts: must be at least 1 (got 0): each rank needs at least one fit"),
+            (
+                "loss = \"frobenius\"",
+                "loss = \"poisson\"",
+                "/cfg/c.toml:6: model.loss: unknown value \"poisson\"; valid values: \"kl\", \"frobenius\" (\"kl\" is the Poisson likelihood)",
+            ),
+            ("loss = \"frobenius\"", "solver = \"als\"", "/cfg/c.toml:6: model.solver: unknown value \"als\"; valid values: \"mu\""),
+            ("loss = \"frobenius\"", "init = \"nndsvd9\"", "/cfg/c.toml:6: model.init: unknown value \"nndsvd9\"; valid values: \"random\""),
+            ("tol = 1e-5", "tol = -1.0", "/cfg/c.toml:13: stop.tol: must be a finite number ≥ 0 (got -1)"),
+            ("max_iter = 100", "max_iter = 0", "/cfg/c.toml:12: stop.max_iter: must be at least 1 (got 0): a fit needs at least one iteration"),
+            ("seed = 9", "seed = -3", "/cfg/c.toml:10: sweep.seed: must be a non-negative integer (got -3)"),
+            ("threads = 2", "threads = -1", "/cfg/c.toml:18: run.threads: must be ≥ 0 (0: all cores), got -1"),
+            (
+                "dataset = \"X\"\n",
+                "",
+                "/cfg/c.toml:2: data.dataset: missing key; add dataset = \"X\" (the 2-D dataset inside the file) under [data]",
+            ),
+        ];
+        for (from, to, want) in cases {
+            assert_eq!(message(&GOOD.replace(from, to)), want, "replacing {from:?} by {to:?}");
+        }
+    }
+
+    #[test]
+    fn ranks_against_data() {
+        let p = parse_str(GOOD).unwrap();
+        assert_eq!(p.check_ranks(10, 3).unwrap().len(), 1);
+        assert!(p.check_ranks(10, 10).unwrap().is_empty());
+        assert_eq!(
+            p.check_ranks(3, 2).unwrap_err().to_string(),
+            "/cfg/c.toml:8: sweep.ranks: rank 4 is larger than both dimensions of the data (3 x 2); use ranks of at most 3"
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! One error type for the whole program, with the context a user needs to fix the problem
+//! (file, dataset, key, line), and the documented exit codes.
+//!
+//! Exit codes (also in the README):
+//! - 0: success;
+//! - 1: internal error (a bug, or an unexpected I/O or HDF5 failure);
+//! - 2: bad command line or configuration (syntax, unknown key, invalid value, a rank impossible
+//!   for the data);
+//! - 3: bad input data (missing file or dataset, wrong shape or type, negative/NaN/infinite entries);
+//! - 4: output directory problem (already holds results without `--force`, not writable);
+//! - 5: numerical failure (every fit of some rank produced a non-finite objective).
+
+use std::path::PathBuf;
+
+/// Shorthand for results carrying [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every failure the program reports to a user.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    ConfigRead {
+        /// The config file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration is not valid TOML or has a value of the wrong type.
+    #[error("{path}:{line}:{column}: {message}")]
+    ConfigSyntax {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong, with a hint on how to fix it.
+        message: String,
+    },
+    /// A key the configuration does not know.
+    #[error("{path}:{line}: unknown key `{key}`{section}{hint}")]
+    UnknownKey {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line of the key.
+        line: usize,
+        /// The key as written.
+        key: String,
+        /// " in [section]" or empty at the top level.
+        section: String,
+        /// "; did you mean `x`?" plus the valid keys.
+        hint: String,
+    },
+    /// A value that parses but is not allowed (rank 0, unknown loss, ...).
+    #[error("{path}:{line}: {key}: {message}")]
+    ConfigValue {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line of the key (0 when the key is missing).
+        line: usize,
+        /// Dotted key, e.g. `sweep.ranks`.
+        key: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The input data file cannot be opened or read.
+    #[error("{path}: {message}")]
+    DataFile {
+        /// The data file.
+        path: PathBuf,
+        /// What went wrong and how to fix it.
+        message: String,
+    },
+    /// The input dataset is missing, has the wrong shape or type, or holds bad values.
+    #[error("{path}, dataset \"{dataset}\": {message}")]
+    Data {
+        /// The data file.
+        path: PathBuf,
+        /// The dataset inside the file.
+        dataset: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The output directory already holds results.
+    #[error(
+        "output directory {dir} already holds results ({found}); pass --force to overwrite them, \
+         or choose another directory with --out or [output] dir"
+    )]
+    OutputExists {
+        /// The output directory.
+        dir: PathBuf,
+        /// The files found.
+        found: String,
+    },
+    /// The output directory cannot be created or written.
+    #[error("output directory {dir} cannot be written: {source}; choose another with --out or [output] dir")]
+    OutputUnwritable {
+        /// The output directory.
+        dir: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// Every fit of a rank failed numerically.
+    #[error("rank {rank}: all {fits} fits produced a non-finite objective; {hint}")]
+    Numerical {
+        /// The rank.
+        rank: usize,
+        /// How many fits were tried.
+        fits: usize,
+        /// What to try.
+        hint: String,
+    },
+    /// An I/O failure while writing results.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, with the path.
+        context: String,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// An HDF5 failure while writing results.
+    #[error("{context}: {source}")]
+    Hdf5 {
+        /// What was being done, with the path.
+        context: String,
+        /// The underlying HDF5 error.
+        source: hdf5::Error,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error (documented in the module docs and the README).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::ConfigRead { .. }
+            | Error::ConfigSyntax { .. }
+            | Error::UnknownKey { .. }
+            | Error::ConfigValue { .. } => 2,
+            Error::DataFile { .. } | Error::Data { .. } => 3,
+            Error::OutputExists { .. } | Error::OutputUnwritable { .. } => 4,
+            Error::Numerical { .. } => 5,
+            Error::Io { .. } | Error::Hdf5 { .. } => 1,
+        }
+    }
+
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+
+    /// Wraps an HDF5 error with what was being done.
+    pub fn hdf5(context: impl Into<String>, source: hdf5::Error) -> Self {
+        Error::Hdf5 { context: context.into(), source }
+    }
+}

@@ -1,0 +1,170 @@
+//! The driver loop of one fit: run an update rule, evaluate the objectives every `check_every`
+//! iterations, stop on convergence, `max_iter`, a non-finite objective, or cancellation.
+//! The reason is a value stored with the fit ([`StopReason`]), never hidden.
+
+use super::loss::{FitMatrix, Loss, Objectives, objectives_of};
+use super::update::UpdateRule;
+use ndarray::Array2;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// When a fit stops (`[stop]` in the config).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StopRule {
+    /// Iteration cap (≥ 1).
+    pub max_iter: usize,
+    /// Converged when the relative decrease of the objective over `check_every` iterations is
+    /// below `tol` (≥ 0).
+    pub tol: f64,
+    /// Objectives are evaluated every `check_every` iterations (≥ 1), and at the last one.
+    pub check_every: usize,
+}
+
+/// Why a fit stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StopReason {
+    /// The relative decrease over `check_every` iterations fell below `tol`.
+    Converged,
+    /// `max_iter` iterations ran without converging.
+    MaxIter,
+    /// The objective became NaN or infinite: the fit failed and its factors are not used.
+    NonFinite,
+    /// The run was cancelled (SIGINT/SIGTERM) while this fit was in flight.
+    Cancelled,
+}
+
+impl StopReason {
+    /// The name written to fits.tsv and results.h5.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Converged => "converged",
+            StopReason::MaxIter => "max_iter",
+            StopReason::NonFinite => "non_finite",
+            StopReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The end state of one fit.
+#[derive(Debug, Clone)]
+pub struct FitOutcome {
+    /// W (N x r).
+    pub w: Array2<f64>,
+    /// H (r x p).
+    pub h: Array2<f64>,
+    /// Objectives of the final (W, H); non-finite only when `stop` is `NonFinite`.
+    pub objectives: Objectives,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Why the fit stopped.
+    pub stop: StopReason,
+}
+
+/// Runs `rule` from (w, h) on `data` under `loss` until `stop` says so.
+///
+/// `scratch` is an N x p buffer shared by the rule and the objective evaluation. When `trace` is
+/// given, objectives are evaluated after every iteration and pushed there (tests, diagnostics);
+/// the stop rule still looks only every `check_every` iterations, so a trace does not change a fit.
+#[allow(clippy::too_many_arguments)]
+pub fn fit(
+    data: &FitMatrix,
+    loss: Loss,
+    rule: &mut dyn UpdateRule,
+    mut w: Array2<f64>,
+    mut h: Array2<f64>,
+    stop: &StopRule,
+    cancel: &AtomicBool,
+    mut trace: Option<&mut Vec<Objectives>>,
+) -> FitOutcome {
+    let x = data.x();
+    let mut scratch = Array2::zeros(x.dim());
+    let mut last = objectives_of(data, w.view(), h.view(), &mut scratch);
+    if !last.is_finite() {
+        return FitOutcome { w, h, objectives: last, iterations: 0, stop: StopReason::NonFinite };
+    }
+    let mut reference = last.value(loss);
+    let mut outcome_stop = StopReason::MaxIter;
+    let mut iterations = 0;
+    for it in 1..=stop.max_iter {
+        rule.step(x, &mut w, &mut h, &mut scratch);
+        iterations = it;
+        let check = it % stop.check_every == 0 || it == stop.max_iter;
+        if check || trace.is_some() {
+            last = objectives_of(data, w.view(), h.view(), &mut scratch);
+            if let Some(t) = trace.as_deref_mut() {
+                t.push(last);
+            }
+            if !last.is_finite() {
+                outcome_stop = StopReason::NonFinite;
+                break;
+            }
+        }
+        if check {
+            let cur = last.value(loss);
+            // Relative decrease over the last check_every iterations; an exact fit (0) converged.
+            let decrease = if reference > 0.0 { (reference - cur) / reference } else { 0.0 };
+            if decrease < stop.tol {
+                outcome_stop = StopReason::Converged;
+                break;
+            }
+            reference = cur;
+        }
+        if cancel.load(Ordering::Relaxed) {
+            outcome_stop = StopReason::Cancelled;
+            break;
+        }
+    }
+    if outcome_stop == StopReason::Cancelled && iterations % stop.check_every != 0 {
+        last = objectives_of(data, w.view(), h.view(), &mut scratch);
+    }
+    FitOutcome { w, h, objectives: last, iterations, stop: outcome_stop }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nmf::update::Solver;
+    use crate::nmf::update::tests::awkward_data;
+
+    fn run(loss: Loss, stop: StopRule, trace: Option<&mut Vec<Objectives>>) -> FitOutcome {
+        let data = FitMatrix::new(awkward_data(30, 20));
+        let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(11), 30, 20, 3, data.mean());
+        let mut rule = Solver::Mu.rule(loss, 30, 20, 3);
+        fit(&data, loss, rule.as_mut(), w, h, &stop, &AtomicBool::new(false), trace)
+    }
+
+    #[test]
+    fn stops_at_max_iter_and_says_so() {
+        let o = run(Loss::Kl, StopRule { max_iter: 7, tol: 0.0, check_every: 5 }, None);
+        assert_eq!((o.iterations, o.stop), (7, StopReason::MaxIter));
+    }
+
+    #[test]
+    fn converges_with_loose_tolerance() {
+        let o = run(Loss::Frobenius, StopRule { max_iter: 10_000, tol: 1e-3, check_every: 10 }, None);
+        assert_eq!(o.stop, StopReason::Converged);
+        assert!(o.iterations < 10_000 && o.iterations % 10 == 0);
+    }
+
+    #[test]
+    fn trace_does_not_change_the_fit() {
+        let stop = StopRule { max_iter: 300, tol: 1e-6, check_every: 10 };
+        let mut trace = Vec::new();
+        let a = run(Loss::Kl, stop, Some(&mut trace));
+        let b = run(Loss::Kl, stop, None);
+        assert_eq!(a.w, b.w);
+        assert_eq!(a.iterations, b.iterations);
+        assert_eq!(trace.len(), a.iterations);
+        assert!(trace.windows(2).all(|p| p[1].kl <= p[0].kl * (1.0 + 1e-13)));
+    }
+
+    #[test]
+    fn cancelled_fit_reports_cancelled() {
+        let data = FitMatrix::new(awkward_data(10, 8));
+        let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(1), 10, 8, 2, data.mean());
+        let mut rule = Solver::Mu.rule(Loss::Kl, 10, 8, 2);
+        let stop = StopRule { max_iter: 100, tol: 0.0, check_every: 10 };
+        let o = fit(&data, Loss::Kl, rule.as_mut(), w, h, &stop, &AtomicBool::new(true), None);
+        assert_eq!((o.stop, o.iterations), (StopReason::Cancelled, 1));
+        assert!(o.objectives.is_finite());
+    }
+}

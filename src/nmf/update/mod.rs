@@ -1,0 +1,194 @@
+//! Update rules: one file per rule. A rule performs one iteration (H update, then W update using
+//! the new H) in place, from products it computes through `linalg` into buffers it allocated once.
+//! The driver loop (`fit.rs`) decides when to evaluate objectives and when to stop.
+
+mod mu_frobenius;
+mod mu_kl;
+
+pub use mu_frobenius::MuFrobenius;
+pub use mu_kl::MuKl;
+
+use super::Loss;
+use ndarray::{Array1, Array2, ArrayView2, Zip};
+
+/// One iteration of an NMF algorithm.
+pub trait UpdateRule: Send {
+    /// Updates H (r x p), then W (N x r) from the new H, for data X (N x p). `scratch` is an N x p
+    /// buffer the rule may overwrite (the driver reuses it to evaluate objectives).
+    fn step(&mut self, x: ArrayView2<f64>, w: &mut Array2<f64>, h: &mut Array2<f64>, scratch: &mut Array2<f64>);
+}
+
+/// The algorithm family chosen in the config (`[model] solver`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Solver {
+    /// Lee & Seung (2001) multiplicative updates, for either loss.
+    Mu,
+}
+
+impl Solver {
+    /// Every solver with its config name.
+    pub const ALL: [(&'static str, Solver); 1] = [("mu", Solver::Mu)];
+
+    /// The config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Solver::Mu => "mu",
+        }
+    }
+
+    /// The update rule of this solver for `loss`, with buffers for X of shape (n, p) at rank `r`.
+    pub fn rule(self, loss: Loss, n: usize, p: usize, r: usize) -> Box<dyn UpdateRule> {
+        match (self, loss) {
+            (Solver::Mu, Loss::Kl) => Box::new(MuKl::new(n, p, r)),
+            (Solver::Mu, Loss::Frobenius) => Box::new(MuFrobenius::new(n, p, r)),
+        }
+    }
+}
+
+/// Entries below the smallest normal f64 are set to 0: subnormal factors add nothing to a fit
+/// and make every later product that touches them very slow.
+const FLUSH_BELOW: f64 = f64::MIN_POSITIVE;
+
+/// Guard for denominators that can be exactly 0 (a component whose W column or H row vanished):
+/// its numerator is then 0 too, and the entry stays 0 instead of becoming 0/0 = NaN.
+pub(crate) const DENOM_FLOOR: f64 = f64::MIN_POSITIVE;
+
+/// `f ← f ⊙ num / max(den_k, floor)` where `den` is indexed by component k along `axis`
+/// (0: rows of f are components, as in H; 1: columns are components, as in W).
+fn scale_by_ratio(f: &mut Array2<f64>, num: &Array2<f64>, den: &Array1<f64>, axis: usize) {
+    if axis == 0 {
+        for ((mut fr, nr), &d) in f.rows_mut().into_iter().zip(num.rows()).zip(den.iter()) {
+            let inv = 1.0 / d.max(DENOM_FLOOR);
+            Zip::from(&mut fr).and(&nr).for_each(|v, &n| *v = flush(*v * n * inv));
+        }
+    } else {
+        for (mut fr, nr) in f.rows_mut().into_iter().zip(num.rows()) {
+            Zip::from(&mut fr).and(&nr).and(den).for_each(|v, &n, &d| *v = flush(*v * n / d.max(DENOM_FLOOR)));
+        }
+    }
+}
+
+/// `f ← f ⊙ num / max(den, floor)`, entry by entry (same shapes).
+///
+/// The product f·num is formed before the division: for multiplicative updates den ≥ f·c with
+/// c > 0 (e.g. (WᵀWH)_kj ≥ (WᵀW)_kk H_kj), so (f·num)/den stays bounded, whereas num/den alone
+/// can overflow to ∞ where f = 0 and den was floored, and 0·∞ = NaN.
+fn scale_by_matrix_ratio(f: &mut Array2<f64>, num: &Array2<f64>, den: &Array2<f64>) {
+    Zip::from(f).and(num).and(den).for_each(|v, &n, &d| *v = flush(*v * n / d.max(DENOM_FLOOR)));
+}
+
+#[inline]
+fn flush(v: f64) -> f64 {
+    if v < FLUSH_BELOW { 0.0 } else { v }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::nmf::loss::{FitMatrix, objectives_of};
+
+    /// Reads a fixture of ../shared/fixtures.
+    pub(crate) fn fixture(name: &str) -> serde_json::Value {
+        let path = format!("{}/../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// A JSON array of rows as a matrix.
+    pub(crate) fn matrix(v: &serde_json::Value) -> Array2<f64> {
+        let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
+        let (n, p) = (rows.len(), rows[0].len());
+        Array2::from_shape_vec((n, p), rows.into_iter().flatten().collect()).unwrap()
+    }
+
+    fn check_fixture(file: &str, loss: Loss) {
+        let f = fixture(file);
+        let x = matrix(&f["X"]);
+        let mut w = matrix(&f["W0"]);
+        let mut h = matrix(&f["H0"]);
+        let (n, p) = x.dim();
+        let r = w.ncols();
+        let data = FitMatrix::new(x.clone());
+        let mut rule = Solver::Mu.rule(loss, n, p, r);
+        let mut scratch = Array2::zeros((n, p));
+        let trace = f["objective_after_each_iteration"].as_array().unwrap();
+        let rel = |a: f64, b: f64| ((a - b) / b).abs();
+        for it in 1..=100 {
+            rule.step(x.view(), &mut w, &mut h, &mut scratch);
+            let o = objectives_of(&data, w.view(), h.view(), &mut scratch);
+            let want = &trace[it - 1];
+            for (got, key) in [(o.kl, "kl"), (o.poisson_loglik, "poisson_loglik"), (o.frobenius_sq, "frobenius_sq")] {
+                let exp = want[key].as_f64().unwrap();
+                assert!(rel(got, exp) < 1e-10, "{file} iteration {it} {key}: {got} vs {exp}");
+            }
+            if let Some(snap) = f["after_iterations"].get(it.to_string()) {
+                for (got, key) in [(&w, "W"), (&h, "H")] {
+                    let exp = matrix(&snap[key]);
+                    for (a, b) in got.iter().zip(exp.iter()) {
+                        assert!(rel(*a, *b) < 1e-9, "{file} iteration {it} {key}: {a} vs {b}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mu_kl_matches_fixture() {
+        check_fixture("mu_kl.json", Loss::Kl);
+    }
+
+    #[test]
+    fn mu_frobenius_matches_fixture() {
+        check_fixture("mu_frobenius.json", Loss::Frobenius);
+    }
+
+    /// Random-ish dense non-negative test data with zeros, an all-zero row and column.
+    pub(crate) fn awkward_data(n: usize, p: usize) -> Array2<f64> {
+        Array2::from_shape_fn((n, p), |(i, j)| {
+            if i == 1 || j == 2 || (i * 31 + j * 17) % 7 == 0 { 0.0 } else { ((i * 13 + j * 29) % 23) as f64 }
+        })
+    }
+
+    #[test]
+    fn objective_never_increases_and_stays_finite() {
+        for loss in [Loss::Kl, Loss::Frobenius] {
+            let x = awkward_data(40, 30);
+            let data = FitMatrix::new(x.clone());
+            let mut rng = crate::rng::fit_rng(7);
+            let (mut w, mut h) = crate::nmf::init::random(&mut rng, 40, 30, 5, data.mean());
+            let mut rule = Solver::Mu.rule(loss, 40, 30, 5);
+            let mut scratch = Array2::zeros((40, 30));
+            let mut prev = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
+            for it in 0..500 {
+                rule.step(x.view(), &mut w, &mut h, &mut scratch);
+                let o = objectives_of(&data, w.view(), h.view(), &mut scratch);
+                assert!(o.is_finite(), "{loss:?} iteration {it}: {o:?}");
+                let cur = o.value(loss);
+                assert!(cur <= prev * (1.0 + 1e-13), "{loss:?} iteration {it}: {prev} -> {cur}");
+                assert!(w.iter().chain(h.iter()).all(|v| *v >= 0.0 && v.is_finite()));
+                prev = cur;
+            }
+        }
+    }
+
+    #[test]
+    fn vanished_components_and_underflow_stay_finite() {
+        for loss in [Loss::Kl, Loss::Frobenius] {
+            let x = awkward_data(12, 9);
+            let mut w = Array2::from_elem((12, 3), 1.0);
+            let mut h = Array2::from_elem((3, 9), 1.0);
+            w.column_mut(0).fill(0.0); // a dead component
+            h.row_mut(1).fill(1e-310); // subnormal start
+            w[[3, 2]] = 1e-320;
+            let mut rule = Solver::Mu.rule(loss, 12, 9, 3);
+            let mut scratch = Array2::zeros((12, 9));
+            for _ in 0..50 {
+                rule.step(x.view(), &mut w, &mut h, &mut scratch);
+            }
+            let bad: Vec<f64> = w.iter().chain(h.iter()).copied().filter(|v| !(v.is_finite() && *v >= 0.0 && (*v == 0.0 || v.is_normal()))).collect();
+            assert!(bad.is_empty(), "{loss:?}: {bad:?}");
+            let o = objectives_of(&FitMatrix::new(x.clone()), w.view(), h.view(), &mut scratch);
+            assert!(o.is_finite(), "{loss:?}: {o:?}");
+        }
+    }
+}

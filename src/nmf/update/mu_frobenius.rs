@@ -1,0 +1,59 @@
+//! Multiplicative updates for the squared Frobenius loss.
+//!
+//! Lee & Seung (2001), Theorem 1:
+//!
+//! ```text
+//! H ← H ⊙ (Wᵀ X) ⊘ (Wᵀ W H)
+//! W ← W ⊙ (X Hᵀ) ⊘ (W H Hᵀ)
+//! ```
+//!
+//! Each update never increases ‖X − WH‖². Per iteration: Wᵀ X and X Hᵀ (2Npr flops each) and
+//! small r x r Gram products. The N x p scratch buffer is not needed.
+
+use super::{UpdateRule, scale_by_matrix_ratio};
+use crate::linalg::{matmul_into, matmul_nt_into, matmul_tn_into};
+use ndarray::{Array2, ArrayView2};
+
+/// Buffers for the Frobenius multiplicative updates at one shape, allocated once per fit.
+pub struct MuFrobenius {
+    /// Wᵀ X (r x p).
+    wtx: Array2<f64>,
+    /// Wᵀ W (r x r).
+    wtw: Array2<f64>,
+    /// Wᵀ W H (r x p).
+    wtwh: Array2<f64>,
+    /// X Hᵀ (N x r).
+    xht: Array2<f64>,
+    /// H Hᵀ (r x r).
+    hht: Array2<f64>,
+    /// W H Hᵀ (N x r).
+    whht: Array2<f64>,
+}
+
+impl MuFrobenius {
+    /// Buffers for X of shape (n, p) at rank r.
+    pub fn new(n: usize, p: usize, r: usize) -> Self {
+        MuFrobenius {
+            wtx: Array2::zeros((r, p)),
+            wtw: Array2::zeros((r, r)),
+            wtwh: Array2::zeros((r, p)),
+            xht: Array2::zeros((n, r)),
+            hht: Array2::zeros((r, r)),
+            whht: Array2::zeros((n, r)),
+        }
+    }
+}
+
+impl UpdateRule for MuFrobenius {
+    fn step(&mut self, x: ArrayView2<f64>, w: &mut Array2<f64>, h: &mut Array2<f64>, _scratch: &mut Array2<f64>) {
+        matmul_tn_into(w.view(), x, self.wtx.view_mut());
+        matmul_tn_into(w.view(), w.view(), self.wtw.view_mut());
+        matmul_into(self.wtw.view(), h.view(), self.wtwh.view_mut());
+        scale_by_matrix_ratio(h, &self.wtx, &self.wtwh);
+
+        matmul_nt_into(x, h.view(), self.xht.view_mut());
+        matmul_nt_into(h.view(), h.view(), self.hht.view_mut());
+        matmul_into(w.view(), self.hht.view(), self.whht.view_mut());
+        scale_by_matrix_ratio(w, &self.xht, &self.whht);
+    }
+}

@@ -1,0 +1,104 @@
+//! Tab-separated tables and the terminal summary.
+//!
+//! Floats in TSV files use Rust's shortest round-trip form, so they read back to the same bits;
+//! a failed fit's objectives are written as `NA`.
+
+use crate::sweep::{FitRecord, RankSummary};
+use std::fmt::Write;
+
+fn num(v: f64) -> String {
+    if v.is_finite() { format!("{v}") } else { "NA".to_string() }
+}
+
+/// fits.tsv: one row per fit, in (rank, restart) order.
+pub fn fits_tsv(records: &[FitRecord]) -> String {
+    let mut s = String::from("rank\trestart\tseed\tkl\tpoisson_loglik\tfrobenius_sq\titerations\tstop_reason\tseconds\n");
+    for r in records {
+        let o = &r.objectives;
+        let _ = writeln!(
+            s,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.3}",
+            r.job.rank,
+            r.job.restart,
+            r.job.seed,
+            num(o.kl),
+            num(o.poisson_loglik),
+            num(o.frobenius_sq),
+            r.iterations,
+            r.stop.name(),
+            r.seconds
+        );
+    }
+    s
+}
+
+const SUMMARY_HEADER: [&str; 12] = [
+    "rank",
+    "fits",
+    "converged",
+    "max_iter",
+    "failed",
+    "best_restart",
+    "best_seed",
+    "kl",
+    "poisson_loglik",
+    "frobenius_sq",
+    "iterations",
+    "stop_reason",
+];
+
+/// The summary's cells, one row per rank; `fmt` renders the objective values.
+fn summary_rows(summaries: &[RankSummary], fmt: impl Fn(f64) -> String) -> Vec<Vec<String>> {
+    summaries
+        .iter()
+        .map(|s| {
+            let mut row = vec![s.rank.to_string(), s.fits.to_string(), s.converged.to_string(), s.max_iter.to_string(), s.failed.to_string()];
+            match &s.best {
+                Some((b, _, _)) => row.extend([
+                    b.job.restart.to_string(),
+                    b.job.seed.to_string(),
+                    fmt(b.objectives.kl),
+                    fmt(b.objectives.poisson_loglik),
+                    fmt(b.objectives.frobenius_sq),
+                    b.iterations.to_string(),
+                    b.stop.name().to_string(),
+                ]),
+                None => row.extend(std::iter::repeat_n("NA".to_string(), 7)),
+            }
+            row
+        })
+        .collect()
+}
+
+/// summary.tsv: one row per rank with the counts of how fits ended and the best fit's objectives.
+pub fn summary_tsv(summaries: &[RankSummary]) -> String {
+    let mut s = SUMMARY_HEADER.join("\t");
+    s.push('\n');
+    for row in summary_rows(summaries, num) {
+        s.push_str(&row.join("\t"));
+        s.push('\n');
+    }
+    s
+}
+
+/// The same table for the terminal: aligned columns, objectives with 6 significant digits.
+pub fn summary_table(summaries: &[RankSummary]) -> String {
+    let rows = summary_rows(summaries, |v| if v.is_finite() { format!("{v:.6e}") } else { "NA".into() });
+    let mut widths: Vec<usize> = SUMMARY_HEADER.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let mut s = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect();
+        s.push_str(parts.join("  ").trim_end());
+        s.push('\n');
+    };
+    line(SUMMARY_HEADER.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    s
+}
