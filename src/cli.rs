@@ -14,9 +14,16 @@ use std::sync::atomic::AtomicBool;
 /// Non-negative matrix factorization sweeps: every rank of a range, many random restarts each,
 /// the best-likelihood fit per rank, every fit recorded.
 #[derive(Debug, Parser)]
-#[command(name = "nnmf-sweep", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-#[command(after_help = "Exit codes: 0 success, 1 internal error, 2 bad command line or config, \
-3 bad input data, 4 output directory problem, 5 numerical failure.\nThe README documents every config key.")]
+#[command(
+    name = "nnmf-sweep",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 internal error, 2 bad command line or config, \
+3 bad input data, 4 output directory problem, 5 numerical failure.\nThe README documents every config key."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -99,7 +106,13 @@ fn run(cli: Cli) -> Result<()> {
 
 fn sweep_cmd(a: RunArgs) -> Result<()> {
     let path = a.config.unwrap_or_default();
-    let plan = config::load(&path, &Overrides { threads: a.threads, out: a.out })?;
+    let plan = config::load(
+        &path,
+        &Overrides {
+            threads: a.threads,
+            out: a.out,
+        },
+    )?;
     let mut obs = crate::progress::for_stderr(a.quiet);
     let cancel = AtomicBool::new(false);
     let outcome = sweep::execute(&plan, a.force, obs.as_mut(), &cancel)?;
@@ -111,7 +124,12 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
 }
 
 fn simulate_cmd(a: SimulateArgs) -> Result<()> {
-    let bad = |m: &str| Error::ConfigValue { path: PathBuf::from("<command line>"), line: 0, key: "simulate".into(), message: m.into() };
+    let bad = |m: &str| Error::ConfigValue {
+        path: PathBuf::from("<command line>"),
+        line: 0,
+        key: "simulate".into(),
+        message: m.into(),
+    };
     if a.rows == 0 || a.cols == 0 || a.rank == 0 {
         return Err(bad("--rows, --cols and --rank must be at least 1"));
     }
@@ -119,10 +137,26 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
         return Err(bad("--mean must be positive and --mix non-negative"));
     }
     if a.out.exists() && !a.force {
-        return Err(bad(&format!("{} exists; pass --force to overwrite it", a.out.display())));
+        return Err(bad(&format!(
+            "{} exists; pass --force to overwrite it",
+            a.out.display()
+        )));
     }
-    let s = Planted { n: a.rows, p: a.cols, rank: a.rank, mean: a.mean, mix: a.mix, seed: a.seed };
+    let s = Planted {
+        n: a.rows,
+        p: a.cols,
+        rank: a.rank,
+        mean: a.mean,
+        mix: a.mix,
+        seed: a.seed,
+    };
     simulate::write(&a.out, &s)?;
-    println!("wrote {} ({} x {}, planted rank {})", a.out.display(), a.rows, a.cols, a.rank);
+    println!(
+        "wrote {} ({} x {}, planted rank {})",
+        a.out.display(),
+        a.rows,
+        a.cols,
+        a.rank
+    );
     Ok(())
 }

@@ -146,11 +146,17 @@ impl Error {
 
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// Wraps an HDF5 error with what was being done.
     pub fn hdf5(context: impl Into<String>, source: hdf5::Error) -> Self {
-        Error::Hdf5 { context: context.into(), source }
+        Error::Hdf5 {
+            context: context.into(),
+            source,
+        }
     }
 }

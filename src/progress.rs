@@ -49,9 +49,10 @@ pub struct Bar {
 impl Observer for Bar {
     fn start(&mut self, total: usize) {
         let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{spinner} fits {pos}/{len} [{bar:40}] {elapsed_precise}, ETA {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let style =
+            ProgressStyle::with_template("{spinner} fits {pos}/{len} [{bar:40}] {elapsed_precise}, ETA {eta} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
         bar.set_style(style);
         bar.enable_steady_tick(Duration::from_millis(200));
         self.bar = Some(bar);
@@ -91,17 +92,29 @@ impl PlainLog {
     /// Lines at most every `every`.
     pub fn new(every: Duration) -> Self {
         let now = Instant::now();
-        PlainLog { every, started: now, last: now, done: 0, total: 0 }
+        PlainLog {
+            every,
+            started: now,
+            last: now,
+            done: 0,
+            total: 0,
+        }
     }
 
     fn line(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64();
         let eta = if self.done > 0 && self.done < self.total {
-            format!(", ETA {:.0}s", secs / self.done as f64 * (self.total - self.done) as f64)
+            format!(
+                ", ETA {:.0}s",
+                secs / self.done as f64 * (self.total - self.done) as f64
+            )
         } else {
             String::new()
         };
-        format!("progress: {}/{} fits done, {:.1}s elapsed{eta}", self.done, self.total, secs)
+        format!(
+            "progress: {}/{} fits done, {:.1}s elapsed{eta}",
+            self.done, self.total, secs
+        )
     }
 }
 

@@ -30,10 +30,24 @@ pub struct Planted {
 /// Draws (X, W, H): X (N x p) counts, W (N x r), H (r x p).
 pub fn draw(s: &Planted) -> (Array2<f64>, Array2<f64>, Array2<f64>) {
     let mut rng = crate::rng::fit_rng(crate::rng::fit_seed(s.seed, s.rank, usize::MAX));
-    let w = Array2::from_shape_fn((s.n, s.rank), |(i, k)| if i % s.rank == k { 1.0 } else { s.mix * rng.random::<f64>() });
-    let h = Array2::from_shape_fn((s.rank, s.p), |_| s.mean * <Exp1 as Distribution<f64>>::sample(&Exp1, &mut rng));
+    let w = Array2::from_shape_fn((s.n, s.rank), |(i, k)| {
+        if i % s.rank == k {
+            1.0
+        } else {
+            s.mix * rng.random::<f64>()
+        }
+    });
+    let h = Array2::from_shape_fn((s.rank, s.p), |_| {
+        s.mean * <Exp1 as Distribution<f64>>::sample(&Exp1, &mut rng)
+    });
     let lambda = w.dot(&h);
-    let x = lambda.mapv(|l| if l > 0.0 { Poisson::new(l).map_or(0.0, |d| d.sample(&mut rng)) } else { 0.0 });
+    let x = lambda.mapv(|l| {
+        if l > 0.0 {
+            Poisson::new(l).map_or(0.0, |d| d.sample(&mut rng))
+        } else {
+            0.0
+        }
+    });
     (x, w, h)
 }
 
@@ -59,7 +73,14 @@ mod tests {
 
     #[test]
     fn planted_counts_have_the_planted_mean() {
-        let s = Planted { n: 200, p: 100, rank: 3, mean: 10.0, mix: 0.1, seed: 1 };
+        let s = Planted {
+            n: 200,
+            p: 100,
+            rank: 3,
+            mean: 10.0,
+            mix: 0.1,
+            seed: 1,
+        };
         let (x, w, h) = draw(&s);
         assert!(x.iter().all(|v| *v >= 0.0 && v.fract() == 0.0));
         let (mx, ml) = (x.mean().unwrap(), w.dot(&h).mean().unwrap());

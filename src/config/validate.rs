@@ -62,7 +62,10 @@ pub struct Plan {
 
 /// Reads and checks the config file at `path`.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse(&text, path, overrides)
 }
 
@@ -79,7 +82,9 @@ fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
     let msg = e.message().trim().to_string();
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         let key = rest.split('`').next().unwrap_or_default().to_string();
-        let valid: Vec<&str> = rest.split_once("expected").map_or(vec![], |(_, list)| list.split('`').skip(1).step_by(2).collect());
+        let valid: Vec<&str> = rest
+            .split_once("expected")
+            .map_or(vec![], |(_, list)| list.split('`').skip(1).step_by(2).collect());
         let section = section_at(text, offset).map_or(String::new(), |s| format!(" in [{s}]"));
         let closest = valid
             .iter()
@@ -93,9 +98,20 @@ fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
         if !valid.is_empty() {
             hint.push_str(&format!(" (valid keys: {})", valid.join(", ")));
         }
-        return Error::UnknownKey { path: path.to_path_buf(), line, key, section, hint };
+        return Error::UnknownKey {
+            path: path.to_path_buf(),
+            line,
+            key,
+            section,
+            hint,
+        };
     }
-    Error::ConfigSyntax { path: path.to_path_buf(), line, column, message: msg }
+    Error::ConfigSyntax {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: msg,
+    }
 }
 
 /// The `[table]` header that governs byte `offset`, if any (none when the offset is on a header
@@ -106,7 +122,11 @@ fn section_at(text: &str, offset: usize) -> Option<String> {
     if text[line_start..].trim_start().starts_with('[') {
         return None;
     }
-    let header = text[..line_start].lines().rev().map(str::trim).find(|l| l.starts_with('['))?;
+    let header = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))?;
     let name = header.trim_start_matches('[').split(']').next()?.trim();
     (!name.is_empty()).then(|| name.to_string())
 }
@@ -122,20 +142,41 @@ impl Checker<'_> {
     }
 
     fn err<T>(&self, key: &str, at: &Spanned<T>, message: String) -> Error {
-        Error::ConfigValue { path: self.path.to_path_buf(), line: self.line(at), key: key.to_string(), message }
+        Error::ConfigValue {
+            path: self.path.to_path_buf(),
+            line: self.line(at),
+            key: key.to_string(),
+            message,
+        }
     }
 
     fn missing(&self, key: &str, line: usize, message: &str) -> Error {
-        Error::ConfigValue { path: self.path.to_path_buf(), line, key: key.to_string(), message: message.to_string() }
+        Error::ConfigValue {
+            path: self.path.to_path_buf(),
+            line,
+            key: key.to_string(),
+            message: message.to_string(),
+        }
     }
 
     /// A choice among named values; the message lists the valid ones.
-    fn choice<T: Copy>(&self, key: &str, v: Option<&Spanned<String>>, all: &[(&str, T)], default: T, note: &str) -> Result<T> {
+    fn choice<T: Copy>(
+        &self,
+        key: &str,
+        v: Option<&Spanned<String>>,
+        all: &[(&str, T)],
+        default: T,
+        note: &str,
+    ) -> Result<T> {
         let Some(v) = v else { return Ok(default) };
         let s = v.get_ref().as_str();
         all.iter().find(|(name, _)| *name == s).map(|(_, t)| *t).ok_or_else(|| {
             let names: Vec<String> = all.iter().map(|(n, _)| format!("\"{n}\"")).collect();
-            self.err(key, v, format!("unknown value \"{s}\"; valid values: {}{note}", names.join(", ")))
+            self.err(
+                key,
+                v,
+                format!("unknown value \"{s}\"; valid values: {}{note}", names.join(", ")),
+            )
         })
     }
 
@@ -158,65 +199,140 @@ impl Checker<'_> {
 
     fn plan(&self, raw: RawConfig, ov: &Overrides) -> Result<Plan> {
         let data = raw.data.ok_or_else(|| {
-            self.missing("data", 0, "missing section [data]; add [data] with path = \"file.h5\" and dataset = \"X\"")
+            self.missing(
+                "data",
+                0,
+                "missing section [data]; add [data] with path = \"file.h5\" and dataset = \"X\"",
+            )
         })?;
         let data_line = self.line(&data);
         let data = data.into_inner();
         let path = data.path.ok_or_else(|| {
-            self.missing("data.path", data_line, "missing key; add path = \"file.h5\" (relative to the config file) under [data]")
+            self.missing(
+                "data.path",
+                data_line,
+                "missing key; add path = \"file.h5\" (relative to the config file) under [data]",
+            )
         })?;
         if path.get_ref().trim().is_empty() {
             return Err(self.err("data.path", &path, "is empty; give the HDF5 file's path".into()));
         }
         let dataset = data.dataset.ok_or_else(|| {
-            self.missing("data.dataset", data_line, "missing key; add dataset = \"X\" (the 2-D dataset inside the file) under [data]")
+            self.missing(
+                "data.dataset",
+                data_line,
+                "missing key; add dataset = \"X\" (the 2-D dataset inside the file) under [data]",
+            )
         })?;
-        let data = DataSpec { path: self.resolve(path.get_ref()), dataset: dataset.into_inner(), transpose: data.transpose };
+        let data = DataSpec {
+            path: self.resolve(path.get_ref()),
+            dataset: dataset.into_inner(),
+            transpose: data.transpose,
+        };
 
-        let loss = self.choice("model.loss", raw.model.loss.as_ref(), &Loss::ALL, Loss::Kl, " (\"kl\" is the Poisson likelihood)")?;
+        let loss = self.choice(
+            "model.loss",
+            raw.model.loss.as_ref(),
+            &Loss::ALL,
+            Loss::Kl,
+            " (\"kl\" is the Poisson likelihood)",
+        )?;
         let solver = self.choice("model.solver", raw.model.solver.as_ref(), &Solver::ALL, Solver::Mu, "")?;
         let init = self.choice("model.init", raw.model.init.as_ref(), &Init::ALL, Init::Random, "")?;
 
-        let sweep = raw.sweep.ok_or_else(|| self.missing("sweep", 0, "missing section [sweep]; add [sweep] with ranks = [2, 3, 4]"))?;
+        let sweep = raw.sweep.ok_or_else(|| {
+            self.missing(
+                "sweep",
+                0,
+                "missing section [sweep]; add [sweep] with ranks = [2, 3, 4]",
+            )
+        })?;
         let sweep_line = self.line(&sweep);
         let sweep = sweep.into_inner();
-        let ranks_s = sweep
-            .ranks
-            .ok_or_else(|| self.missing("sweep.ranks", sweep_line, "missing key; add ranks = [2, 3, 4] under [sweep]"))?;
+        let ranks_s = sweep.ranks.ok_or_else(|| {
+            self.missing(
+                "sweep.ranks",
+                sweep_line,
+                "missing key; add ranks = [2, 3, 4] under [sweep]",
+            )
+        })?;
         let ranks_line = self.line(&ranks_s);
         if ranks_s.get_ref().is_empty() {
-            return Err(self.err("sweep.ranks", &ranks_s, "is empty; list at least one rank, e.g. ranks = [2, 3, 4]".into()));
+            return Err(self.err(
+                "sweep.ranks",
+                &ranks_s,
+                "is empty; list at least one rank, e.g. ranks = [2, 3, 4]".into(),
+            ));
         }
         let mut ranks = Vec::new();
         for &r in ranks_s.get_ref() {
             if r < 1 {
-                return Err(self.err("sweep.ranks", &ranks_s, format!("rank {r} is impossible; ranks must be at least 1")));
+                return Err(self.err(
+                    "sweep.ranks",
+                    &ranks_s,
+                    format!("rank {r} is impossible; ranks must be at least 1"),
+                ));
             }
             if ranks.contains(&(r as usize)) {
-                return Err(self.err("sweep.ranks", &ranks_s, format!("rank {r} is listed twice; list each rank once")));
+                return Err(self.err(
+                    "sweep.ranks",
+                    &ranks_s,
+                    format!("rank {r} is listed twice; list each rank once"),
+                ));
             }
             ranks.push(r as usize);
         }
         ranks.sort_unstable();
-        let restarts = self.positive("sweep.restarts", sweep.restarts.as_ref(), 20, "each rank needs at least one fit")?;
+        let restarts = self.positive(
+            "sweep.restarts",
+            sweep.restarts.as_ref(),
+            20,
+            "each rank needs at least one fit",
+        )?;
         let seed = match sweep.seed {
             None => 1,
             Some(s) if *s.get_ref() >= 0 => *s.get_ref() as u64,
-            Some(s) => return Err(self.err("sweep.seed", &s, format!("must be a non-negative integer (got {})", s.get_ref()))),
+            Some(s) => {
+                return Err(self.err(
+                    "sweep.seed",
+                    &s,
+                    format!("must be a non-negative integer (got {})", s.get_ref()),
+                ));
+            }
         };
 
-        let max_iter = self.positive("stop.max_iter", raw.stop.max_iter.as_ref(), 2000, "a fit needs at least one iteration")?;
-        let check_every = self.positive("stop.check_every", raw.stop.check_every.as_ref(), 10, "the objective is checked every so many iterations")?;
+        let max_iter = self.positive(
+            "stop.max_iter",
+            raw.stop.max_iter.as_ref(),
+            2000,
+            "a fit needs at least one iteration",
+        )?;
+        let check_every = self.positive(
+            "stop.check_every",
+            raw.stop.check_every.as_ref(),
+            10,
+            "the objective is checked every so many iterations",
+        )?;
         let tol = match raw.stop.tol {
             None => 1e-6,
             Some(t) if t.get_ref().is_finite() && *t.get_ref() >= 0.0 => *t.get_ref(),
-            Some(t) => return Err(self.err("stop.tol", &t, format!("must be a finite number ≥ 0 (got {})", t.get_ref()))),
+            Some(t) => {
+                return Err(self.err(
+                    "stop.tol",
+                    &t,
+                    format!("must be a finite number ≥ 0 (got {})", t.get_ref()),
+                ));
+            }
         };
 
         let out_dir = match (&ov.out, raw.output.dir) {
             (Some(o), _) => o.clone(),
             (None, Some(d)) if d.get_ref().trim().is_empty() => {
-                return Err(self.err("output.dir", &d, "is empty; give a directory, e.g. dir = \"results\"".into()));
+                return Err(self.err(
+                    "output.dir",
+                    &d,
+                    "is empty; give a directory, e.g. dir = \"results\"".into(),
+                ));
             }
             (None, Some(d)) => self.resolve(d.get_ref()),
             (None, None) => self.resolve("results"),
@@ -225,9 +341,19 @@ impl Checker<'_> {
             (Some(t), _) => t,
             (None, None) => 0,
             (None, Some(t)) if *t.get_ref() >= 0 => *t.get_ref() as usize,
-            (None, Some(t)) => return Err(self.err("run.threads", &t, format!("must be ≥ 0 (0: all cores), got {}", t.get_ref()))),
+            (None, Some(t)) => {
+                return Err(self.err(
+                    "run.threads",
+                    &t,
+                    format!("must be ≥ 0 (0: all cores), got {}", t.get_ref()),
+                ));
+            }
         };
-        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
 
         Ok(Plan {
             config_path: self.path.to_path_buf(),
@@ -240,7 +366,11 @@ impl Checker<'_> {
             ranks_line,
             restarts,
             seed,
-            stop: StopRule { max_iter, tol, check_every },
+            stop: StopRule {
+                max_iter,
+                tol,
+                check_every,
+            },
             out_dir,
             threads,
         })
@@ -313,13 +443,23 @@ threads = 2
         assert_eq!(p.data.path, PathBuf::from("/cfg/x.h5"));
         assert_eq!(p.out_dir, PathBuf::from("/cfg/out"));
         assert_eq!((p.loss, p.restarts, p.seed, p.threads), (Loss::Frobenius, 5, 9, 2));
-        assert_eq!(p.stop, StopRule { max_iter: 100, tol: 1e-5, check_every: 5 });
+        assert_eq!(
+            p.stop,
+            StopRule {
+                max_iter: 100,
+                tol: 1e-5,
+                check_every: 5
+            }
+        );
         assert_eq!(p.ranks_line, 8);
     }
 
     #[test]
     fn overrides_win() {
-        let ov = Overrides { threads: Some(1), out: Some(PathBuf::from("elsewhere")) };
+        let ov = Overrides {
+            threads: Some(1),
+            out: Some(PathBuf::from("elsewhere")),
+        };
         let p = parse(GOOD, Path::new("/cfg/c.toml"), &ov).unwrap();
         assert_eq!((p.threads, p.out_dir), (1, PathBuf::from("elsewhere")));
     }
@@ -332,7 +472,10 @@ threads = 2
             "/cfg/c.toml:9: unknown key `restart` in [sweep]; did you mean `restarts`? (valid keys: ranks, restarts, seed)"
         );
         let m = message(&GOOD.replace("[model]", "[modle]"));
-        assert!(m.starts_with("/cfg/c.toml:5: unknown key `modle`; did you mean `model`?"), "{m}");
+        assert!(
+            m.starts_with("/cfg/c.toml:5: unknown key `modle`; did you mean `model`?"),
+            "{m}"
+        );
     }
 
     #[test]
@@ -346,21 +489,61 @@ threads = 2
     #[test]
     fn each_rule_has_its_message() {
         let cases = [
-            ("ranks = [4, 2, 3]", "ranks = [0, 2]", "/cfg/c.toml:8: sweep.ranks: rank 0 is impossible; ranks must be at least 1"),
-            ("ranks = [4, 2, 3]", "ranks = []", "/cfg/c.toml:8: sweep.ranks: is empty; list at least one rank, e.g. ranks = [2, 3, 4]"),
-            ("ranks = [4, 2, 3]", "ranks = [2, 2]", "/cfg/c.toml:8: sweep.ranks: rank 2 is listed twice; list each rank once"),
-            ("restarts = 5", "restarts = 0", "/cfg/c.toml:9: sweep.restarts: must be at least 1 (got 0): each rank needs at least one fit"),
+            (
+                "ranks = [4, 2, 3]",
+                "ranks = [0, 2]",
+                "/cfg/c.toml:8: sweep.ranks: rank 0 is impossible; ranks must be at least 1",
+            ),
+            (
+                "ranks = [4, 2, 3]",
+                "ranks = []",
+                "/cfg/c.toml:8: sweep.ranks: is empty; list at least one rank, e.g. ranks = [2, 3, 4]",
+            ),
+            (
+                "ranks = [4, 2, 3]",
+                "ranks = [2, 2]",
+                "/cfg/c.toml:8: sweep.ranks: rank 2 is listed twice; list each rank once",
+            ),
+            (
+                "restarts = 5",
+                "restarts = 0",
+                "/cfg/c.toml:9: sweep.restarts: must be at least 1 (got 0): each rank needs at least one fit",
+            ),
             (
                 "loss = \"frobenius\"",
                 "loss = \"poisson\"",
                 "/cfg/c.toml:6: model.loss: unknown value \"poisson\"; valid values: \"kl\", \"frobenius\" (\"kl\" is the Poisson likelihood)",
             ),
-            ("loss = \"frobenius\"", "solver = \"als\"", "/cfg/c.toml:6: model.solver: unknown value \"als\"; valid values: \"mu\""),
-            ("loss = \"frobenius\"", "init = \"nndsvd9\"", "/cfg/c.toml:6: model.init: unknown value \"nndsvd9\"; valid values: \"random\""),
-            ("tol = 1e-5", "tol = -1.0", "/cfg/c.toml:13: stop.tol: must be a finite number ≥ 0 (got -1)"),
-            ("max_iter = 100", "max_iter = 0", "/cfg/c.toml:12: stop.max_iter: must be at least 1 (got 0): a fit needs at least one iteration"),
-            ("seed = 9", "seed = -3", "/cfg/c.toml:10: sweep.seed: must be a non-negative integer (got -3)"),
-            ("threads = 2", "threads = -1", "/cfg/c.toml:18: run.threads: must be ≥ 0 (0: all cores), got -1"),
+            (
+                "loss = \"frobenius\"",
+                "solver = \"als\"",
+                "/cfg/c.toml:6: model.solver: unknown value \"als\"; valid values: \"mu\"",
+            ),
+            (
+                "loss = \"frobenius\"",
+                "init = \"nndsvd9\"",
+                "/cfg/c.toml:6: model.init: unknown value \"nndsvd9\"; valid values: \"random\"",
+            ),
+            (
+                "tol = 1e-5",
+                "tol = -1.0",
+                "/cfg/c.toml:13: stop.tol: must be a finite number ≥ 0 (got -1)",
+            ),
+            (
+                "max_iter = 100",
+                "max_iter = 0",
+                "/cfg/c.toml:12: stop.max_iter: must be at least 1 (got 0): a fit needs at least one iteration",
+            ),
+            (
+                "seed = 9",
+                "seed = -3",
+                "/cfg/c.toml:10: sweep.seed: must be a non-negative integer (got -3)",
+            ),
+            (
+                "threads = 2",
+                "threads = -1",
+                "/cfg/c.toml:18: run.threads: must be ≥ 0 (0: all cores), got -1",
+            ),
             (
                 "dataset = \"X\"\n",
                 "",

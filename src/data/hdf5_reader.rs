@@ -9,24 +9,47 @@ use hdf5::types::TypeDescriptor;
 /// non-empty, finite and non-negative, with at least one positive entry.
 pub fn read_hdf5(spec: &DataSpec) -> Result<Dataset> {
     let path = &spec.path;
-    let file_err = |message: String| Error::DataFile { path: path.clone(), message };
-    let data_err = |message: String| Error::Data { path: path.clone(), dataset: spec.dataset.clone(), message };
+    let file_err = |message: String| Error::DataFile {
+        path: path.clone(),
+        message,
+    };
+    let data_err = |message: String| Error::Data {
+        path: path.clone(),
+        dataset: spec.dataset.clone(),
+        message,
+    };
     if !path.exists() {
-        return Err(file_err("file not found; check [data] path (relative paths start at the config file's folder)".into()));
+        return Err(file_err(
+            "file not found; check [data] path (relative paths start at the config file's folder)".into(),
+        ));
     }
-    let file = hdf5::File::open(path).map_err(|e| file_err(format!("cannot open as an HDF5 file ({e}); is it an HDF5 file?")))?;
+    let file = hdf5::File::open(path)
+        .map_err(|e| file_err(format!("cannot open as an HDF5 file ({e}); is it an HDF5 file?")))?;
     let ds = match file.dataset(&spec.dataset) {
         Ok(ds) => ds,
         Err(_) => {
             let mut found = Vec::new();
             list_datasets(&file, "", &mut found);
-            let what = if file.group(&spec.dataset).is_ok() { "is a group, not a dataset" } else { "no such dataset" };
-            let listing = if found.is_empty() { "the file holds no datasets".to_string() } else { format!("the file holds: {}", found.join(", ")) };
-            return Err(data_err(format!("{what}; {listing}; set [data] dataset to one of them")));
+            let what = if file.group(&spec.dataset).is_ok() {
+                "is a group, not a dataset"
+            } else {
+                "no such dataset"
+            };
+            let listing = if found.is_empty() {
+                "the file holds no datasets".to_string()
+            } else {
+                format!("the file holds: {}", found.join(", "))
+            };
+            return Err(data_err(format!(
+                "{what}; {listing}; set [data] dataset to one of them"
+            )));
         }
     };
     let shape = ds.shape();
-    let dtype = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| data_err(format!("cannot read the element type: {e}")))?;
+    let dtype = ds
+        .dtype()
+        .and_then(|t| t.to_descriptor())
+        .map_err(|e| data_err(format!("cannot read the element type: {e}")))?;
     if shape.len() != 2 {
         return Err(data_err(format!(
             "is {}-D (shape {:?}); a 2-D matrix is needed (observations x features, or set transpose = true)",
@@ -34,20 +57,33 @@ pub fn read_hdf5(spec: &DataSpec) -> Result<Dataset> {
             shape
         )));
     }
-    if !matches!(dtype, TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) | TypeDescriptor::Float(_)) {
-        return Err(data_err(format!("has element type {dtype}; a numeric type (integer or float) is needed")));
+    if !matches!(
+        dtype,
+        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) | TypeDescriptor::Float(_)
+    ) {
+        return Err(data_err(format!(
+            "has element type {dtype}; a numeric type (integer or float) is needed"
+        )));
     }
     if shape[0] == 0 || shape[1] == 0 {
         return Err(data_err(format!("is empty (shape {} x {})", shape[0], shape[1])));
     }
-    let stored = ds.read_2d::<f64>().map_err(|e| data_err(format!("cannot read the values: {e}")))?;
+    let stored = ds
+        .read_2d::<f64>()
+        .map_err(|e| data_err(format!("cannot read the values: {e}")))?;
     if let Some(bad) = describe_bad_entries(&stored) {
         return Err(data_err(format!("has {bad}")));
     }
     if stored.iter().all(|&v| v == 0.0) {
-        return Err(data_err("has no positive entry: all entries are zero, there is nothing to factorize".into()));
+        return Err(data_err(
+            "has no positive entry: all entries are zero, there is nothing to factorize".into(),
+        ));
     }
-    let x = if spec.transpose { stored.t().as_standard_layout().into_owned() } else { stored };
+    let x = if spec.transpose {
+        stored.t().as_standard_layout().into_owned()
+    } else {
+        stored
+    };
     let provenance = Provenance {
         path: path.clone(),
         dataset: spec.dataset.clone(),
@@ -65,7 +101,10 @@ fn list_datasets(g: &hdf5::Group, prefix: &str, out: &mut Vec<String>) {
         let full = format!("{prefix}/{name}");
         if let Ok(ds) = g.dataset(&name) {
             let shape: Vec<String> = ds.shape().iter().map(|d| d.to_string()).collect();
-            let ty = ds.dtype().and_then(|t| t.to_descriptor()).map_or("?".to_string(), |t| t.to_string());
+            let ty = ds
+                .dtype()
+                .and_then(|t| t.to_descriptor())
+                .map_or("?".to_string(), |t| t.to_string());
             out.push(format!("{full} ({}, {ty})", shape.join(" x ")));
         } else if let Ok(sub) = g.group(&name) {
             list_datasets(&sub, &full, out);

@@ -87,10 +87,18 @@ pub(crate) fn describe_bad_entries(x: &Array2<f64>) -> Option<String> {
         ));
     }
     if b.nan.0 > 0 {
-        parts.push(format!("{} NaN entries (first at {}); remove or impute them", b.nan.0, at(b.nan.1)));
+        parts.push(format!(
+            "{} NaN entries (first at {}); remove or impute them",
+            b.nan.0,
+            at(b.nan.1)
+        ));
     }
     if b.infinite.0 > 0 {
-        parts.push(format!("{} infinite entries (first at {}); remove or cap them", b.infinite.0, at(b.infinite.1)));
+        parts.push(format!(
+            "{} infinite entries (first at {}); remove or cap them",
+            b.infinite.0,
+            at(b.infinite.1)
+        ));
     }
     (!parts.is_empty()).then(|| format!("{} (0-based positions in the stored dataset)", parts.join("; ")))
 }

@@ -38,7 +38,14 @@ impl ZeroLines {
         let split = |nz: &[bool]| -> (Vec<usize>, Vec<usize>) { (0..nz.len()).partition(|&i| !nz[i]) };
         let (zero_rows, kept_rows) = split(&row_nz);
         let (zero_cols, kept_cols) = split(&col_nz);
-        ZeroLines { n, p, zero_rows, zero_cols, kept_rows, kept_cols }
+        ZeroLines {
+            n,
+            p,
+            zero_rows,
+            zero_cols,
+            kept_rows,
+            kept_cols,
+        }
     }
 
     /// True when nothing is dropped.
@@ -83,10 +90,18 @@ impl ZeroLines {
         };
         let mut parts = Vec::new();
         if !self.zero_rows.is_empty() {
-            parts.push(format!("{} all-zero rows ({})", self.zero_rows.len(), list(&self.zero_rows)));
+            parts.push(format!(
+                "{} all-zero rows ({})",
+                self.zero_rows.len(),
+                list(&self.zero_rows)
+            ));
         }
         if !self.zero_cols.is_empty() {
-            parts.push(format!("{} all-zero columns ({})", self.zero_cols.len(), list(&self.zero_cols)));
+            parts.push(format!(
+                "{} all-zero columns ({})",
+                self.zero_cols.len(),
+                list(&self.zero_cols)
+            ));
         }
         Some(format!(
             "the data has {}; they are fitted exactly by zero rows of W and zero columns of H, and left out of the updates",

@@ -79,7 +79,13 @@ pub fn fit(
     let mut scratch = Array2::zeros(x.dim());
     let mut last = objectives_of(data, w.view(), h.view(), &mut scratch);
     if !last.is_finite() {
-        return FitOutcome { w, h, objectives: last, iterations: 0, stop: StopReason::NonFinite };
+        return FitOutcome {
+            w,
+            h,
+            objectives: last,
+            iterations: 0,
+            stop: StopReason::NonFinite,
+        };
     }
     let mut reference = last.value(loss);
     let mut outcome_stop = StopReason::MaxIter;
@@ -101,7 +107,11 @@ pub fn fit(
         if check {
             let cur = last.value(loss);
             // Relative decrease over the last check_every iterations; an exact fit (0) converged.
-            let decrease = if reference > 0.0 { (reference - cur) / reference } else { 0.0 };
+            let decrease = if reference > 0.0 {
+                (reference - cur) / reference
+            } else {
+                0.0
+            };
             if decrease < stop.tol {
                 outcome_stop = StopReason::Converged;
                 break;
@@ -116,7 +126,13 @@ pub fn fit(
     if outcome_stop == StopReason::Cancelled && iterations % stop.check_every != 0 {
         last = objectives_of(data, w.view(), h.view(), &mut scratch);
     }
-    FitOutcome { w, h, objectives: last, iterations, stop: outcome_stop }
+    FitOutcome {
+        w,
+        h,
+        objectives: last,
+        iterations,
+        stop: outcome_stop,
+    }
 }
 
 #[cfg(test)]
@@ -134,20 +150,40 @@ mod tests {
 
     #[test]
     fn stops_at_max_iter_and_says_so() {
-        let o = run(Loss::Kl, StopRule { max_iter: 7, tol: 0.0, check_every: 5 }, None);
+        let o = run(
+            Loss::Kl,
+            StopRule {
+                max_iter: 7,
+                tol: 0.0,
+                check_every: 5,
+            },
+            None,
+        );
         assert_eq!((o.iterations, o.stop), (7, StopReason::MaxIter));
     }
 
     #[test]
     fn converges_with_loose_tolerance() {
-        let o = run(Loss::Frobenius, StopRule { max_iter: 10_000, tol: 1e-3, check_every: 10 }, None);
+        let o = run(
+            Loss::Frobenius,
+            StopRule {
+                max_iter: 10_000,
+                tol: 1e-3,
+                check_every: 10,
+            },
+            None,
+        );
         assert_eq!(o.stop, StopReason::Converged);
         assert!(o.iterations < 10_000 && o.iterations % 10 == 0);
     }
 
     #[test]
     fn trace_does_not_change_the_fit() {
-        let stop = StopRule { max_iter: 300, tol: 1e-6, check_every: 10 };
+        let stop = StopRule {
+            max_iter: 300,
+            tol: 1e-6,
+            check_every: 10,
+        };
         let mut trace = Vec::new();
         let a = run(Loss::Kl, stop, Some(&mut trace));
         let b = run(Loss::Kl, stop, None);
@@ -162,8 +198,21 @@ mod tests {
         let data = FitMatrix::new(awkward_data(10, 8));
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(1), 10, 8, 2, data.mean());
         let mut rule = Solver::Mu.rule(Loss::Kl, 10, 8, 2);
-        let stop = StopRule { max_iter: 100, tol: 0.0, check_every: 10 };
-        let o = fit(&data, Loss::Kl, rule.as_mut(), w, h, &stop, &AtomicBool::new(true), None);
+        let stop = StopRule {
+            max_iter: 100,
+            tol: 0.0,
+            check_every: 10,
+        };
+        let o = fit(
+            &data,
+            Loss::Kl,
+            rule.as_mut(),
+            w,
+            h,
+            &stop,
+            &AtomicBool::new(true),
+            None,
+        );
         assert_eq!((o.stop, o.iterations), (StopReason::Cancelled, 1));
         assert!(o.objectives.is_finite());
     }

@@ -26,7 +26,11 @@ impl Init {
 /// E[(WH)_ij] = mean(X). Entries are never exactly 0 (a zero entry stays 0 under multiplicative
 /// updates). W is drawn first, row by row, then H, row by row: part of the reproducibility contract.
 pub fn random<R: Rng>(rng: &mut R, n: usize, p: usize, r: usize, data_mean: f64) -> (Array2<f64>, Array2<f64>) {
-    let mean = if data_mean > 0.0 && data_mean.is_finite() { data_mean } else { 1.0 };
+    let mean = if data_mean > 0.0 && data_mean.is_finite() {
+        data_mean
+    } else {
+        1.0
+    };
     let s = 2.0 * (mean / r as f64).sqrt();
     // 1 - U[0,1) lies in (0, 1].
     let draw = |rng: &mut R| s * (1.0 - rng.random::<f64>());

@@ -90,7 +90,12 @@ impl FitMatrix {
             sum += s;
         }
         let mean = if x.is_empty() { 0.0 } else { sum / x.len() as f64 };
-        FitMatrix { x, lgamma_sum, x_log_x, mean }
+        FitMatrix {
+            x,
+            lgamma_sum,
+            x_log_x,
+            mean,
+        }
     }
 
     /// X (N x p).
@@ -143,7 +148,11 @@ pub fn objectives_of(data: &FitMatrix, w: ArrayView2<f64>, h: ArrayView2<f64>, w
 /// Straightforward per-entry definitions, for tests of the fused version above.
 #[cfg(test)]
 pub(crate) fn naive_objectives(x: ArrayView2<f64>, wh: ArrayView2<f64>) -> Objectives {
-    let mut o = Objectives { kl: 0.0, poisson_loglik: 0.0, frobenius_sq: 0.0 };
+    let mut o = Objectives {
+        kl: 0.0,
+        poisson_loglik: 0.0,
+        frobenius_sq: 0.0,
+    };
     ndarray::Zip::from(x).and(wh).for_each(|&x, &l| {
         let xlx = if x > 0.0 { x * (x / l).ln() } else { 0.0 };
         let xll = if x > 0.0 { x * l.ln() } else { 0.0 };

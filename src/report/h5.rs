@@ -26,7 +26,10 @@ fn attr_str(loc: &Location, name: &str, value: &str) -> hdf5::Result<()> {
 }
 
 fn column<T: H5Type>(g: &hdf5::Group, name: &str, values: Vec<T>) -> hdf5::Result<()> {
-    g.new_dataset_builder().with_data(&Array1::from(values)).create(name).map(|_| ())
+    g.new_dataset_builder()
+        .with_data(&Array1::from(values))
+        .create(name)
+        .map(|_| ())
 }
 
 /// Writes results.h5 at `path` (via a temporary file renamed into place).
@@ -39,7 +42,8 @@ pub fn write_results_h5(
     summaries: &[RankSummary],
 ) -> Result<()> {
     let tmp = partial_path(path);
-    write(&tmp, plan, prov, zero, records, summaries).map_err(|e| Error::hdf5(format!("cannot write {}", tmp.display()), e))?;
+    write(&tmp, plan, prov, zero, records, summaries)
+        .map_err(|e| Error::hdf5(format!("cannot write {}", tmp.display()), e))?;
     commit(path)
 }
 
@@ -60,7 +64,9 @@ fn write(
     attr_str(&file, "input_dataset", &prov.dataset)?;
     attr_str(&file, "input_dtype", &prov.dtype)?;
     file.new_attr_builder()
-        .with_data(&Array1::from(prov.stored_shape.iter().map(|&d| d as u64).collect::<Vec<_>>()))
+        .with_data(&Array1::from(
+            prov.stored_shape.iter().map(|&d| d as u64).collect::<Vec<_>>(),
+        ))
         .create("input_shape")?;
     attr(&file, "transpose", &prov.transposed)?;
     attr_str(&file, "input_sha256", &prov.sha256)?;
@@ -102,8 +108,16 @@ fn write(
     column(&g, "restart", records.iter().map(|r| r.job.restart as u64).collect())?;
     column(&g, "seed", records.iter().map(|r| r.job.seed).collect())?;
     column(&g, "kl", records.iter().map(|r| r.objectives.kl).collect())?;
-    column(&g, "poisson_loglik", records.iter().map(|r| r.objectives.poisson_loglik).collect())?;
-    column(&g, "frobenius_sq", records.iter().map(|r| r.objectives.frobenius_sq).collect())?;
+    column(
+        &g,
+        "poisson_loglik",
+        records.iter().map(|r| r.objectives.poisson_loglik).collect(),
+    )?;
+    column(
+        &g,
+        "frobenius_sq",
+        records.iter().map(|r| r.objectives.frobenius_sq).collect(),
+    )?;
     column(&g, "iterations", records.iter().map(|r| r.iterations as u64).collect())?;
     column(&g, "stop_reason", records.iter().map(|r| text(r.stop.name())).collect())?;
     column(&g, "seconds", records.iter().map(|r| r.seconds).collect())?;

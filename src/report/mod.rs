@@ -23,14 +23,22 @@ pub const RESULT_FILES: [&str; 3] = ["results.h5", "summary.tsv", "fits.tsv"];
 /// Creates `dir` if needed, refuses one that holds results unless `force`, and checks that it can
 /// be written (by creating and removing a probe file).
 pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
-    let unwritable = |source| Error::OutputUnwritable { dir: dir.to_path_buf(), source };
+    let unwritable = |source| Error::OutputUnwritable {
+        dir: dir.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(unwritable)?;
     let found: Vec<&str> = RESULT_FILES.iter().copied().filter(|f| dir.join(f).exists()).collect();
     if !found.is_empty() && !force {
-        return Err(Error::OutputExists { dir: dir.to_path_buf(), found: found.join(", ") });
+        return Err(Error::OutputExists {
+            dir: dir.to_path_buf(),
+            found: found.join(", "),
+        });
     }
     let probe = dir.join(".nnmf-sweep-write-probe");
-    std::fs::File::create(&probe).and_then(|mut f| f.write_all(b"probe")).map_err(unwritable)?;
+    std::fs::File::create(&probe)
+        .and_then(|mut f| f.write_all(b"probe"))
+        .map_err(unwritable)?;
     std::fs::remove_file(&probe).map_err(unwritable)?;
     Ok(())
 }
@@ -83,7 +91,11 @@ mod tests {
         std::fs::write(dir.join("summary.tsv"), "x").unwrap();
         let e = prepare_out_dir(&dir, false).unwrap_err();
         assert_eq!(e.exit_code(), 4);
-        assert!(e.to_string().contains("already holds results (summary.tsv); pass --force"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("already holds results (summary.tsv); pass --force"),
+            "{e}"
+        );
         prepare_out_dir(&dir, true).unwrap();
         assert!(!dir.join(".nnmf-sweep-write-probe").exists());
     }

@@ -7,12 +7,17 @@ use crate::sweep::{FitRecord, RankSummary};
 use std::fmt::Write;
 
 fn num(v: f64) -> String {
-    if v.is_finite() { format!("{v}") } else { "NA".to_string() }
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        "NA".to_string()
+    }
 }
 
 /// fits.tsv: one row per fit, in (rank, restart) order.
 pub fn fits_tsv(records: &[FitRecord]) -> String {
-    let mut s = String::from("rank\trestart\tseed\tkl\tpoisson_loglik\tfrobenius_sq\titerations\tstop_reason\tseconds\n");
+    let mut s =
+        String::from("rank\trestart\tseed\tkl\tpoisson_loglik\tfrobenius_sq\titerations\tstop_reason\tseconds\n");
     for r in records {
         let o = &r.objectives;
         let _ = writeln!(
@@ -52,7 +57,13 @@ fn summary_rows(summaries: &[RankSummary], fmt: impl Fn(f64) -> String) -> Vec<V
     summaries
         .iter()
         .map(|s| {
-            let mut row = vec![s.rank.to_string(), s.fits.to_string(), s.converged.to_string(), s.max_iter.to_string(), s.failed.to_string()];
+            let mut row = vec![
+                s.rank.to_string(),
+                s.fits.to_string(),
+                s.converged.to_string(),
+                s.max_iter.to_string(),
+                s.failed.to_string(),
+            ];
             match &s.best {
                 Some((b, _, _)) => row.extend([
                     b.job.restart.to_string(),
@@ -83,7 +94,10 @@ pub fn summary_tsv(summaries: &[RankSummary]) -> String {
 
 /// The same table for the terminal: aligned columns, objectives with 6 significant digits.
 pub fn summary_table(summaries: &[RankSummary]) -> String {
-    let rows = summary_rows(summaries, |v| if v.is_finite() { format!("{v:.6e}") } else { "NA".into() });
+    let rows = summary_rows(
+        summaries,
+        |v| if v.is_finite() { format!("{v:.6e}") } else { "NA".into() },
+    );
     let mut widths: Vec<usize> = SUMMARY_HEADER.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {

@@ -32,7 +32,13 @@ pub struct Job {
 pub fn jobs(ranks: &[usize], restarts: usize, master_seed: u64) -> Vec<Job> {
     ranks
         .iter()
-        .flat_map(|&rank| (0..restarts).map(move |restart| Job { rank, restart, seed: fit_seed(master_seed, rank, restart) }))
+        .flat_map(|&rank| {
+            (0..restarts).map(move |restart| Job {
+                rank,
+                restart,
+                seed: fit_seed(master_seed, rank, restart),
+            })
+        })
         .collect()
 }
 
@@ -114,9 +120,20 @@ impl Reducer {
     pub fn new(loss: Loss, ranks: &[usize]) -> Self {
         let ranks = ranks
             .iter()
-            .map(|&rank| RankSummary { rank, fits: 0, converged: 0, max_iter: 0, failed: 0, best: None })
+            .map(|&rank| RankSummary {
+                rank,
+                fits: 0,
+                converged: 0,
+                max_iter: 0,
+                failed: 0,
+                best: None,
+            })
             .collect();
-        Reducer { loss, records: Vec::new(), ranks }
+        Reducer {
+            loss,
+            records: Vec::new(),
+            ranks,
+        }
     }
 
     /// Adds one finished fit (its factors are kept only if it is the best of its rank so far).
@@ -134,7 +151,9 @@ impl Reducer {
                 let key = (rec.objectives.value(loss), rec.job.restart);
                 let better = match &s.best {
                     None => true,
-                    Some((b, _, _)) => key.0 < b.objectives.value(loss) || (key.0 == b.objectives.value(loss) && key.1 < b.job.restart),
+                    Some((b, _, _)) => {
+                        key.0 < b.objectives.value(loss) || (key.0 == b.objectives.value(loss) && key.1 < b.job.restart)
+                    }
                 };
                 if better {
                     s.best = Some((rec.clone(), out.w, out.h));
@@ -193,7 +212,11 @@ mod tests {
             loss: Loss::Kl,
             solver: Solver::Mu,
             init: Init::Random,
-            stop: StopRule { max_iter: 200, tol: 1e-7, check_every: 10 },
+            stop: StopRule {
+                max_iter: 200,
+                tol: 1e-7,
+                check_every: 10,
+            },
         }
     }
 
@@ -201,7 +224,10 @@ mod tests {
         let data = FitMatrix::new(awkward_data(30, 25));
         let grid = jobs(&[2, 3], 4, 5);
         let mut red = Reducer::new(Loss::Kl, &[2, 3]);
-        run_jobs(&data, &settings(), &grid, threads, &AtomicBool::new(false), |r, o| red.add(r, o)).unwrap();
+        run_jobs(&data, &settings(), &grid, threads, &AtomicBool::new(false), |r, o| {
+            red.add(r, o)
+        })
+        .unwrap();
         red.finish()
     }
 
@@ -236,7 +262,11 @@ mod tests {
         let (records, summaries) = sweep(2);
         for s in summaries {
             let best = s.best.unwrap().0;
-            let min = records.iter().filter(|r| r.job.rank == s.rank).map(|r| r.objectives.kl).fold(f64::INFINITY, f64::min);
+            let min = records
+                .iter()
+                .filter(|r| r.job.rank == s.rank)
+                .map(|r| r.objectives.kl)
+                .fold(f64::INFINITY, f64::min);
             assert_eq!(best.objectives.kl, min);
             assert_eq!(s.fits, 4);
             assert_eq!(s.converged + s.max_iter + s.failed, 4);

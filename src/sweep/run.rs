@@ -32,7 +32,12 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
         obs.warn(&w);
     }
     let data = FitMatrix::new(zero.reduce(&dataset.x));
-    let settings = FitSettings { loss: plan.loss, solver: plan.solver, init: plan.init, stop: plan.stop };
+    let settings = FitSettings {
+        loss: plan.loss,
+        solver: plan.solver,
+        init: plan.init,
+        stop: plan.stop,
+    };
     let grid = jobs(&plan.ranks, plan.restarts, plan.seed);
 
     obs.start(grid.len());
@@ -64,7 +69,10 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
     }
     for s in &summaries {
         if s.failed > 0 {
-            obs.warn(&format!("rank {}: {} of {} fits had a non-finite objective and were left out", s.rank, s.failed, s.fits));
+            obs.warn(&format!(
+                "rank {}: {} of {} fits had a non-finite objective and were left out",
+                s.rank, s.failed, s.fits
+            ));
         }
     }
     Ok(Outcome { records, summaries })

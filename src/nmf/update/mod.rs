@@ -63,7 +63,10 @@ fn scale_by_ratio(f: &mut Array2<f64>, num: &Array2<f64>, den: &Array1<f64>, axi
         }
     } else {
         for (mut fr, nr) in f.rows_mut().into_iter().zip(num.rows()) {
-            Zip::from(&mut fr).and(&nr).and(den).for_each(|v, &n, &d| *v = flush(*v * n / d.max(DENOM_FLOOR)));
+            Zip::from(&mut fr)
+                .and(&nr)
+                .and(den)
+                .for_each(|v, &n, &d| *v = flush(*v * n / d.max(DENOM_FLOOR)));
         }
     }
 }
@@ -74,7 +77,10 @@ fn scale_by_ratio(f: &mut Array2<f64>, num: &Array2<f64>, den: &Array1<f64>, axi
 /// c > 0 (e.g. (WᵀWH)_kj ≥ (WᵀW)_kk H_kj), so (f·num)/den stays bounded, whereas num/den alone
 /// can overflow to ∞ where f = 0 and den was floored, and 0·∞ = NaN.
 fn scale_by_matrix_ratio(f: &mut Array2<f64>, num: &Array2<f64>, den: &Array2<f64>) {
-    Zip::from(f).and(num).and(den).for_each(|v, &n, &d| *v = flush(*v * n / d.max(DENOM_FLOOR)));
+    Zip::from(f)
+        .and(num)
+        .and(den)
+        .for_each(|v, &n, &d| *v = flush(*v * n / d.max(DENOM_FLOOR)));
 }
 
 #[inline]
@@ -117,7 +123,11 @@ pub(crate) mod tests {
             rule.step(x.view(), &mut w, &mut h, &mut scratch);
             let o = objectives_of(&data, w.view(), h.view(), &mut scratch);
             let want = &trace[it - 1];
-            for (got, key) in [(o.kl, "kl"), (o.poisson_loglik, "poisson_loglik"), (o.frobenius_sq, "frobenius_sq")] {
+            for (got, key) in [
+                (o.kl, "kl"),
+                (o.poisson_loglik, "poisson_loglik"),
+                (o.frobenius_sq, "frobenius_sq"),
+            ] {
                 let exp = want[key].as_f64().unwrap();
                 assert!(rel(got, exp) < 1e-10, "{file} iteration {it} {key}: {got} vs {exp}");
             }
@@ -145,7 +155,11 @@ pub(crate) mod tests {
     /// Random-ish dense non-negative test data with zeros, an all-zero row and column.
     pub(crate) fn awkward_data(n: usize, p: usize) -> Array2<f64> {
         Array2::from_shape_fn((n, p), |(i, j)| {
-            if i == 1 || j == 2 || (i * 31 + j * 17) % 7 == 0 { 0.0 } else { ((i * 13 + j * 29) % 23) as f64 }
+            if i == 1 || j == 2 || (i * 31 + j * 17) % 7 == 0 {
+                0.0
+            } else {
+                ((i * 13 + j * 29) % 23) as f64
+            }
         })
     }
 
@@ -185,7 +199,12 @@ pub(crate) mod tests {
             for _ in 0..50 {
                 rule.step(x.view(), &mut w, &mut h, &mut scratch);
             }
-            let bad: Vec<f64> = w.iter().chain(h.iter()).copied().filter(|v| !(v.is_finite() && *v >= 0.0 && (*v == 0.0 || v.is_normal()))).collect();
+            let bad: Vec<f64> = w
+                .iter()
+                .chain(h.iter())
+                .copied()
+                .filter(|v| !(v.is_finite() && *v >= 0.0 && (*v == 0.0 || v.is_normal())))
+                .collect();
             assert!(bad.is_empty(), "{loss:?}: {bad:?}");
             let o = objectives_of(&FitMatrix::new(x.clone()), w.view(), h.view(), &mut scratch);
             assert!(o.is_finite(), "{loss:?}: {o:?}");

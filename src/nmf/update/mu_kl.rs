@@ -33,14 +33,20 @@ pub struct MuKl {
 impl MuKl {
     /// Buffers for X of shape (n, p) at rank r.
     pub fn new(n: usize, p: usize, r: usize) -> Self {
-        MuKl { num_h: Array2::zeros((r, p)), num_w: Array2::zeros((n, r)), sums: Array1::zeros(r) }
+        MuKl {
+            num_h: Array2::zeros((r, p)),
+            num_w: Array2::zeros((n, r)),
+            sums: Array1::zeros(r),
+        }
     }
 }
 
 /// `r ← X ⊘ max(W H, floor)`, with 0 wherever x = 0 (whatever the model there).
 fn ratio_into(x: ArrayView2<f64>, w: &Array2<f64>, h: &Array2<f64>, r: &mut Array2<f64>) {
     matmul_into(w.view(), h.view(), r.view_mut());
-    Zip::from(r).and(x).for_each(|l, &x| *l = if x > 0.0 { x / l.max(MODEL_FLOOR) } else { 0.0 });
+    Zip::from(r)
+        .and(x)
+        .for_each(|l, &x| *l = if x > 0.0 { x / l.max(MODEL_FLOOR) } else { 0.0 });
 }
 
 impl UpdateRule for MuKl {
