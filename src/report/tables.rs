@@ -92,27 +92,34 @@ pub fn summary_tsv(summaries: &[RankSummary]) -> String {
     s
 }
 
-/// The same table for the terminal: aligned columns, objectives with 6 significant digits.
+/// The same table for the terminal: aligned columns, objectives with 6 significant digits, and
+/// without the seed column (it is in summary.tsv).
 pub fn summary_table(summaries: &[RankSummary]) -> String {
-    let rows = summary_rows(
+    const SEED: usize = 6;
+    let drop_seed = |row: Vec<String>| -> Vec<String> {
+        row.into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i != SEED)
+            .map(|(_, c)| c)
+            .collect()
+    };
+    let header = drop_seed(SUMMARY_HEADER.iter().map(|h| h.to_string()).collect());
+    let rows: Vec<Vec<String>> = summary_rows(
         summaries,
         |v| if v.is_finite() { format!("{v:.6e}") } else { "NA".into() },
-    );
-    let mut widths: Vec<usize> = SUMMARY_HEADER.iter().map(|h| h.len()).collect();
+    )
+    .into_iter()
+    .map(drop_seed)
+    .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.len());
         }
     }
-    let mut s = String::new();
-    let mut line = |cells: Vec<&str>| {
+    let line = |cells: &[String]| {
         let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect();
-        s.push_str(parts.join("  ").trim_end());
-        s.push('\n');
+        parts.join("  ").trim_end().to_string() + "\n"
     };
-    line(SUMMARY_HEADER.to_vec());
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-    s
+    std::iter::once(&header).chain(&rows).map(|r| line(r)).collect()
 }
