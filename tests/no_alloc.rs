@@ -1,0 +1,67 @@
+//! "No allocation per iteration": a counting global allocator (per thread, so the test harness's
+//! own threads cannot interfere) around iterations of each update rule and the objective evaluation.
+
+#![allow(clippy::unwrap_used)] // test code
+
+use ndarray::Array2;
+use nnmf_sweep::nmf::loss::objectives_of;
+use nnmf_sweep::nmf::{FitMatrix, Loss, Solver, init};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            COUNT.with(|c| c.set(c.get() + 1));
+        }
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_in(f: impl FnOnce()) -> usize {
+    COUNT.with(|c| c.set(0));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    COUNT.with(Cell::get)
+}
+
+#[test]
+fn iterations_and_objectives_do_not_allocate() {
+    nnmf_sweep::linalg::set_blas_threads(1);
+    // The counter sees allocations (so a 0 below means something).
+    assert_eq!(allocations_in(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
+    let (n, p, r) = (120, 80, 5);
+    let x = Array2::from_shape_fn((n, p), |(i, j)| ((i * 7 + j * 13) % 17) as f64);
+    let data = FitMatrix::new(x);
+    for loss in [Loss::Kl, Loss::Frobenius] {
+        let (mut w, mut h) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
+        let mut rule = Solver::Mu.rule(loss, n, p, r);
+        let mut scratch = Array2::zeros((n, p));
+        // A first step outside the window: lazy one-time initialization (e.g. OpenBLAS buffers).
+        rule.step(data.x(), &mut w, &mut h, &mut scratch);
+        let count = allocations_in(|| {
+            for _ in 0..20 {
+                rule.step(data.x(), &mut w, &mut h, &mut scratch);
+                let o = objectives_of(&data, w.view(), h.view(), &mut scratch);
+                assert!(o.is_finite());
+            }
+        });
+        assert_eq!(count, 0, "{loss:?}: {count} allocations in 20 iterations");
+    }
+}
