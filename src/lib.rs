@@ -15,6 +15,7 @@ pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod simulate;
+pub mod stats;
 pub mod sweep;
 
 pub use error::{Error, Result};
