@@ -19,7 +19,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The configuration file cannot be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {source}; check the path given on the command line")]
     ConfigRead {
         /// The config file.
         path: PathBuf,
@@ -53,11 +53,11 @@ pub enum Error {
         hint: String,
     },
     /// A value that parses but is not allowed (rank 0, unknown loss, ...).
-    #[error("{path}:{line}: {key}: {message}")]
+    #[error("{}: {key}: {message}", at(path, *line))]
     ConfigValue {
         /// The config file.
         path: PathBuf,
-        /// 1-based line of the key (0 when the key is missing).
+        /// 1-based line of the key (0: no line, e.g. a missing section).
         line: usize,
         /// Dotted key, e.g. `sweep.ranks`.
         key: String,
@@ -127,6 +127,15 @@ pub enum Error {
         /// The underlying HDF5 error.
         source: hdf5::Error,
     },
+}
+
+/// "file:line", or "file" when the line is unknown (0), e.g. for a missing section.
+fn at(path: &std::path::Path, line: usize) -> String {
+    if line == 0 {
+        path.display().to_string()
+    } else {
+        format!("{}:{line}", path.display())
+    }
 }
 
 impl Error {

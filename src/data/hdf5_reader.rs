@@ -23,8 +23,17 @@ pub fn read_hdf5(spec: &DataSpec) -> Result<Dataset> {
             "file not found; check [data] path (relative paths start at the config file's folder)".into(),
         ));
     }
-    let file = hdf5::File::open(path)
-        .map_err(|e| file_err(format!("cannot open as an HDF5 file ({e}); is it an HDF5 file?")))?;
+    let file = hdf5::File::open(path).map_err(|e| {
+        let e = e.to_string();
+        if e.contains("unable to lock file") {
+            file_err(format!(
+                "cannot open: the file is locked ({e}); another program has it open for writing: wait for it \
+                 or close it (on file systems without locks, set HDF5_USE_FILE_LOCKING=FALSE)"
+            ))
+        } else {
+            file_err(format!("cannot open as an HDF5 file ({e}); is it an HDF5 file?"))
+        }
+    })?;
     let ds = match file.dataset(&spec.dataset) {
         Ok(ds) => ds,
         Err(_) => {
@@ -52,9 +61,9 @@ pub fn read_hdf5(spec: &DataSpec) -> Result<Dataset> {
         .map_err(|e| data_err(format!("cannot read the element type: {e}")))?;
     if shape.len() != 2 {
         return Err(data_err(format!(
-            "is {}-D (shape {:?}); a 2-D matrix is needed (observations x features, or set transpose = true)",
+            "is {}-D (shape {}); a 2-D matrix is needed (observations x features, or set transpose = true)",
             shape.len(),
-            shape
+            shape_text(&shape)
         )));
     }
     if !matches!(
@@ -95,17 +104,24 @@ pub fn read_hdf5(spec: &DataSpec) -> Result<Dataset> {
     Ok(Dataset { x, provenance })
 }
 
+/// "20", "20 x 15", "4 x 5 x 6"; "scalar" for a 0-D dataset.
+fn shape_text(shape: &[usize]) -> String {
+    if shape.is_empty() {
+        return "scalar".into();
+    }
+    shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" x ")
+}
+
 /// Appends "path (shape, type)" of every dataset below `g`, depth first, in name order.
 fn list_datasets(g: &hdf5::Group, prefix: &str, out: &mut Vec<String>) {
     for name in g.member_names().unwrap_or_default() {
         let full = format!("{prefix}/{name}");
         if let Ok(ds) = g.dataset(&name) {
-            let shape: Vec<String> = ds.shape().iter().map(|d| d.to_string()).collect();
             let ty = ds
                 .dtype()
                 .and_then(|t| t.to_descriptor())
                 .map_or("?".to_string(), |t| t.to_string());
-            out.push(format!("{full} ({}, {ty})", shape.join(" x ")));
+            out.push(format!("{full} ({}, {ty})", shape_text(&ds.shape())));
         } else if let Ok(sub) = g.group(&name) {
             list_datasets(&sub, &full, out);
         }

@@ -17,22 +17,23 @@ use crate::sweep::{FitRecord, RankSummary};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The files a finished sweep writes; any of them present means the directory holds results.
-pub const RESULT_FILES: [&str; 3] = ["results.h5", "summary.tsv", "fits.tsv"];
+/// The file whose presence means the directory holds the results of a finished sweep (it is
+/// written last). Tables left by a failed or interrupted run do not count.
+pub const RESULT_MARKER: &str = "results.h5";
 
-/// Creates `dir` if needed, refuses one that holds results unless `force`, and checks that it can
-/// be written (by creating and removing a probe file).
-pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
+/// Creates `dir` if needed, refuses one that holds finished results unless `force`, and checks
+/// that it can be written (by creating and removing a probe file). Returns whether it created `dir`.
+pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<bool> {
     let unwritable = |source| Error::OutputUnwritable {
         dir: dir.to_path_buf(),
         source,
     };
+    let created = !dir.exists();
     std::fs::create_dir_all(dir).map_err(unwritable)?;
-    let found: Vec<&str> = RESULT_FILES.iter().copied().filter(|f| dir.join(f).exists()).collect();
-    if !found.is_empty() && !force {
+    if dir.join(RESULT_MARKER).exists() && !force {
         return Err(Error::OutputExists {
             dir: dir.to_path_buf(),
-            found: found.join(", "),
+            found: RESULT_MARKER.to_string(),
         });
     }
     let probe = dir.join(".nnmf-sweep-write-probe");
@@ -40,7 +41,7 @@ pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
         .and_then(|mut f| f.write_all(b"probe"))
         .map_err(unwritable)?;
     std::fs::remove_file(&probe).map_err(unwritable)?;
-    Ok(())
+    Ok(created)
 }
 
 /// The temporary name under which `path` is written before it is renamed into place.
@@ -73,10 +74,21 @@ pub fn write_results(
     records: &[FitRecord],
     summaries: &[RankSummary],
 ) -> Result<()> {
-    let dir = &plan.out_dir;
+    write_tables(&plan.out_dir, records, summaries)?;
+    write_results_h5(
+        &plan.out_dir.join(RESULT_MARKER),
+        plan,
+        provenance,
+        zero,
+        records,
+        summaries,
+    )
+}
+
+/// Writes fits.tsv and summary.tsv into `dir`.
+pub fn write_tables(dir: &Path, records: &[FitRecord], summaries: &[RankSummary]) -> Result<()> {
     write_atomic(&dir.join("fits.tsv"), &fits_tsv(records))?;
-    write_atomic(&dir.join("summary.tsv"), &summary_tsv(summaries))?;
-    write_results_h5(&dir.join("results.h5"), plan, provenance, zero, records, summaries)
+    write_atomic(&dir.join("summary.tsv"), &summary_tsv(summaries))
 }
 
 #[cfg(test)]
@@ -87,13 +99,16 @@ mod tests {
     fn out_dir_rules() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("a/b");
-        prepare_out_dir(&dir, false).unwrap();
+        assert!(prepare_out_dir(&dir, false).unwrap());
+        // Tables of a failed or interrupted run are not finished results.
         std::fs::write(dir.join("summary.tsv"), "x").unwrap();
+        assert!(!prepare_out_dir(&dir, false).unwrap());
+        std::fs::write(dir.join("results.h5"), "x").unwrap();
         let e = prepare_out_dir(&dir, false).unwrap_err();
         assert_eq!(e.exit_code(), 4);
         assert!(
             e.to_string()
-                .contains("already holds results (summary.tsv); pass --force"),
+                .contains("already holds results (results.h5); pass --force"),
             "{e}"
         );
         prepare_out_dir(&dir, true).unwrap();

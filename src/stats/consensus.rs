@@ -54,18 +54,23 @@ impl ConsensusAccumulator {
 
     /// No restarts yet, for `n` observations.
     pub fn new(n: usize) -> Self {
-        ConsensusAccumulator { n, runs: 0, together: vec![0; n * n.saturating_sub(1) / 2] }
+        ConsensusAccumulator {
+            n,
+            runs: 0,
+            together: vec![0; n * n.saturating_sub(1) / 2],
+        }
     }
 
     /// Adds one restart's labels (length n).
     pub fn add(&mut self, labels: &[Option<u32>]) {
         debug_assert_eq!(labels.len(), self.n);
         self.runs += 1;
-        for i in 0..self.n {
-            let Some(li) = labels[i] else { continue };
-            for j in i + 1..self.n {
-                if labels[j] == Some(li) {
-                    self.together[pair_index(self.n, i, j)] += 1;
+        for (i, &label) in labels.iter().enumerate().take(self.n.saturating_sub(1)) {
+            let Some(li) = label else { continue };
+            let row = pair_index(self.n, i, i + 1);
+            for (count, lj) in self.together[row..row + self.n - i - 1].iter_mut().zip(&labels[i + 1..]) {
+                if *lj == Some(li) {
+                    *count += 1;
                 }
             }
         }
@@ -87,7 +92,11 @@ impl ConsensusAccumulator {
             return 1.0;
         }
         let (a, b) = if i < j { (i, j) } else { (j, i) };
-        if self.runs == 0 { 0.0 } else { self.together[pair_index(self.n, a, b)] as f64 / self.runs as f64 }
+        if self.runs == 0 {
+            0.0
+        } else {
+            self.together[pair_index(self.n, a, b)] as f64 / self.runs as f64
+        }
     }
 
     /// The full consensus matrix (n x n).
@@ -102,7 +111,10 @@ impl ConsensusAccumulator {
             return None;
         }
         let dist = |i: usize, j: usize| 1.0 - self.value(i, j);
-        let mut condensed: Vec<f64> = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).map(|(i, j)| dist(i, j)).collect();
+        let mut condensed: Vec<f64> = (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .map(|(i, j)| dist(i, j))
+            .collect();
         let dendro = linkage(&mut condensed, n, Method::Average);
         drop(condensed);
         let steps = dendro.steps();
@@ -291,8 +303,16 @@ mod tests {
         let s = acc.stats(k).unwrap();
         let coph = f["cophenetic"].as_f64().unwrap();
         let disp = f["dispersion"].as_f64().unwrap();
-        assert!((s.cophenetic.unwrap() - coph).abs() < 1e-12, "cophenetic {} vs {coph}", s.cophenetic.unwrap());
-        assert!((s.dispersion - disp).abs() < 1e-12, "dispersion {} vs {disp}", s.dispersion);
+        assert!(
+            (s.cophenetic.unwrap() - coph).abs() < 1e-12,
+            "cophenetic {} vs {coph}",
+            s.cophenetic.unwrap()
+        );
+        assert!(
+            (s.dispersion - disp).abs() < 1e-12,
+            "dispersion {} vs {disp}",
+            s.dispersion
+        );
         let clusters: Vec<u32> = serde_json::from_value(f["average_linkage_clusters_at_k"].clone()).unwrap();
         assert_eq!(s.labels, clusters);
         let mut sorted = s.order.clone();
@@ -304,7 +324,11 @@ mod tests {
     fn labels_and_arrival_order() {
         let w = ndarray::array![[0.1, 0.9], [0.0, 0.0], [0.5, 0.5]];
         assert_eq!(hard_labels(w.view()), vec![Some(1), None, Some(0)]);
-        let runs = [[Some(0), Some(0), Some(1), None], [Some(1), Some(0), Some(0), Some(0)], [Some(0), Some(0), Some(0), Some(1)]];
+        let runs = [
+            [Some(0), Some(0), Some(1), None],
+            [Some(1), Some(0), Some(0), Some(0)],
+            [Some(0), Some(0), Some(0), Some(1)],
+        ];
         let mut a = ConsensusAccumulator::new(4);
         let mut b = ConsensusAccumulator::new(4);
         for r in &runs {

@@ -5,7 +5,7 @@ use super::{FitRecord, FitSettings, RankSummary, Reducer, jobs, run_jobs};
 use crate::config::Plan;
 use crate::data::{Dataset, ZeroLines, read_hdf5};
 use crate::error::{Error, Result};
-use crate::nmf::FitMatrix;
+use crate::nmf::{FitMatrix, Loss};
 use crate::progress::Observer;
 use crate::report;
 use std::sync::atomic::AtomicBool;
@@ -21,10 +21,19 @@ pub struct Outcome {
 
 /// Runs the sweep of `plan`; `force` allows overwriting results in the output directory.
 pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &AtomicBool) -> Result<Outcome> {
-    report::prepare_out_dir(&plan.out_dir, force)?;
-    let dataset: Dataset = read_hdf5(&plan.data)?;
-    let (n, p) = dataset.x.dim();
-    for w in plan.check_ranks(n, p)? {
+    let created = report::prepare_out_dir(&plan.out_dir, force)?;
+    let checked = read_hdf5(&plan.data).and_then(|d| plan.check_ranks(d.x.nrows(), d.x.ncols()).map(|w| (d, w)));
+    let (dataset, warnings): (Dataset, _) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            if created {
+                // Leave no trace of a run that never started (remove_dir only removes it if empty).
+                let _ = std::fs::remove_dir(&plan.out_dir);
+            }
+            return Err(e);
+        }
+    };
+    for w in warnings {
         obs.warn(&w);
     }
     let zero = ZeroLines::find(&dataset.x);
@@ -56,17 +65,24 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
             *h = zero.restore_h(h);
         }
     }
-    report::write_results(plan, &dataset.provenance, &zero, &records, &summaries)?;
     if let Some(s) = summaries.iter().find(|s| s.best.is_none()) {
+        // No results.h5 (its presence means a finished sweep); the tables stay for diagnosis.
+        report::write_tables(&plan.out_dir, &records, &summaries)?;
+        let other = match plan.loss {
+            Loss::Kl => "loss = \"frobenius\"",
+            Loss::Frobenius => "loss = \"kl\" (for counts)",
+        };
         return Err(Error::Numerical {
             rank: s.rank,
             fits: s.fits,
             hint: format!(
-                "the failed fits are listed in {}; check the data's scale (very large or tiny values) or try loss = \"frobenius\"",
+                "no results.h5 was written; the failed fits are listed in {}; check the data's scale \
+                 (very large or tiny values: rescale it) or try {other}",
                 plan.out_dir.join("fits.tsv").display()
             ),
         });
     }
+    report::write_results(plan, &dataset.provenance, &zero, &records, &summaries)?;
     for s in &summaries {
         if s.failed > 0 {
             obs.warn(&format!(
