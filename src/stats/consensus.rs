@@ -68,7 +68,10 @@ impl ConsensusAccumulator {
         for (i, &label) in labels.iter().enumerate().take(self.n.saturating_sub(1)) {
             let Some(li) = label else { continue };
             let row = pair_index(self.n, i, i + 1);
-            for (count, lj) in self.together[row..row + self.n - i - 1].iter_mut().zip(&labels[i + 1..]) {
+            for (count, lj) in self.together[row..row + self.n - i - 1]
+                .iter_mut()
+                .zip(&labels[i + 1..])
+            {
                 if *lj == Some(li) {
                     *count += 1;
                 }
