@@ -28,6 +28,29 @@ pub fn fit_rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
 }
 
+/// Whether entry (i, j) is held out in cross-validation repeat `repeat`: a pure function of
+/// (seed, repeat, i, j), true for about `fraction` of entries. Nothing dense is ever stored.
+pub fn held_out(seed: u64, repeat: usize, i: usize, j: usize, fraction: f64) -> bool {
+    unit(entry_hash(seed, repeat, i, j)) < fraction
+}
+
+/// The block (0..blocks) of held-out entry (i, j), for batch-means standard errors.
+pub fn entry_block(seed: u64, repeat: usize, i: usize, j: usize, blocks: usize) -> usize {
+    (splitmix64(entry_hash(seed, repeat, i, j)) % blocks as u64) as usize
+}
+
+fn entry_hash(seed: u64, repeat: usize, i: usize, j: usize) -> u64 {
+    let a = splitmix64(seed ^ 0x6865_6C64_6F75_7400); // "heldout"
+    let b = splitmix64(a ^ repeat as u64);
+    let c = splitmix64(b ^ i as u64);
+    splitmix64(c ^ (j as u64).rotate_left(29))
+}
+
+/// Maps 64 random bits to [0, 1).
+fn unit(h: u64) -> f64 {
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +78,22 @@ mod tests {
         // users have published, so it must show up here.
         assert_eq!(fit_seed(1, 4, 0), PINNED_SEED);
         assert_eq!(fit_rng(PINNED_SEED).random::<f64>().to_bits(), PINNED_FIRST_DRAW);
+    }
+
+    #[test]
+    fn held_out_fraction_and_purity() {
+        let (n, p) = (300, 200);
+        let count = (0..n)
+            .flat_map(|i| (0..p).map(move |j| (i, j)))
+            .filter(|&(i, j)| held_out(3, 0, i, j, 0.05))
+            .count();
+        let frac = count as f64 / (n * p) as f64;
+        assert!((frac - 0.05).abs() < 0.005, "{frac}");
+        assert_eq!(held_out(3, 1, 10, 20, 0.05), held_out(3, 1, 10, 20, 0.05));
+        let differ = (0..n)
+            .filter(|&i| held_out(3, 0, i, 7, 0.5) != held_out(3, 1, i, 7, 0.5))
+            .count();
+        assert!(differ > 100, "repeats use different masks");
+        assert!((0..1000).all(|i| entry_block(1, 0, i, 3, 20) < 20));
     }
 }

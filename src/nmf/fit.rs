@@ -144,7 +144,7 @@ mod tests {
     fn run(loss: Loss, stop: StopRule, trace: Option<&mut Vec<Objectives>>) -> FitOutcome {
         let data = FitMatrix::new(awkward_data(30, 20));
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(11), 30, 20, 3, data.mean());
-        let mut rule = Solver::Mu.rule(loss, 30, 20, 3);
+        let mut rule = Solver::Mu.rule(loss, 30, 20, 3, None);
         fit(&data, loss, rule.as_mut(), w, h, &stop, &AtomicBool::new(false), trace)
     }
 
@@ -197,7 +197,7 @@ mod tests {
     fn cancelled_fit_reports_cancelled() {
         let data = FitMatrix::new(awkward_data(10, 8));
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(1), 10, 8, 2, data.mean());
-        let mut rule = Solver::Mu.rule(Loss::Kl, 10, 8, 2);
+        let mut rule = Solver::Mu.rule(Loss::Kl, 10, 8, 2, None);
         let stop = StopRule {
             max_iter: 100,
             tol: 0.0,

@@ -8,7 +8,9 @@
 //!
 //! See ../shared/fixtures/losses.json for the reference values.
 
+use super::mask::HeldOut;
 use ndarray::{Array2, ArrayView2};
+use std::sync::Arc;
 
 /// The loss a fit minimizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +70,8 @@ pub struct FitMatrix {
     x_log_x: f64,
     /// Mean of X (for the scale of random starts).
     mean: f64,
+    /// Entries left out of the objective and the updates (cross-validation), if any.
+    heldout: Option<Arc<HeldOut>>,
 }
 
 impl FitMatrix {
@@ -95,7 +99,21 @@ impl FitMatrix {
             lgamma_sum,
             x_log_x,
             mean,
+            heldout: None,
         }
+    }
+
+    /// A training matrix (held-out entries already 0) whose objectives leave out `heldout`.
+    pub fn with_heldout(train: Array2<f64>, heldout: Arc<HeldOut>) -> Self {
+        FitMatrix {
+            heldout: Some(heldout),
+            ..FitMatrix::new(train)
+        }
+    }
+
+    /// The held-out entries, for cross-validation fits.
+    pub fn heldout(&self) -> Option<&Arc<HeldOut>> {
+        self.heldout.as_ref()
     }
 
     /// X (N x p).
@@ -130,6 +148,15 @@ impl FitMatrix {
             }
             kl += k;
             frob += f;
+        }
+        if let Some(ho) = &self.heldout {
+            // Held-out entries are 0 in the training X; take out what they added (λ to KL, λ² to
+            // Frobenius), so the objective is over observed entries only.
+            for (i, j, _, _) in ho.entries() {
+                let l = wh[[i, j]];
+                kl -= l;
+                frob -= l * l;
+            }
         }
         Objectives {
             kl,

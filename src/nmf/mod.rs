@@ -5,6 +5,7 @@
 pub mod fit;
 pub mod init;
 pub mod loss;
+pub mod mask;
 pub mod update;
 
 pub use fit::{FitOutcome, StopReason, StopRule, fit};

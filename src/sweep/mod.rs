@@ -77,7 +77,7 @@ pub fn run_job(data: &FitMatrix, s: &FitSettings, job: Job, cancel: &AtomicBool)
     let (w, h) = match s.init {
         Init::Random => init::random(&mut fit_rng(job.seed), n, p, job.rank, data.mean()),
     };
-    let mut rule = s.solver.rule(s.loss, n, p, job.rank);
+    let mut rule = s.solver.rule(s.loss, n, p, job.rank, data.heldout());
     let out = fit(data, s.loss, rule.as_mut(), w, h, &s.stop, cancel, None);
     let rec = FitRecord {
         job,

@@ -2,14 +2,20 @@
 //! the new H) in place, from products it computes through `linalg` into buffers it allocated once.
 //! The driver loop (`fit.rs`) decides when to evaluate objectives and when to stop.
 
+mod masked_mu_frobenius;
+mod masked_mu_kl;
 mod mu_frobenius;
 mod mu_kl;
 
+pub use masked_mu_frobenius::MaskedMuFrobenius;
+pub use masked_mu_kl::MaskedMuKl;
 pub use mu_frobenius::MuFrobenius;
 pub use mu_kl::MuKl;
 
 use super::Loss;
+use super::mask::HeldOut;
 use ndarray::{Array1, Array2, ArrayView2, Zip};
+use std::sync::Arc;
 
 /// One iteration of an NMF algorithm.
 pub trait UpdateRule: Send {
@@ -36,11 +42,14 @@ impl Solver {
         }
     }
 
-    /// The update rule of this solver for `loss`, with buffers for X of shape (n, p) at rank `r`.
-    pub fn rule(self, loss: Loss, n: usize, p: usize, r: usize) -> Box<dyn UpdateRule> {
-        match (self, loss) {
-            (Solver::Mu, Loss::Kl) => Box::new(MuKl::new(n, p, r)),
-            (Solver::Mu, Loss::Frobenius) => Box::new(MuFrobenius::new(n, p, r)),
+    /// The update rule of this solver for `loss`, with buffers for X of shape (n, p) at rank `r`;
+    /// with `heldout`, the weighted rule that leaves those entries out.
+    pub fn rule(self, loss: Loss, n: usize, p: usize, r: usize, heldout: Option<&Arc<HeldOut>>) -> Box<dyn UpdateRule> {
+        match (self, loss, heldout) {
+            (Solver::Mu, Loss::Kl, None) => Box::new(MuKl::new(n, p, r)),
+            (Solver::Mu, Loss::Frobenius, None) => Box::new(MuFrobenius::new(n, p, r)),
+            (Solver::Mu, Loss::Kl, Some(ho)) => Box::new(MaskedMuKl::new(n, p, r, Arc::clone(ho))),
+            (Solver::Mu, Loss::Frobenius, Some(ho)) => Box::new(MaskedMuFrobenius::new(n, p, r, Arc::clone(ho))),
         }
     }
 }
@@ -115,7 +124,7 @@ pub(crate) mod tests {
         let (n, p) = x.dim();
         let r = w.ncols();
         let data = FitMatrix::new(x.clone());
-        let mut rule = Solver::Mu.rule(loss, n, p, r);
+        let mut rule = Solver::Mu.rule(loss, n, p, r, None);
         let mut scratch = Array2::zeros((n, p));
         let trace = f["objective_after_each_iteration"].as_array().unwrap();
         let rel = |a: f64, b: f64| ((a - b) / b).abs();
@@ -170,7 +179,7 @@ pub(crate) mod tests {
             let data = FitMatrix::new(x.clone());
             let mut rng = crate::rng::fit_rng(7);
             let (mut w, mut h) = crate::nmf::init::random(&mut rng, 40, 30, 5, data.mean());
-            let mut rule = Solver::Mu.rule(loss, 40, 30, 5);
+            let mut rule = Solver::Mu.rule(loss, 40, 30, 5, None);
             let mut scratch = Array2::zeros((40, 30));
             let mut prev = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
             for it in 0..500 {
@@ -194,7 +203,7 @@ pub(crate) mod tests {
             w.column_mut(0).fill(0.0); // a dead component
             h.row_mut(1).fill(1e-310); // subnormal start
             w[[3, 2]] = 1e-320;
-            let mut rule = Solver::Mu.rule(loss, 12, 9, 3);
+            let mut rule = Solver::Mu.rule(loss, 12, 9, 3, None);
             let mut scratch = Array2::zeros((12, 9));
             for _ in 0..50 {
                 rule.step(x.view(), &mut w, &mut h, &mut scratch);
@@ -208,6 +217,65 @@ pub(crate) mod tests {
             assert!(bad.is_empty(), "{loss:?}: {bad:?}");
             let o = objectives_of(&FitMatrix::new(x.clone()), w.view(), h.view(), &mut scratch);
             assert!(o.is_finite(), "{loss:?}: {o:?}");
+        }
+    }
+
+    #[test]
+    fn masked_rules_are_monotone_on_the_observed_entries_objective() {
+        use crate::nmf::mask::HeldOut;
+        for loss in [Loss::Kl, Loss::Frobenius] {
+            let x = awkward_data(40, 30);
+            let (train, ho) = HeldOut::split(&x, 5, 0, 0.1);
+            let ho = Arc::new(ho);
+            let data = FitMatrix::with_heldout(train.clone(), Arc::clone(&ho));
+            let (mut w, mut h) = crate::nmf::init::random(&mut crate::rng::fit_rng(2), 40, 30, 4, data.mean());
+            let mut rule = Solver::Mu.rule(loss, 40, 30, 4, Some(&ho));
+            let mut scratch = Array2::zeros((40, 30));
+            let mut prev = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
+            for it in 0..300 {
+                rule.step(data.x(), &mut w, &mut h, &mut scratch);
+                let cur = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
+                assert!(
+                    cur.is_finite() && cur <= prev * (1.0 + 1e-13),
+                    "{loss:?} iteration {it}: {prev} -> {cur}"
+                );
+                prev = cur;
+            }
+            // The observed-entry objective equals the full objective on a matrix that agrees with
+            // the model at the held-out entries.
+            let wh = w.dot(&h);
+            let mut filled = train.clone();
+            for (i, j, _, _) in ho.entries() {
+                filled[[i, j]] = wh[[i, j]];
+            }
+            let full = FitMatrix::new(filled).objectives(wh.view()).value(loss);
+            assert!(
+                (full - prev).abs() <= 1e-9 * prev.abs().max(1.0),
+                "{loss:?}: {full} vs {prev}"
+            );
+        }
+    }
+
+    #[test]
+    fn masked_rule_with_nothing_held_out_equals_the_plain_rule() {
+        use crate::nmf::mask::HeldOut;
+        for loss in [Loss::Kl, Loss::Frobenius] {
+            let x = awkward_data(20, 15);
+            let (train, ho) = HeldOut::split(&x, 5, 0, 0.0);
+            assert!(ho.is_empty());
+            let ho = Arc::new(ho);
+            let (w0, h0) = crate::nmf::init::random(&mut crate::rng::fit_rng(4), 20, 15, 3, 5.0);
+            let (mut w1, mut h1, mut w2, mut h2) = (w0.clone(), h0.clone(), w0, h0);
+            let mut s = Array2::zeros((20, 15));
+            let mut plain = Solver::Mu.rule(loss, 20, 15, 3, None);
+            let mut masked = Solver::Mu.rule(loss, 20, 15, 3, Some(&ho));
+            for _ in 0..20 {
+                plain.step(x.view(), &mut w1, &mut h1, &mut s);
+                masked.step(train.view(), &mut w2, &mut h2, &mut s);
+            }
+            for (a, b) in w1.iter().chain(h1.iter()).zip(w2.iter().chain(h2.iter())) {
+                assert!((a - b).abs() <= 1e-12 * a.abs().max(1e-300), "{loss:?}: {a} vs {b}");
+            }
         }
     }
 }
