@@ -24,6 +24,25 @@ pub struct RawConfig {
     /// `[run]`: threads.
     #[serde(default)]
     pub run: RawRun,
+    /// `[selection]`: rank-selection statistics and rule.
+    #[serde(default)]
+    pub selection: RawSelection,
+}
+
+/// `[selection]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSelection {
+    /// "default", "cophenetic" or "heldout".
+    pub rule: Option<Spanned<String>>,
+    /// Memory limit (MiB) for the N x N consensus statistics.
+    pub consensus_max_mb: Option<Spanned<i64>>,
+    /// Fraction of entries held out per cross-validation repeat.
+    pub heldout_fraction: Option<Spanned<f64>>,
+    /// Cross-validation repeats per rank (0: no held-out likelihood).
+    pub heldout_repeats: Option<Spanned<i64>>,
+    /// Restarts per rank on column-permuted data (0: no null baseline).
+    pub null_restarts: Option<Spanned<i64>>,
 }
 
 /// `[data]`.
@@ -37,6 +56,10 @@ pub struct RawData {
     /// True when the file stores observations as columns.
     #[serde(default)]
     pub transpose: bool,
+    /// 1-D string dataset with the observations' names (N of them).
+    pub obs_names: Option<Spanned<String>>,
+    /// 1-D string dataset with the features' names (p of them).
+    pub var_names: Option<Spanned<String>>,
 }
 
 /// `[model]`.

@@ -1,10 +1,11 @@
 //! `RawConfig` → `Plan`: every rule on the configuration, in one place, each with its own message.
 
 use super::line_col;
-use super::raw::RawConfig;
+use super::raw::{RawConfig, RawSelection};
 use crate::error::{Error, Result};
 use crate::nmf::init::Init;
 use crate::nmf::{Loss, Solver, StopRule};
+use crate::stats::select::Rule;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -17,6 +18,25 @@ pub struct DataSpec {
     pub dataset: String,
     /// The file stores observations as columns: X is the transpose of the stored matrix.
     pub transpose: bool,
+    /// 1-D string dataset with the N observations' names.
+    pub obs_names: Option<String>,
+    /// 1-D string dataset with the p features' names.
+    pub var_names: Option<String>,
+}
+
+/// How the rank is chosen and which statistics are computed (`[selection]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectionSpec {
+    /// The decision rule.
+    pub rule: Rule,
+    /// Memory limit for the consensus statistics, in MiB.
+    pub consensus_max_mb: usize,
+    /// Fraction of entries held out per repeat, in (0, 0.5].
+    pub heldout_fraction: f64,
+    /// Cross-validation repeats per rank (0: none).
+    pub heldout_repeats: usize,
+    /// Restarts per rank on column-permuted data (0: no null baseline).
+    pub null_restarts: usize,
 }
 
 /// Command-line values that take precedence over the config file.
@@ -58,6 +78,8 @@ pub struct Plan {
     pub out_dir: PathBuf,
     /// Worker threads (≥ 1).
     pub threads: usize,
+    /// Rank-selection settings.
+    pub selection: SelectionSpec,
 }
 
 /// Reads and checks the config file at `path`.
@@ -228,6 +250,8 @@ impl Checker<'_> {
             path: self.resolve(path.get_ref()),
             dataset: dataset.into_inner(),
             transpose: data.transpose,
+            obs_names: data.obs_names.map(Spanned::into_inner),
+            var_names: data.var_names.map(Spanned::into_inner),
         };
 
         let loss = self.choice(
@@ -355,7 +379,9 @@ impl Checker<'_> {
             threads
         };
 
+        let selection = self.selection(raw.selection)?;
         Ok(Plan {
+            selection,
             config_path: self.path.to_path_buf(),
             config_text: self.text.to_string(),
             data,
@@ -373,6 +399,55 @@ impl Checker<'_> {
             },
             out_dir,
             threads,
+        })
+    }
+}
+
+impl Checker<'_> {
+    fn count(&self, key: &str, v: Option<&Spanned<i64>>, default: usize) -> Result<usize> {
+        match v {
+            None => Ok(default),
+            Some(s) if *s.get_ref() >= 0 => Ok(*s.get_ref() as usize),
+            Some(s) => Err(self.err(key, s, format!("must be ≥ 0 (got {})", s.get_ref()))),
+        }
+    }
+
+    fn selection(&self, raw: RawSelection) -> Result<SelectionSpec> {
+        let rule = self.choice("selection.rule", raw.rule.as_ref(), &Rule::ALL, Rule::Default, "")?;
+        let consensus_max_mb = self.count("selection.consensus_max_mb", raw.consensus_max_mb.as_ref(), 2048)?;
+        let heldout_repeats = self.count("selection.heldout_repeats", raw.heldout_repeats.as_ref(), 3)?;
+        let null_restarts = self.count("selection.null_restarts", raw.null_restarts.as_ref(), 0)?;
+        let heldout_fraction = match raw.heldout_fraction {
+            None => 0.05,
+            Some(f) if *f.get_ref() > 0.0 && *f.get_ref() <= 0.5 => *f.get_ref(),
+            Some(f) => {
+                return Err(self.err(
+                    "selection.heldout_fraction",
+                    &f,
+                    format!(
+                        "must be in (0, 0.5] (got {}); 0.05 holds out 5% of the entries",
+                        f.get_ref()
+                    ),
+                ));
+            }
+        };
+        if heldout_repeats == 0 && matches!(rule, Rule::Default | Rule::Heldout) {
+            // heldout_repeats defaults to 3, so it was set to 0 explicitly.
+            let message = format!(
+                "rule \"{}\" needs the held-out likelihood: set heldout_repeats to 1 or more, or choose rule = \"cophenetic\"",
+                rule.name()
+            );
+            return Err(match raw.heldout_repeats.as_ref() {
+                Some(s) => self.err("selection.heldout_repeats", s, message),
+                None => self.missing("selection.heldout_repeats", 0, &message),
+            });
+        }
+        Ok(SelectionSpec {
+            rule,
+            consensus_max_mb,
+            heldout_fraction,
+            heldout_repeats,
+            null_restarts,
         })
     }
 }

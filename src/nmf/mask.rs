@@ -1,7 +1,7 @@
 //! Held-out entries of X for cross-validation (Wold-style, as in RcppML): a sparse row-wise list
 //! built from the pure function `rng::held_out(seed, repeat, i, j)`, never a dense mask.
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 
 /// The held-out entries of one cross-validation repeat, row by row, with their true values.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,8 +22,8 @@ pub const BLOCKS: usize = 20;
 impl HeldOut {
     /// Holds out about `fraction` of the entries of X (N x p) for `repeat`; returns the training
     /// matrix (held-out entries set to 0) and the list.
-    pub fn split(x: &Array2<f64>, seed: u64, repeat: usize, fraction: f64) -> (Array2<f64>, HeldOut) {
-        let mut train = x.clone();
+    pub fn split(x: ArrayView2<f64>, seed: u64, repeat: usize, fraction: f64) -> (Array2<f64>, HeldOut) {
+        let mut train = x.to_owned();
         let mut row_start = Vec::with_capacity(x.nrows() + 1);
         let (mut cols, mut values, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
         for (i, mut row) in train.rows_mut().into_iter().enumerate() {
@@ -89,7 +89,7 @@ mod tests {
     #[test]
     fn split_zeroes_and_remembers() {
         let x = Array2::from_shape_fn((50, 40), |(i, j)| (i * 40 + j) as f64 + 1.0);
-        let (train, ho) = HeldOut::split(&x, 1, 0, 0.1);
+        let (train, ho) = HeldOut::split(x.view(), 1, 0, 0.1);
         assert!(ho.len() > 100 && ho.len() < 300, "{}", ho.len());
         for (i, j, v, b) in ho.entries() {
             assert_eq!(train[[i, j]], 0.0);

@@ -225,7 +225,7 @@ pub(crate) mod tests {
         use crate::nmf::mask::HeldOut;
         for loss in [Loss::Kl, Loss::Frobenius] {
             let x = awkward_data(40, 30);
-            let (train, ho) = HeldOut::split(&x, 5, 0, 0.1);
+            let (train, ho) = HeldOut::split(x.view(), 5, 0, 0.1);
             let ho = Arc::new(ho);
             let data = FitMatrix::with_heldout(train.clone(), Arc::clone(&ho));
             let (mut w, mut h) = crate::nmf::init::random(&mut crate::rng::fit_rng(2), 40, 30, 4, data.mean());
@@ -261,7 +261,7 @@ pub(crate) mod tests {
         use crate::nmf::mask::HeldOut;
         for loss in [Loss::Kl, Loss::Frobenius] {
             let x = awkward_data(20, 15);
-            let (train, ho) = HeldOut::split(&x, 5, 0, 0.0);
+            let (train, ho) = HeldOut::split(x.view(), 5, 0, 0.0);
             assert!(ho.is_empty());
             let ho = Arc::new(ho);
             let (w0, h0) = crate::nmf::init::random(&mut crate::rng::fit_rng(4), 20, 15, 3, 5.0);
