@@ -117,7 +117,10 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
     let cancel = AtomicBool::new(false);
     let outcome = sweep::execute(&plan, a.force, obs.as_mut(), &cancel)?;
     if !a.quiet {
-        print!("{}", report::summary_table(&outcome.summaries));
+        print!(
+            "{}",
+            report::summary_table(&outcome.collected.ranks, &outcome.decision, plan.loss.name())
+        );
         println!("results in {}", plan.out_dir.display());
     }
     Ok(())

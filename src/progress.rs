@@ -60,7 +60,12 @@ impl Observer for Bar {
 
     fn fit_done(&mut self, rec: &FitRecord) {
         if let Some(b) = &self.bar {
-            b.set_message(format!("(last: rank {} restart {})", rec.job.rank, rec.job.restart));
+            b.set_message(format!(
+                "(last: {} rank {} #{})",
+                rec.job.kind.name(),
+                rec.job.rank,
+                rec.job.index
+            ));
             b.inc(1);
         }
     }

@@ -149,14 +149,30 @@ fn outputs_have_the_documented_layout() {
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    // The terminal shows the summary table; stderr (not a terminal here) has plain progress lines.
+    // The terminal shows the summary table and the decision; stderr (not a terminal here) has
+    // plain progress lines. 3 ranks x (6 restarts + 3 held-out repeats) = 27 jobs.
     assert!(
-        stdout.starts_with("rank  fits  converged  max_iter  failed  best_restart"),
+        stdout.starts_with(
+            "rank  converged  max_iter  failed          kl  cophenetic  dispersion  stability  heldout_dev"
+        ),
         "{stdout}"
     );
-    assert_eq!(stdout.lines().count(), 1 + 3 + 1);
+    assert_eq!(
+        stdout.lines().take_while(|l| !l.starts_with("chosen rank")).count(),
+        1 + 3,
+        "{stdout}"
+    );
     assert!(
-        stderr.starts_with("progress: 18 fits to run\n") && stderr.contains("progress: 18/18 fits done"),
+        stdout.contains("\nchosen rank: 3 (rule \"default\")\n  - held-out deviance is lowest at r = "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nrunner-up: "), "{stdout}");
+    assert!(
+        stdout.ends_with(&format!("results in {}\n", tmp.path().join("results").display())),
+        "{stdout}"
+    );
+    assert!(
+        stderr.starts_with("progress: 27 fits to run\n") && stderr.contains("progress: 27/27 fits done"),
         "{stderr}"
     );
 

@@ -101,7 +101,59 @@ pub fn read_hdf5(spec: &DataSpec) -> Result<Dataset> {
         transposed: spec.transpose,
         sha256: checksum(&x),
     };
-    Ok(Dataset { x, provenance })
+    let (n, p) = x.dim();
+    let obs_names = spec
+        .obs_names
+        .as_deref()
+        .map(|d| read_names(&file, d, n, "obs_names", "observations"))
+        .transpose();
+    let var_names = spec
+        .var_names
+        .as_deref()
+        .map(|d| read_names(&file, d, p, "var_names", "features"))
+        .transpose();
+    let names_err = |message: String| Error::DataFile {
+        path: path.clone(),
+        message,
+    };
+    Ok(Dataset {
+        x,
+        provenance,
+        obs_names: obs_names.map_err(names_err)?,
+        var_names: var_names.map_err(names_err)?,
+    })
+}
+
+/// Reads a 1-D dataset of `len` names: variable-length strings (h5py's default), or integers.
+fn read_names(
+    file: &hdf5::File,
+    name: &str,
+    len: usize,
+    key: &str,
+    what: &str,
+) -> std::result::Result<Vec<String>, String> {
+    use hdf5::types::{VarLenAscii, VarLenUnicode};
+    let ds = file
+        .dataset(name)
+        .map_err(|_| format!("dataset \"{name}\" ([data] {key}) not found"))?;
+    if ds.ndim() != 1 || ds.shape()[0] != len {
+        return Err(format!(
+            "dataset \"{name}\" ([data] {key}) has shape {}; it must list the {len} {what}",
+            shape_text(&ds.shape())
+        ));
+    }
+    let names: Option<Vec<String>> = ds
+        .read_raw::<VarLenUnicode>()
+        .map(|v| v.iter().map(|s| s.as_str().to_string()).collect())
+        .or_else(|_| {
+            ds.read_raw::<VarLenAscii>()
+                .map(|v| v.iter().map(|s| s.as_str().to_string()).collect())
+        })
+        .or_else(|_| ds.read_raw::<i64>().map(|v| v.iter().map(|i| i.to_string()).collect()))
+        .ok();
+    names.ok_or_else(|| {
+        format!("dataset \"{name}\" ([data] {key}) is not readable as names: store variable-length strings or integers")
+    })
 }
 
 /// "20", "20 x 15", "4 x 5 x 6"; "scalar" for a 0-D dataset.

@@ -38,6 +38,10 @@ pub struct Dataset {
     pub x: Array2<f64>,
     /// Where it came from.
     pub provenance: Provenance,
+    /// Names of the N observations (`[data] obs_names`).
+    pub obs_names: Option<Vec<String>>,
+    /// Names of the p features (`[data] var_names`).
+    pub var_names: Option<Vec<String>>,
 }
 
 /// SHA-256 of a matrix's shape and entries (row-major, little-endian f64), in hex.

@@ -48,6 +48,11 @@ impl ZeroLines {
         }
     }
 
+    /// Indices of the rows that are fitted (not all zero), ascending.
+    pub fn kept_rows(&self) -> &[usize] {
+        &self.kept_rows
+    }
+
     /// True when nothing is dropped.
     pub fn is_empty(&self) -> bool {
         self.zero_rows.is_empty() && self.zero_cols.is_empty()

@@ -1,12 +1,15 @@
-//! results.h5: for every rank a group `rank_<r>` with the best fit's W (N x r) and H (r x p) and
-//! its objectives as attributes; a `fits` group with one column dataset per fits.tsv column; the
-//! config text, program version, input provenance and effective settings as root attributes.
+//! results.h5: for every rank a group `rank_<r>` with the best fit's W (N x r) and H (r x p), its
+//! objectives and the rank's statistics as attributes, and the per-observation outputs
+//! (memberships, labels, consensus); `fits`, `heldout_fits`, `null_fits` groups with one column
+//! dataset per table column; the config text, program version, input provenance, effective
+//! settings and the rank decision as root attributes.
 
-use super::{commit, partial_path};
+use super::{RankOutputs, commit, partial_path};
 use crate::config::Plan;
-use crate::data::{Provenance, ZeroLines};
+use crate::data::{Dataset, ZeroLines};
 use crate::error::{Error, Result};
-use crate::sweep::{FitRecord, RankSummary};
+use crate::stats::Decision;
+use crate::sweep::{Collected, FitRecord, JobKind};
 use hdf5::types::VarLenUnicode;
 use hdf5::{H5Type, Location};
 use ndarray::Array1;
@@ -25,6 +28,14 @@ fn attr_str(loc: &Location, name: &str, value: &str) -> hdf5::Result<()> {
     attr(loc, name, &text(value))
 }
 
+/// A float attribute, written only when the value exists (absent means "not computed").
+fn attr_opt(loc: &Location, name: &str, value: Option<f64>) -> hdf5::Result<()> {
+    match value {
+        Some(v) if v.is_finite() => attr(loc, name, &v),
+        _ => Ok(()),
+    }
+}
+
 fn column<T: H5Type>(g: &hdf5::Group, name: &str, values: Vec<T>) -> hdf5::Result<()> {
     g.new_dataset_builder()
         .with_data(&Array1::from(values))
@@ -32,29 +43,69 @@ fn column<T: H5Type>(g: &hdf5::Group, name: &str, values: Vec<T>) -> hdf5::Resul
         .map(|_| ())
 }
 
+fn names(file: &hdf5::File, name: &str, values: &[String]) -> hdf5::Result<()> {
+    column(file, name, values.iter().map(|s| text(s)).collect())
+}
+
 /// Writes results.h5 at `path` (via a temporary file renamed into place).
 pub fn write_results_h5(
     path: &Path,
     plan: &Plan,
-    prov: &Provenance,
+    dataset: &Dataset,
     zero: &ZeroLines,
-    records: &[FitRecord],
-    summaries: &[RankSummary],
+    c: &Collected,
+    outputs: &[Option<RankOutputs>],
+    decision: &Decision,
 ) -> Result<()> {
     let tmp = partial_path(path);
-    write(&tmp, plan, prov, zero, records, summaries)
+    write(&tmp, plan, dataset, zero, c, outputs, decision)
         .map_err(|e| Error::hdf5(format!("cannot write {}", tmp.display()), e))?;
     commit(path)
+}
+
+fn fit_columns<'a>(
+    file: &hdf5::File,
+    group: &str,
+    records: impl Iterator<Item = &'a FitRecord> + Clone,
+) -> hdf5::Result<()> {
+    let g = file.create_group(group)?;
+    column(&g, "rank", records.clone().map(|r| r.job.rank as u64).collect())?;
+    column(
+        &g,
+        if group == "heldout_fits" { "repeat" } else { "restart" },
+        records.clone().map(|r| r.job.index as u64).collect(),
+    )?;
+    column(&g, "seed", records.clone().map(|r| r.job.seed).collect())?;
+    column(&g, "kl", records.clone().map(|r| r.objectives.kl).collect())?;
+    column(
+        &g,
+        "poisson_loglik",
+        records.clone().map(|r| r.objectives.poisson_loglik).collect(),
+    )?;
+    column(
+        &g,
+        "frobenius_sq",
+        records.clone().map(|r| r.objectives.frobenius_sq).collect(),
+    )?;
+    column(&g, "iterations", records.clone().map(|r| r.iterations as u64).collect())?;
+    column(
+        &g,
+        "stop_reason",
+        records.clone().map(|r| text(r.stop.name())).collect(),
+    )?;
+    column(&g, "seconds", records.map(|r| r.seconds).collect())
 }
 
 fn write(
     tmp: &Path,
     plan: &Plan,
-    prov: &Provenance,
+    dataset: &Dataset,
     zero: &ZeroLines,
-    records: &[FitRecord],
-    summaries: &[RankSummary],
+    c: &Collected,
+    outputs: &[Option<RankOutputs>],
+    decision: &Decision,
 ) -> hdf5::Result<()> {
+    let prov = &dataset.provenance;
     let file = hdf5::File::create(tmp)?;
     attr_str(&file, "program", "nnmf-sweep")?;
     attr_str(&file, "version", env!("CARGO_PKG_VERSION"))?;
@@ -83,8 +134,23 @@ fn write(
     file.new_attr_builder()
         .with_data(&Array1::from(plan.ranks.iter().map(|&r| r as u64).collect::<Vec<_>>()))
         .create("ranks")?;
+    let sel = &plan.selection;
+    attr_str(&file, "selection_rule", decision.rule.name())?;
+    attr(&file, "heldout_fraction", &sel.heldout_fraction)?;
+    attr(&file, "heldout_repeats", &(sel.heldout_repeats as u64))?;
+    attr(&file, "null_restarts", &(sel.null_restarts as u64))?;
+    // 0 means no rank could be chosen (see selection_reasons).
+    attr(&file, "chosen_rank", &(decision.chosen.unwrap_or(0) as u64))?;
+    attr(&file, "runner_up", &(decision.runner_up.unwrap_or(0) as u64))?;
+    attr_str(&file, "selection_reasons", &decision.reasons.join("\n"))?;
+    if let Some(n) = &dataset.obs_names {
+        names(&file, "obs_names", n)?;
+    }
+    if let Some(n) = &dataset.var_names {
+        names(&file, "var_names", n)?;
+    }
 
-    for s in summaries {
+    for (s, o) in c.ranks.iter().zip(outputs) {
         let g = file.create_group(&format!("rank_{}", s.rank))?;
         attr(&g, "fits", &(s.fits as u64))?;
         attr(&g, "converged", &(s.converged as u64))?;
@@ -93,7 +159,7 @@ fn write(
         if let Some((b, w, h)) = &s.best {
             g.new_dataset_builder().with_data(w).create("W")?;
             g.new_dataset_builder().with_data(h).create("H")?;
-            attr(&g, "restart", &(b.job.restart as u64))?;
+            attr(&g, "restart", &(b.job.index as u64))?;
             attr(&g, "seed", &b.job.seed)?;
             attr(&g, "kl", &b.objectives.kl)?;
             attr(&g, "poisson_loglik", &b.objectives.poisson_loglik)?;
@@ -101,25 +167,56 @@ fn write(
             attr(&g, "iterations", &(b.iterations as u64))?;
             attr_str(&g, "stop_reason", b.stop.name())?;
         }
+        if let Some(sp) = &s.spread {
+            attr(&g, "objective_median", &sp.median)?;
+            attr(&g, "near_best", &(sp.near_best as u64))?;
+        }
+        let cs = s.consensus_stats.as_ref();
+        attr_opt(&g, "cophenetic", cs.and_then(|x| x.cophenetic))?;
+        attr_opt(&g, "dispersion", cs.map(|x| x.dispersion))?;
+        attr_opt(&g, "silhouette", cs.and_then(|x| x.silhouette))?;
+        let st = s.stability.as_ref();
+        attr_opt(&g, "stability", st.and_then(|x| x.silhouette))?;
+        attr_opt(&g, "match_corr_mean", st.map(|x| x.corr_mean))?;
+        attr_opt(&g, "match_corr_min", st.map(|x| x.corr_min))?;
+        attr_opt(&g, "heldout_deviance", s.heldout.as_ref().map(|h| h.mean))?;
+        attr_opt(&g, "null_best", s.null.as_ref().map(|x| x.best))?;
+        attr_opt(&g, "null_cophenetic", s.null.as_ref().and_then(|x| x.cophenetic))?;
+        attr_opt(&g, "null_dispersion", s.null.as_ref().and_then(|x| x.dispersion))?;
+        if let Some(o) = o {
+            g.new_dataset_builder()
+                .with_data(&o.memberships)
+                .create("memberships")?;
+            column(&g, "labels", o.labels.clone())?;
+            if let Some(l) = &o.consensus_labels {
+                column(&g, "consensus_labels", l.clone())?;
+            }
+            if let Some(m) = &o.consensus {
+                g.new_dataset_builder().with_data(m).create("consensus")?;
+            }
+        }
     }
 
-    let g = file.create_group("fits")?;
-    column(&g, "rank", records.iter().map(|r| r.job.rank as u64).collect())?;
-    column(&g, "restart", records.iter().map(|r| r.job.restart as u64).collect())?;
-    column(&g, "seed", records.iter().map(|r| r.job.seed).collect())?;
-    column(&g, "kl", records.iter().map(|r| r.objectives.kl).collect())?;
-    column(
-        &g,
-        "poisson_loglik",
-        records.iter().map(|r| r.objectives.poisson_loglik).collect(),
-    )?;
-    column(
-        &g,
-        "frobenius_sq",
-        records.iter().map(|r| r.objectives.frobenius_sq).collect(),
-    )?;
-    column(&g, "iterations", records.iter().map(|r| r.iterations as u64).collect())?;
-    column(&g, "stop_reason", records.iter().map(|r| text(r.stop.name())).collect())?;
-    column(&g, "seconds", records.iter().map(|r| r.seconds).collect())?;
+    let of = |kind: JobKind| c.records.iter().filter(move |r| r.job.kind == kind);
+    fit_columns(&file, "fits", of(JobKind::Fit))?;
+    if of(JobKind::Heldout).next().is_some() {
+        fit_columns(&file, "heldout_fits", of(JobKind::Heldout))?;
+        let g = file.group("heldout_fits")?;
+        column(
+            &g,
+            "heldout_deviance",
+            of(JobKind::Heldout)
+                .map(|r| {
+                    c.heldout_deviance
+                        .iter()
+                        .find(|(j, _)| *j == r.job)
+                        .map_or(f64::NAN, |(_, d)| *d)
+                })
+                .collect(),
+        )?;
+    }
+    if of(JobKind::Null).next().is_some() {
+        fit_columns(&file, "null_fits", of(JobKind::Null))?;
+    }
     file.close()
 }

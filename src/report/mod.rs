@@ -1,4 +1,5 @@
-//! Results on disk and on the terminal: fits.tsv, summary.tsv, results.h5 and the summary table.
+//! Results on disk and on the terminal: fits.tsv, heldout.tsv, null_fits.tsv, summary.tsv,
+//! memberships_rank_<r>.tsv, selection.txt, results.h5, and the summary table.
 //!
 //! Every file is written under a temporary name, synced, then renamed into place; results.h5 is
 //! renamed last, so its presence means the run finished. The output directory is checked (and
@@ -8,12 +9,14 @@ mod h5;
 mod tables;
 
 pub use h5::write_results_h5;
-pub use tables::{fits_tsv, summary_table, summary_tsv};
+pub use tables::{decision_text, fits_tsv, heldout_tsv, memberships_tsv, summary_table, summary_tsv};
 
 use crate::config::Plan;
-use crate::data::{Provenance, ZeroLines};
+use crate::data::{Dataset, ZeroLines};
 use crate::error::{Error, Result};
-use crate::sweep::{FitRecord, RankSummary};
+use crate::stats::{Decision, hard_labels};
+use crate::sweep::{Collected, JobKind, RankSummary};
+use ndarray::Array2;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -66,29 +69,97 @@ pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<()> {
     commit(path)
 }
 
-/// Writes fits.tsv, summary.tsv and (last) results.h5 into the plan's output directory.
-pub fn write_results(
-    plan: &Plan,
-    provenance: &Provenance,
-    zero: &ZeroLines,
-    records: &[FitRecord],
-    summaries: &[RankSummary],
-) -> Result<()> {
-    write_tables(&plan.out_dir, records, summaries)?;
-    write_results_h5(
-        &plan.out_dir.join(RESULT_MARKER),
-        plan,
-        provenance,
-        zero,
-        records,
-        summaries,
-    )
+/// Per-rank outputs derived from the best fit and the consensus, for all N observations.
+#[derive(Debug, Clone)]
+pub struct RankOutputs {
+    /// Rows of W scaled to sum 1 (N x r); all-zero rows stay 0.
+    pub memberships: Array2<f64>,
+    /// 0-based component of each row's largest W entry; -1 for an all-zero row.
+    pub labels: Vec<i64>,
+    /// Consensus clusters 1..r (0 for an all-zero row of X), when the consensus was computed.
+    pub consensus_labels: Option<Vec<u32>>,
+    /// The consensus matrix (N x N), when computed.
+    pub consensus: Option<Array2<f64>>,
 }
 
-/// Writes fits.tsv and summary.tsv into `dir`.
-pub fn write_tables(dir: &Path, records: &[FitRecord], summaries: &[RankSummary]) -> Result<()> {
-    write_atomic(&dir.join("fits.tsv"), &fits_tsv(records))?;
-    write_atomic(&dir.join("summary.tsv"), &summary_tsv(summaries))
+/// The outputs of one rank (its best W must already be restored to N rows).
+pub fn rank_outputs(s: &RankSummary, zero: &ZeroLines) -> Option<RankOutputs> {
+    let (_, w, _) = s.best.as_ref()?;
+    let mut memberships = w.clone();
+    for mut row in memberships.rows_mut() {
+        let total = row.sum();
+        if total > 0.0 {
+            row.mapv_inplace(|v| v / total);
+        }
+    }
+    let labels = hard_labels(w.view())
+        .into_iter()
+        .map(|l| l.map_or(-1, i64::from))
+        .collect();
+    let kept = zero.kept_rows();
+    let consensus_labels = s.consensus_stats.as_ref().map(|c| {
+        let mut full = vec![0u32; zero.n];
+        for (k, &i) in kept.iter().enumerate() {
+            full[i] = c.labels[k];
+        }
+        full
+    });
+    let consensus = s.consensus.as_ref().map(|acc| {
+        let mut full = Array2::zeros((zero.n, zero.n));
+        for i in 0..zero.n {
+            full[[i, i]] = 1.0;
+        }
+        for (a, &i) in kept.iter().enumerate() {
+            for (b, &j) in kept.iter().enumerate() {
+                full[[i, j]] = acc.value(a, b);
+            }
+        }
+        full
+    });
+    Some(RankOutputs {
+        memberships,
+        labels,
+        consensus_labels,
+        consensus,
+    })
+}
+
+/// Writes the tables (fits.tsv, heldout.tsv, null_fits.tsv, summary.tsv, selection.txt) into `dir`.
+pub fn write_tables(dir: &Path, c: &Collected, decision: &Decision) -> Result<()> {
+    write_atomic(&dir.join("fits.tsv"), &fits_tsv(&c.records, JobKind::Fit))?;
+    if c.records.iter().any(|r| r.job.kind == JobKind::Heldout) {
+        write_atomic(&dir.join("heldout.tsv"), &heldout_tsv(c))?;
+    }
+    if c.records.iter().any(|r| r.job.kind == JobKind::Null) {
+        write_atomic(&dir.join("null_fits.tsv"), &fits_tsv(&c.records, JobKind::Null))?;
+    }
+    write_atomic(&dir.join("summary.tsv"), &summary_tsv(&c.ranks, decision))?;
+    write_atomic(&dir.join("selection.txt"), &decision_text(decision))
+}
+
+/// Writes every table, the memberships, and (last) results.h5 into the plan's output directory.
+pub fn write_results(
+    plan: &Plan,
+    dataset: &Dataset,
+    zero: &ZeroLines,
+    c: &Collected,
+    decision: &Decision,
+) -> Result<()> {
+    let dir = &plan.out_dir;
+    write_tables(dir, c, decision)?;
+    let outputs: Vec<Option<RankOutputs>> = c.ranks.iter().map(|s| rank_outputs(s, zero)).collect();
+    for (s, o) in c.ranks.iter().zip(&outputs) {
+        if let Some(o) = o {
+            let text = memberships_tsv(
+                &o.memberships,
+                &o.labels,
+                o.consensus_labels.as_deref(),
+                dataset.obs_names.as_deref(),
+            );
+            write_atomic(&dir.join(format!("memberships_rank_{}.tsv", s.rank)), &text)?;
+        }
+    }
+    write_results_h5(&dir.join(RESULT_MARKER), plan, dataset, zero, c, &outputs, decision)
 }
 
 #[cfg(test)]

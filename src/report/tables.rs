@@ -1,9 +1,11 @@
 //! Tab-separated tables and the terminal summary.
 //!
 //! Floats in TSV files use Rust's shortest round-trip form, so they read back to the same bits;
-//! a failed fit's objectives are written as `NA`.
+//! a missing value (a failed fit's objectives, a statistic that was not computed) is `NA`.
 
-use crate::sweep::{FitRecord, RankSummary};
+use crate::stats::Decision;
+use crate::sweep::{Collected, FitRecord, JobKind, RankSummary};
+use ndarray::Array2;
 use std::fmt::Write;
 
 fn num(v: f64) -> String {
@@ -14,17 +16,21 @@ fn num(v: f64) -> String {
     }
 }
 
-/// fits.tsv: one row per fit, in (rank, restart) order.
-pub fn fits_tsv(records: &[FitRecord]) -> String {
+fn opt(v: Option<f64>) -> String {
+    v.map_or("NA".to_string(), num)
+}
+
+/// fits.tsv (kind `Fit`) or null_fits.tsv (kind `Null`): one row per fit, in (rank, restart) order.
+pub fn fits_tsv(records: &[FitRecord], kind: JobKind) -> String {
     let mut s =
         String::from("rank\trestart\tseed\tkl\tpoisson_loglik\tfrobenius_sq\titerations\tstop_reason\tseconds\n");
-    for r in records {
+    for r in records.iter().filter(|r| r.job.kind == kind) {
         let o = &r.objectives;
         let _ = writeln!(
             s,
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.3}",
             r.job.rank,
-            r.job.restart,
+            r.job.index,
             r.job.seed,
             num(o.kl),
             num(o.poisson_loglik),
@@ -37,7 +43,35 @@ pub fn fits_tsv(records: &[FitRecord]) -> String {
     s
 }
 
-const SUMMARY_HEADER: [&str; 12] = [
+/// heldout.tsv: one row per cross-validation fit; objectives are over the observed entries, the
+/// deviance is the mean per held-out entry.
+pub fn heldout_tsv(c: &Collected) -> String {
+    let mut s = String::from(
+        "rank\trepeat\tseed\tkl\tpoisson_loglik\tfrobenius_sq\theldout_deviance\titerations\tstop_reason\tseconds\n",
+    );
+    for r in c.records.iter().filter(|r| r.job.kind == JobKind::Heldout) {
+        let dev = c.heldout_deviance.iter().find(|(j, _)| *j == r.job).map(|(_, d)| *d);
+        let o = &r.objectives;
+        let _ = writeln!(
+            s,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.3}",
+            r.job.rank,
+            r.job.index,
+            r.job.seed,
+            num(o.kl),
+            num(o.poisson_loglik),
+            num(o.frobenius_sq),
+            opt(dev),
+            r.iterations,
+            r.stop.name(),
+            r.seconds
+        );
+    }
+    s
+}
+
+/// The columns of summary.tsv, one per statistic.
+pub const SUMMARY_HEADER: [&str; 25] = [
     "rank",
     "fits",
     "converged",
@@ -50,11 +84,24 @@ const SUMMARY_HEADER: [&str; 12] = [
     "frobenius_sq",
     "iterations",
     "stop_reason",
+    "objective_median",
+    "near_best",
+    "cophenetic",
+    "dispersion",
+    "silhouette",
+    "stability",
+    "match_corr_mean",
+    "match_corr_min",
+    "heldout_deviance",
+    "null_best",
+    "null_cophenetic",
+    "null_dispersion",
+    "chosen",
 ];
 
-/// The summary's cells, one row per rank; `fmt` renders the objective values.
-fn summary_rows(summaries: &[RankSummary], fmt: impl Fn(f64) -> String) -> Vec<Vec<String>> {
-    summaries
+/// The summary's cells, one row per rank; `fmt` renders floats (None: missing).
+fn summary_rows(ranks: &[RankSummary], decision: &Decision, fmt: &dyn Fn(Option<f64>) -> String) -> Vec<Vec<String>> {
+    ranks
         .iter()
         .map(|s| {
             let mut row = vec![
@@ -66,51 +113,129 @@ fn summary_rows(summaries: &[RankSummary], fmt: impl Fn(f64) -> String) -> Vec<V
             ];
             match &s.best {
                 Some((b, _, _)) => row.extend([
-                    b.job.restart.to_string(),
+                    b.job.index.to_string(),
                     b.job.seed.to_string(),
-                    fmt(b.objectives.kl),
-                    fmt(b.objectives.poisson_loglik),
-                    fmt(b.objectives.frobenius_sq),
+                    fmt(Some(b.objectives.kl)),
+                    fmt(Some(b.objectives.poisson_loglik)),
+                    fmt(Some(b.objectives.frobenius_sq)),
                     b.iterations.to_string(),
                     b.stop.name().to_string(),
                 ]),
                 None => row.extend(std::iter::repeat_n("NA".to_string(), 7)),
             }
+            let cs = s.consensus_stats.as_ref();
+            let st = s.stability.as_ref();
+            row.extend([
+                fmt(s.spread.as_ref().map(|x| x.median)),
+                s.spread.as_ref().map_or("NA".into(), |x| x.near_best.to_string()),
+                fmt(cs.and_then(|c| c.cophenetic)),
+                fmt(cs.map(|c| c.dispersion)),
+                fmt(cs.and_then(|c| c.silhouette)),
+                fmt(st.and_then(|x| x.silhouette)),
+                fmt(st.map(|x| x.corr_mean)),
+                fmt(st.map(|x| x.corr_min)),
+                fmt(s.heldout.as_ref().map(|h| h.mean)),
+                fmt(s.null.as_ref().map(|x| x.best)),
+                fmt(s.null.as_ref().and_then(|x| x.cophenetic)),
+                fmt(s.null.as_ref().and_then(|x| x.dispersion)),
+                if decision.chosen == Some(s.rank) {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+            ]);
             row
         })
         .collect()
 }
 
-/// summary.tsv: one row per rank with the counts of how fits ended and the best fit's objectives.
-pub fn summary_tsv(summaries: &[RankSummary]) -> String {
+/// summary.tsv: one row per rank: how its fits ended, the best fit's objectives, and every
+/// statistic behind the rank choice.
+pub fn summary_tsv(ranks: &[RankSummary], decision: &Decision) -> String {
     let mut s = SUMMARY_HEADER.join("\t");
     s.push('\n');
-    for row in summary_rows(summaries, num) {
+    for row in summary_rows(ranks, decision, &opt) {
         s.push_str(&row.join("\t"));
         s.push('\n');
     }
     s
 }
 
-/// The same table for the terminal: aligned columns, objectives with 6 significant digits, and
-/// without the seed column (it is in summary.tsv).
-pub fn summary_table(summaries: &[RankSummary]) -> String {
-    const SEED: usize = 6;
-    let drop_seed = |row: Vec<String>| -> Vec<String> {
-        row.into_iter()
-            .enumerate()
-            .filter(|(i, _)| *i != SEED)
-            .map(|(_, c)| c)
-            .collect()
-    };
-    let header = drop_seed(SUMMARY_HEADER.iter().map(|h| h.to_string()).collect());
-    let rows: Vec<Vec<String>> = summary_rows(
-        summaries,
-        |v| if v.is_finite() { format!("{v:.6e}") } else { "NA".into() },
-    )
-    .into_iter()
-    .map(drop_seed)
+/// memberships_rank_<r>.tsv: per observation its name (or index), hard label (1-based component
+/// of the largest W entry, 0 for an all-zero row), consensus cluster (0 when not computed), and
+/// soft memberships (rows of W scaled to sum 1).
+pub fn memberships_tsv(
+    memberships: &Array2<f64>,
+    labels: &[i64],
+    consensus: Option<&[u32]>,
+    names: Option<&[String]>,
+) -> String {
+    let r = memberships.ncols();
+    let mut s = String::from("observation\tlabel\tconsensus_label");
+    for k in 1..=r {
+        let _ = write!(s, "\tcomponent_{k}");
+    }
+    s.push('\n');
+    for (i, row) in memberships.rows().into_iter().enumerate() {
+        let name = names.map_or(i.to_string(), |n| n[i].clone());
+        let cons = consensus.map_or(0, |c| c[i]);
+        let _ = write!(s, "{name}\t{}\t{cons}", labels[i] + 1);
+        for v in row {
+            let _ = write!(s, "\t{}", num(*v));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// The terminal summary: per rank the fits, best objective and the selection statistics, then
+/// the decision with its reasons.
+pub fn summary_table(ranks: &[RankSummary], decision: &Decision, loss_name: &str) -> String {
+    let header: Vec<String> = [
+        "rank",
+        "converged",
+        "max_iter",
+        "failed",
+        loss_name,
+        "cophenetic",
+        "dispersion",
+        "stability",
+        "heldout_dev",
+        "",
+    ]
+    .iter()
+    .map(|h| h.to_string())
     .collect();
+    let f4 = |v: Option<f64>| v.map_or("NA".to_string(), |x| format!("{x:.4}"));
+    let rows: Vec<Vec<String>> = ranks
+        .iter()
+        .map(|s| {
+            let best = s.best.as_ref().map(|(b, _, _)| {
+                if loss_name == "kl" {
+                    b.objectives.kl
+                } else {
+                    b.objectives.frobenius_sq
+                }
+            });
+            let cs = s.consensus_stats.as_ref();
+            vec![
+                s.rank.to_string(),
+                format!("{}/{}", s.converged, s.fits),
+                s.max_iter.to_string(),
+                s.failed.to_string(),
+                best.map_or("NA".into(), |v| format!("{v:.6e}")),
+                f4(cs.and_then(|c| c.cophenetic)),
+                f4(cs.map(|c| c.dispersion)),
+                f4(s.stability.as_ref().map(|x| x.silhouette.unwrap_or(x.corr_mean))),
+                f4(s.heldout.as_ref().map(|h| h.mean)),
+                if decision.chosen == Some(s.rank) {
+                    "<- chosen".into()
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -121,5 +246,22 @@ pub fn summary_table(summaries: &[RankSummary]) -> String {
         let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect();
         parts.join("  ").trim_end().to_string() + "\n"
     };
-    std::iter::once(&header).chain(&rows).map(|r| line(r)).collect()
+    let mut out: String = std::iter::once(&header).chain(&rows).map(|r| line(r)).collect();
+    out.push_str(&decision_text(decision));
+    out
+}
+
+/// The decision as text (also written to selection.txt).
+pub fn decision_text(d: &Decision) -> String {
+    let mut s = match d.chosen {
+        Some(r) => format!("chosen rank: {r} (rule \"{}\")\n", d.rule.name()),
+        None => format!("no rank chosen (rule \"{}\")\n", d.rule.name()),
+    };
+    for reason in &d.reasons {
+        let _ = writeln!(s, "  - {reason}");
+    }
+    if let Some(r) = d.runner_up {
+        let _ = writeln!(s, "runner-up: {r}");
+    }
+    s
 }

@@ -153,7 +153,7 @@ fn default_rule(ev: &[Evidence], d: &mut Decision) {
     let best = s
         .iter()
         .min_by(|a, b| a.1.mean.total_cmp(&b.1.mean).then(a.0.rank.cmp(&b.0.rank)))
-        .map(|x| *x);
+        .copied();
     let Some((best_e, best_h)) = best else { return };
     let mut plausible = Vec::new();
     let mut rejected = Vec::new();

@@ -1,53 +1,128 @@
-//! The sweep: the (rank, restart) grid, fanned out over a rayon pool, each fit reported back to one
-//! thread that keeps the per-fit records and the best fit of each rank.
+//! The sweep: the grid of jobs (rank x restart fits, held-out fits, null fits), fanned out over a
+//! rayon pool, each finished job handed to one writer thread that stores its record durably and
+//! then feeds the streaming statistics.
 //!
-//! Determinism: a fit depends only on (data, config, rank, restart); its start comes from
-//! `rng::fit_seed(seed, rank, restart)`; each fit runs single-threaded BLAS; the reducer breaks
-//! ties by restart index. So W and H are the same bits with 1 thread or many.
+//! Determinism: a job depends only on (data, config, kind, rank, index); its start comes from
+//! `rng::fit_seed`; each fit runs single-threaded BLAS; every reduction is independent of the
+//! order in which jobs finish. So results are the same bits with 1 thread or many.
 
+mod collect;
 mod run;
+pub mod store;
 
+pub use collect::{Collected, Collector, NullStats, RankSummary};
 pub use run::{Outcome, execute};
+pub use store::StoredFit;
 
 use crate::nmf::init::{self, Init};
-use crate::nmf::{FitMatrix, FitOutcome, Loss, Objectives, Solver, StopReason, StopRule, fit};
+use crate::nmf::loss::objectives_of;
+use crate::nmf::mask::HeldOut;
+use crate::nmf::{FitMatrix, Loss, Objectives, Solver, StopReason, StopRule, fit};
 use crate::rng::{fit_rng, fit_seed};
 use ndarray::Array2;
 use rayon::prelude::*;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+/// What a job fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobKind {
+    /// A restart on the data: the fits the best solution and consensus come from.
+    Fit,
+    /// A fit on the observed entries of a cross-validation repeat, scored on the held-out ones.
+    Heldout,
+    /// A restart on column-permuted data (null baseline).
+    Null,
+}
+
+impl JobKind {
+    /// The name used in record files.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobKind::Fit => "fit",
+            JobKind::Heldout => "heldout",
+            JobKind::Null => "null",
+        }
+    }
+
+    /// The code stored in records.
+    pub fn code(self) -> u8 {
+        match self {
+            JobKind::Fit => 0,
+            JobKind::Heldout => 1,
+            JobKind::Null => 2,
+        }
+    }
+
+    /// The kind of a stored code.
+    pub fn from_code(c: u8) -> Option<Self> {
+        [JobKind::Fit, JobKind::Heldout, JobKind::Null]
+            .into_iter()
+            .find(|k| k.code() == c)
+    }
+
+    /// Distinguishes the random streams of the kinds (mixed into the master seed).
+    fn stream(self) -> u64 {
+        match self {
+            JobKind::Fit => 0,
+            JobKind::Heldout => 0x4845_4C44_4F55_5431, // "HELDOUT1"
+            JobKind::Null => 0x4E55_4C4C_4241_5345,    // "NULLBASE"
+        }
+    }
+}
+
 /// One cell of the grid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Job {
+    /// What is fitted.
+    pub kind: JobKind,
     /// Rank r.
     pub rank: usize,
-    /// Restart index (0-based).
-    pub restart: usize,
-    /// The fit's seed, `fit_seed(master, rank, restart)`.
+    /// Restart index (fits, null fits) or repeat index (held-out fits), 0-based.
+    pub index: usize,
+    /// The job's seed: `fit_seed(master ^ kind stream, rank, index)`.
     pub seed: u64,
 }
 
-/// The grid of a plan: ranks ascending, restarts ascending.
-pub fn jobs(ranks: &[usize], restarts: usize, master_seed: u64) -> Vec<Job> {
-    ranks
-        .iter()
-        .flat_map(|&rank| {
-            (0..restarts).map(move |restart| Job {
-                rank,
-                restart,
-                seed: fit_seed(master_seed, rank, restart),
-            })
-        })
-        .collect()
+/// How many jobs of each kind per rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GridSize {
+    /// Restarts per rank.
+    pub restarts: usize,
+    /// Cross-validation repeats per rank.
+    pub heldout_repeats: usize,
+    /// Null restarts per rank.
+    pub null_restarts: usize,
 }
 
-/// What is recorded of every fit.
+/// The grid: for each rank ascending, its fits, then held-out fits, then null fits.
+pub fn jobs(ranks: &[usize], size: GridSize, master_seed: u64) -> Vec<Job> {
+    let mut out = Vec::new();
+    for &rank in ranks {
+        for (kind, count) in [
+            (JobKind::Fit, size.restarts),
+            (JobKind::Heldout, size.heldout_repeats),
+            (JobKind::Null, size.null_restarts),
+        ] {
+            out.extend((0..count).map(|index| Job {
+                kind,
+                rank,
+                index,
+                seed: fit_seed(master_seed ^ kind.stream(), rank, index),
+            }));
+        }
+    }
+    out
+}
+
+/// What is recorded of every job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitRecord {
     /// The job.
     pub job: Job,
-    /// Objectives of the final factors (non-finite only for `StopReason::NonFinite`).
+    /// Objectives of the final factors on the data it was fitted to (observed entries only for a
+    /// held-out fit); non-finite only for `StopReason::NonFinite`.
     pub objectives: Objectives,
     /// Iterations run.
     pub iterations: usize,
@@ -70,136 +145,126 @@ pub struct FitSettings {
     pub stop: StopRule,
 }
 
-/// Runs one job: random start from the job's own stream, then the driver loop.
-pub fn run_job(data: &FitMatrix, s: &FitSettings, job: Job, cancel: &AtomicBool) -> (FitRecord, FitOutcome) {
+/// The matrices the jobs run on.
+#[derive(Debug)]
+pub struct SweepData {
+    /// X as fitted (N' x p', all-zero lines removed).
+    pub main: FitMatrix,
+    /// Column-permuted X for null fits.
+    pub null: Option<FitMatrix>,
+    /// Master seed (held-out masks depend on it and the repeat only, so all ranks share them).
+    pub seed: u64,
+    /// Fraction of entries held out per repeat.
+    pub heldout_fraction: f64,
+}
+
+impl SweepData {
+    /// The data of `main` and, when `null` is set, a column-permuted copy (each column shuffled
+    /// independently, as R NMF's `randomize`) drawn from the master seed.
+    pub fn new(main: FitMatrix, seed: u64, heldout_fraction: f64, null: bool) -> Self {
+        let null = null.then(|| {
+            use rand::seq::SliceRandom;
+            let mut x = main.x().to_owned();
+            let mut rng = fit_rng(fit_seed(seed ^ JobKind::Null.stream(), 0, usize::MAX));
+            for mut col in x.columns_mut() {
+                let mut v = col.to_vec();
+                v.shuffle(&mut rng);
+                col.assign(&ndarray::ArrayView1::from(&v));
+            }
+            FitMatrix::new(x)
+        });
+        SweepData {
+            main,
+            null,
+            seed,
+            heldout_fraction,
+        }
+    }
+}
+
+/// Runs one job: random start from the job's own stream, then the driver loop; a held-out fit is
+/// then scored on its held-out entries (`extra`: per-block deviance sums, then counts).
+pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, cancel: &AtomicBool) -> StoredFit {
     let t0 = Instant::now();
-    let (n, p) = data.dim();
-    let (w, h) = match s.init {
-        Init::Random => init::random(&mut fit_rng(job.seed), n, p, job.rank, data.mean()),
+    let heldout_data;
+    let matrix = match job.kind {
+        JobKind::Fit => &data.main,
+        JobKind::Null => data.null.as_ref().unwrap_or(&data.main),
+        JobKind::Heldout => {
+            let (train, ho) = HeldOut::split(data.main.x(), data.seed, job.index, data.heldout_fraction);
+            heldout_data = FitMatrix::with_heldout(train, Arc::new(ho));
+            &heldout_data
+        }
     };
-    let mut rule = s.solver.rule(s.loss, n, p, job.rank, data.heldout());
-    let out = fit(data, s.loss, rule.as_mut(), w, h, &s.stop, cancel, None);
-    let rec = FitRecord {
+    let (n, p) = matrix.dim();
+    let (w, h) = match s.init {
+        Init::Random => init::random(&mut fit_rng(job.seed), n, p, job.rank, matrix.mean()),
+    };
+    let mut rule = s.solver.rule(s.loss, n, p, job.rank, matrix.heldout());
+    let out = fit(matrix, s.loss, rule.as_mut(), w, h, &s.stop, cancel, None);
+    let extra = match matrix.heldout() {
+        Some(ho) if out.stop != StopReason::NonFinite => {
+            let mut wh = Array2::zeros((n, p));
+            let _ = objectives_of(matrix, out.w.view(), out.h.view(), &mut wh);
+            crate::stats::heldout::score(ho, wh.view(), s.loss)
+        }
+        _ => Vec::new(),
+    };
+    let record = FitRecord {
         job,
         objectives: out.objectives,
         iterations: out.iterations,
         stop: out.stop,
         seconds: t0.elapsed().as_secs_f64(),
     };
-    (rec, out)
-}
-
-/// The best fit of one rank and the counts of how its fits ended.
-#[derive(Debug, Clone)]
-pub struct RankSummary {
-    /// Rank r.
-    pub rank: usize,
-    /// Fits recorded.
-    pub fits: usize,
-    /// Fits that met the tolerance.
-    pub converged: usize,
-    /// Fits that hit max_iter.
-    pub max_iter: usize,
-    /// Fits with a non-finite objective (their factors are not used).
-    pub failed: usize,
-    /// The best fit (lowest configured loss; ties to the lower restart) with W (N' x r), H (r x p'),
-    /// or None when every fit failed.
-    pub best: Option<(FitRecord, Array2<f64>, Array2<f64>)>,
-}
-
-/// Streaming reduction of fits, in any arrival order, to the same result.
-#[derive(Debug)]
-pub struct Reducer {
-    loss: Loss,
-    records: Vec<FitRecord>,
-    ranks: Vec<RankSummary>,
-}
-
-impl Reducer {
-    /// An empty reduction for `ranks` (ascending).
-    pub fn new(loss: Loss, ranks: &[usize]) -> Self {
-        let ranks = ranks
-            .iter()
-            .map(|&rank| RankSummary {
-                rank,
-                fits: 0,
-                converged: 0,
-                max_iter: 0,
-                failed: 0,
-                best: None,
-            })
-            .collect();
-        Reducer {
-            loss,
-            records: Vec::new(),
-            ranks,
-        }
-    }
-
-    /// Adds one finished fit (its factors are kept only if it is the best of its rank so far).
-    pub fn add(&mut self, rec: FitRecord, out: FitOutcome) {
-        let loss = self.loss;
-        if let Some(s) = self.ranks.iter_mut().find(|s| s.rank == rec.job.rank) {
-            s.fits += 1;
-            match rec.stop {
-                StopReason::Converged => s.converged += 1,
-                StopReason::MaxIter => s.max_iter += 1,
-                StopReason::NonFinite => s.failed += 1,
-                StopReason::Cancelled => {}
-            }
-            if rec.stop != StopReason::NonFinite && rec.stop != StopReason::Cancelled {
-                let key = (rec.objectives.value(loss), rec.job.restart);
-                let better = match &s.best {
-                    None => true,
-                    Some((b, _, _)) => {
-                        key.0 < b.objectives.value(loss) || (key.0 == b.objectives.value(loss) && key.1 < b.job.restart)
-                    }
-                };
-                if better {
-                    s.best = Some((rec.clone(), out.w, out.h));
-                }
-            }
-        }
-        self.records.push(rec);
-    }
-
-    /// The records in (rank, restart) order and the per-rank summaries.
-    pub fn finish(mut self) -> (Vec<FitRecord>, Vec<RankSummary>) {
-        self.records.sort_by_key(|r| (r.job.rank, r.job.restart));
-        (self.records, self.ranks)
+    StoredFit {
+        record,
+        w: out.w,
+        h: out.h,
+        extra,
     }
 }
 
-/// Fits every job on a pool of `threads` workers and feeds each result, as it finishes, to
-/// `on_fit` on the calling thread (the single writer).
-pub fn run_jobs(
-    data: &FitMatrix,
+/// Runs every job on a pool of `threads` workers and hands each result, as it finishes, to
+/// `on_done` on the calling thread (the single writer). Stops early when `on_done` fails.
+pub fn run_jobs<E>(
+    data: &SweepData,
     settings: &FitSettings,
     jobs: &[Job],
     threads: usize,
     cancel: &AtomicBool,
-    mut on_fit: impl FnMut(FitRecord, FitOutcome),
-) -> std::result::Result<(), rayon::ThreadPoolBuildError> {
+    mut on_done: impl FnMut(StoredFit) -> Result<(), E>,
+) -> Result<Result<(), E>, rayon::ThreadPoolBuildError> {
     crate::linalg::set_blas_threads(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
     // Costly jobs (high ranks) first, so the last jobs to run are short ones.
     let mut order: Vec<Job> = jobs.to_vec();
-    order.sort_by_key(|j| (std::cmp::Reverse(j.rank), j.restart));
+    order.sort_by_key(|j| (std::cmp::Reverse(j.rank), j.kind, j.index));
     let (tx, rx) = std::sync::mpsc::channel();
+    let stop = AtomicBool::new(false);
+    let mut result = Ok(());
     std::thread::scope(|s| {
         s.spawn(|| {
             pool.install(|| {
                 order.par_iter().with_max_len(1).for_each_with(tx, |tx, &job| {
-                    // A send fails only if the receiver is gone, i.e. the main thread panicked.
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    // A send fails only if the receiver is gone (the writer stopped).
                     let _ = tx.send(run_job(data, settings, job, cancel));
                 });
             });
         });
-        for (rec, out) in rx {
-            on_fit(rec, out);
+        for done in rx {
+            if result.is_ok() {
+                result = on_done(done);
+                if result.is_err() {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
         }
     });
-    Ok(())
+    Ok(result)
 }
 
 #[cfg(test)]
@@ -220,56 +285,92 @@ mod tests {
         }
     }
 
-    fn sweep(threads: usize) -> (Vec<FitRecord>, Vec<RankSummary>) {
-        let data = FitMatrix::new(awkward_data(30, 25));
-        let grid = jobs(&[2, 3], 4, 5);
-        let mut red = Reducer::new(Loss::Kl, &[2, 3]);
-        run_jobs(&data, &settings(), &grid, threads, &AtomicBool::new(false), |r, o| {
-            red.add(r, o)
+    const SIZE: GridSize = GridSize {
+        restarts: 4,
+        heldout_repeats: 2,
+        null_restarts: 2,
+    };
+
+    fn sweep(threads: usize) -> Collected {
+        let data = SweepData::new(FitMatrix::new(awkward_data(30, 25)), 5, 0.1, true);
+        let grid = jobs(&[2, 3], SIZE, 5);
+        let mut c = Collector::new(Loss::Kl, &[2, 3], 30, SIZE, true);
+        run_jobs(&data, &settings(), &grid, threads, &AtomicBool::new(false), |f| {
+            c.add(f);
+            Ok::<(), ()>(())
         })
+        .unwrap()
         .unwrap();
-        red.finish()
+        c.finish()
     }
 
     #[test]
     fn grid_order_and_seeds() {
-        let g = jobs(&[2, 5], 3, 1);
-        assert_eq!(g.len(), 6);
-        assert_eq!((g[0].rank, g[0].restart, g[5].rank, g[5].restart), (2, 0, 5, 2));
-        assert_eq!(g[4].seed, fit_seed(1, 5, 1));
+        let g = jobs(
+            &[2, 5],
+            GridSize {
+                restarts: 3,
+                heldout_repeats: 1,
+                null_restarts: 0,
+            },
+            1,
+        );
+        assert_eq!(g.len(), 8);
+        assert_eq!((g[0].rank, g[0].index, g[0].kind), (2, 0, JobKind::Fit));
+        assert_eq!((g[3].kind, g[3].index), (JobKind::Heldout, 0));
+        assert_eq!(g[5].seed, fit_seed(1, 5, 1));
+        assert_ne!(g[3].seed, fit_seed(1, 2, 0), "kinds draw from different streams");
     }
 
     #[test]
     fn one_thread_equals_two_threads_bitwise() {
-        let (ra, sa) = sweep(1);
-        let (rb, sb) = sweep(2);
-        assert_eq!(ra.len(), 8);
-        for (a, b) in ra.iter().zip(&rb) {
-            assert_eq!(a.job, b.job);
-            assert_eq!(a.objectives.kl.to_bits(), b.objectives.kl.to_bits());
-            assert_eq!(a.iterations, b.iterations);
-        }
-        for (a, b) in sa.iter().zip(&sb) {
-            let (ba, bb) = (a.best.as_ref().unwrap(), b.best.as_ref().unwrap());
-            assert_eq!(ba.0.job, bb.0.job);
-            assert!(ba.1.iter().zip(bb.1.iter()).all(|(x, y)| x.to_bits() == y.to_bits()));
-            assert!(ba.2.iter().zip(bb.2.iter()).all(|(x, y)| x.to_bits() == y.to_bits()));
+        let a = sweep(1);
+        let b = sweep(2);
+        assert_eq!(a.records.len(), 16);
+        let key = |r: &FitRecord| {
+            (
+                r.job,
+                r.objectives.kl.to_bits(),
+                r.objectives.frobenius_sq.to_bits(),
+                r.iterations,
+                r.stop,
+            )
+        };
+        assert_eq!(
+            a.records.iter().map(key).collect::<Vec<_>>(),
+            b.records.iter().map(key).collect::<Vec<_>>()
+        );
+        assert_eq!(a.heldout_deviance, b.heldout_deviance);
+        for (x, y) in a.ranks.iter().zip(&b.ranks) {
+            let (bx, by) = (x.best.as_ref().unwrap(), y.best.as_ref().unwrap());
+            assert_eq!(bx.0.job, by.0.job);
+            assert!(bx.1.iter().zip(by.1.iter()).all(|(p, q)| p.to_bits() == q.to_bits()));
+            assert!(bx.2.iter().zip(by.2.iter()).all(|(p, q)| p.to_bits() == q.to_bits()));
+            assert_eq!(x.consensus, y.consensus);
+            let bits = |h: &Option<crate::stats::HeldoutScore>| {
+                let h = h.as_ref().unwrap();
+                (
+                    h.mean.to_bits(),
+                    h.block_means.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                )
+            };
+            assert_eq!(bits(&x.heldout), bits(&y.heldout));
+            assert!(x.heldout.as_ref().unwrap().mean.is_finite());
         }
     }
 
     #[test]
     fn best_is_the_lowest_loss() {
-        let (records, summaries) = sweep(2);
-        for s in summaries {
+        let c = sweep(2);
+        for s in c.ranks {
             let best = s.best.unwrap().0;
-            let min = records
+            let fits = c
+                .records
                 .iter()
-                .filter(|r| r.job.rank == s.rank)
-                .map(|r| r.objectives.kl)
-                .fold(f64::INFINITY, f64::min);
+                .filter(|r| r.job.rank == s.rank && r.job.kind == JobKind::Fit);
+            let min = fits.map(|r| r.objectives.kl).fold(f64::INFINITY, f64::min);
             assert_eq!(best.objectives.kl, min);
-            assert_eq!(s.fits, 4);
-            assert_eq!(s.converged + s.max_iter + s.failed, 4);
+            assert_eq!((s.fits, s.converged + s.max_iter + s.failed), (4, 4));
         }
     }
 }

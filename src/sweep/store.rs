@@ -72,7 +72,12 @@ pub fn encode(fingerprint: &[u8; 32], fit: &StoredFit) -> Vec<u8> {
         b.extend_from_slice(&v.to_le_bytes());
     }
     b.push(stop_code(r.stop));
-    for v in [r.objectives.kl, r.objectives.poisson_loglik, r.objectives.frobenius_sq, r.seconds] {
+    for v in [
+        r.objectives.kl,
+        r.objectives.poisson_loglik,
+        r.objectives.frobenius_sq,
+        r.seconds,
+    ] {
         b.extend_from_slice(&v.to_le_bytes());
     }
     for v in [fit.w.nrows(), fit.w.ncols(), fit.h.ncols()] {
@@ -113,7 +118,10 @@ impl Reader<'_> {
     fn matrix(&mut self, rows: usize, cols: usize) -> Option<Array2<f64>> {
         let len = rows.checked_mul(cols)?;
         let bytes = self.take(len.checked_mul(8)?)?;
-        let v: Vec<f64> = bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
+        let v: Vec<f64> = bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
         Array2::from_shape_vec((rows, cols), v).ok()
     }
 }
@@ -144,7 +152,11 @@ pub fn decode(bytes: &[u8], fingerprint: &[u8; 32]) -> std::result::Result<Store
         let kind = JobKind::from_code(r.u8()?)?;
         let (rank, index, seed, iterations) = (r.u64()? as usize, r.u64()? as usize, r.u64()?, r.u64()? as usize);
         let stop = stop_from(r.u8()?)?;
-        let objectives = Objectives { kl: r.f64()?, poisson_loglik: r.f64()?, frobenius_sq: r.f64()? };
+        let objectives = Objectives {
+            kl: r.f64()?,
+            poisson_loglik: r.f64()?,
+            frobenius_sq: r.f64()?,
+        };
         let seconds = r.f64()?;
         let (wr, wc, hc) = (r.u64()? as usize, r.u64()? as usize, r.u64()? as usize);
         let w = r.matrix(wr, wc)?;
@@ -152,8 +164,24 @@ pub fn decode(bytes: &[u8], fingerprint: &[u8; 32]) -> std::result::Result<Store
         let n_extra = r.u64()? as usize;
         let extra = (0..n_extra).map(|_| r.f64()).collect::<Option<Vec<f64>>>()?;
         (r.at == r.b.len()).then_some(())?;
-        let job = Job { kind, rank, index, seed };
-        Some(StoredFit { record: FitRecord { job, objectives, iterations, stop, seconds }, w, h, extra })
+        let job = Job {
+            kind,
+            rank,
+            index,
+            seed,
+        };
+        Some(StoredFit {
+            record: FitRecord {
+                job,
+                objectives,
+                iterations,
+                stop,
+                seconds,
+            },
+            w,
+            h,
+            extra,
+        })
     };
     parse(&mut r).ok_or(Invalid::Damaged)
 }
@@ -190,10 +218,25 @@ mod tests {
     use super::*;
 
     fn sample() -> StoredFit {
-        let job = Job { kind: JobKind::Heldout, rank: 3, index: 2, seed: 99 };
-        let objectives = Objectives { kl: 1.5, poisson_loglik: -2.5, frobenius_sq: 3.5 };
+        let job = Job {
+            kind: JobKind::Heldout,
+            rank: 3,
+            index: 2,
+            seed: 99,
+        };
+        let objectives = Objectives {
+            kl: 1.5,
+            poisson_loglik: -2.5,
+            frobenius_sq: 3.5,
+        };
         StoredFit {
-            record: FitRecord { job, objectives, iterations: 40, stop: StopReason::Converged, seconds: 0.25 },
+            record: FitRecord {
+                job,
+                objectives,
+                iterations: 40,
+                stop: StopReason::Converged,
+                seconds: 0.25,
+            },
             w: Array2::from_shape_fn((5, 3), |(i, j)| (i * 3 + j) as f64),
             h: Array2::from_shape_fn((3, 4), |(i, j)| (i + j) as f64 / 7.0),
             extra: vec![1.0, 2.0],
