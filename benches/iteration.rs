@@ -21,6 +21,7 @@ fn iteration(c: &mut Criterion) {
             mean: 5.0,
             mix: 0.1,
             seed: 1,
+            dispersion: None,
         });
         let data = FitMatrix::new(x);
         for loss in [Loss::Kl, Loss::Frobenius] {

@@ -80,6 +80,9 @@ struct SimulateArgs {
     /// Seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Overdispersed counts: negative-binomial size k (variance λ + λ²/k); default Poisson.
+    #[arg(long, value_name = "K")]
+    dispersion: Option<f64>,
     /// Overwrite FILE if it exists.
     #[arg(long)]
     force: bool,
@@ -145,6 +148,9 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
             a.out.display()
         )));
     }
+    if a.dispersion.is_some_and(|k| !(k.is_finite() && k > 0.0)) {
+        return Err(bad("--dispersion must be positive"));
+    }
     let s = Planted {
         n: a.rows,
         p: a.cols,
@@ -152,6 +158,7 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
         mean: a.mean,
         mix: a.mix,
         seed: a.seed,
+        dispersion: a.dispersion,
     };
     simulate::write(&a.out, &s)?;
     println!(

@@ -143,6 +143,18 @@ fn write(
     attr(&file, "chosen_rank", &(decision.chosen.unwrap_or(0) as u64))?;
     attr(&file, "runner_up", &(decision.runner_up.unwrap_or(0) as u64))?;
     attr_str(&file, "selection_reasons", &decision.reasons.join("\n"))?;
+    attr(
+        &file,
+        &format!("chosen_by_{}", decision.rule.name()),
+        &(decision.chosen.unwrap_or(0) as u64),
+    )?;
+    for (rule, chosen) in &decision.others {
+        attr(
+            &file,
+            &format!("chosen_by_{}", rule.name()),
+            &(chosen.unwrap_or(0) as u64),
+        )?;
+    }
     if let Some(n) = &dataset.obs_names {
         names(&file, "obs_names", n)?;
     }

@@ -6,6 +6,7 @@
 //! probed for writing) before any fit starts.
 
 mod h5;
+pub mod plots;
 mod tables;
 
 pub use h5::write_results_h5;

@@ -263,5 +263,13 @@ pub fn decision_text(d: &Decision) -> String {
     if let Some(r) = d.runner_up {
         let _ = writeln!(s, "runner-up: {r}");
     }
+    if !d.others.is_empty() {
+        let others: Vec<String> = d
+            .others
+            .iter()
+            .map(|(rule, c)| format!("{} -> {}", rule.name(), c.map_or("none".to_string(), |r| r.to_string())))
+            .collect();
+        let _ = writeln!(s, "other rules: {}", others.join(", "));
+    }
     s
 }

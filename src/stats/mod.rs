@@ -11,7 +11,7 @@ pub mod stability;
 
 pub use consensus::{ConsensusAccumulator, ConsensusStats, hard_labels};
 pub use heldout::{HeldoutAccumulator, HeldoutScore};
-pub use select::{Decision, Evidence, Rule, decide};
+pub use select::{Decision, Evidence, Rule, decide, decide_all};
 pub use stability::{StabilityAccumulator, StabilityStats};
 
 /// How the objective (the configured loss) spread over the restarts of a rank.

@@ -68,6 +68,8 @@ pub struct Decision {
     pub runner_up: Option<usize>,
     /// Why, in sentences.
     pub reasons: Vec<String>,
+    /// What each of the other rules would choose, for comparison.
+    pub others: Vec<(Rule, Option<usize>)>,
 }
 
 fn fmt(v: f64) -> String {
@@ -81,12 +83,24 @@ pub fn decide(rule: Rule, ev: &[Evidence]) -> Decision {
         chosen: None,
         runner_up: None,
         reasons: Vec::new(),
+        others: Vec::new(),
     };
     match rule {
         Rule::Heldout => heldout_min(ev, &mut d),
         Rule::Cophenetic => cophenetic_drop(ev, &mut d),
         Rule::Default => default_rule(ev, &mut d),
     }
+    d
+}
+
+/// Applies `rule`, and records what every other rule would choose in `others`.
+pub fn decide_all(rule: Rule, ev: &[Evidence]) -> Decision {
+    let mut d = decide(rule, ev);
+    d.others = Rule::ALL
+        .iter()
+        .filter(|(_, r)| *r != rule)
+        .map(|&(_, r)| (r, decide(r, ev).chosen))
+        .collect();
     d
 }
 

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::nmf::{FitMatrix, Loss, StopReason};
 use crate::progress::Observer;
 use crate::report;
-use crate::stats::{ConsensusAccumulator, Decision, Evidence, StabilityAccumulator, decide, spread};
+use crate::stats::{ConsensusAccumulator, Decision, Evidence, StabilityAccumulator, decide_all, spread};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -123,7 +123,7 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
             heldout: s.heldout.clone(),
         })
         .collect();
-    let decision = decide(sel.rule, &evidence);
+    let decision = decide_all(sel.rule, &evidence);
 
     if let Some(s) = collected.ranks.iter().find(|s| s.best.is_none()) {
         // No results.h5 (its presence means a finished sweep); the tables stay for diagnosis.
