@@ -30,7 +30,7 @@ NOISES = {"poisson": None, "overdispersed": 2.0}  # negative-binomial size k
 
 def grid(quick):
     ranks = [2, 5, 8] if quick else [2, 4, 6, 8, 10]
-    shapes = [(200, 100)] if quick else [(50, 50), (200, 100), (500, 500), (2000, 200)]
+    shapes = [(200, 100)] if quick else [(50, 50), (200, 100), (500, 300), (2000, 50)]
     seeds = [1] if quick else [1, 2]
     return itertools.product(ranks, shapes, SIGNALS, NOISES, seeds)
 
