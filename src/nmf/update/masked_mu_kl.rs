@@ -10,13 +10,12 @@
 //! denominators are the column sums of W (row sums of H) minus the held-out terms, taken from the
 //! sparse held-out list (O(|held out|·r) per iteration). Never increases the observed-entry KL.
 
+use super::mu_kl::ratio_into;
 use super::{UpdateRule, scale_by_matrix_ratio};
-use crate::linalg::{matmul_into, matmul_nt_into, matmul_tn_into};
+use crate::linalg::{matmul_nt_into, matmul_tn_into};
 use crate::nmf::mask::HeldOut;
 use ndarray::{Array2, ArrayView2, Axis, Zip};
 use std::sync::Arc;
-
-const MODEL_FLOOR: f64 = 1e-150; // as in mu_kl.rs
 
 /// Buffers for the masked KL multiplicative updates at one shape, allocated once per fit.
 pub struct MaskedMuKl {
@@ -40,13 +39,6 @@ impl MaskedMuKl {
             den_w: Array2::zeros((n, r)),
         }
     }
-}
-
-fn ratio_into(x: ArrayView2<f64>, w: &Array2<f64>, h: &Array2<f64>, r: &mut Array2<f64>) {
-    matmul_into(w.view(), h.view(), r.view_mut());
-    Zip::from(r)
-        .and(x)
-        .for_each(|l, &x| *l = if x > 0.0 { x / l.max(MODEL_FLOOR) } else { 0.0 });
 }
 
 impl UpdateRule for MaskedMuKl {

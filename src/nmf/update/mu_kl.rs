@@ -18,7 +18,7 @@ use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 /// Floor on the model (WH)_ij where x_ij > 0: if every term of an entry underflowed, x/λ would be
 /// infinite and 0·∞ = NaN in the next product. 1e-150 keeps x/λ and its products finite for any
 /// data below 1e150, and is far below any model value a real fit reaches.
-const MODEL_FLOOR: f64 = 1e-150;
+pub(super) const MODEL_FLOOR: f64 = 1e-150;
 
 /// Buffers for the KL multiplicative updates at one shape, allocated once per fit.
 pub struct MuKl {
@@ -42,7 +42,7 @@ impl MuKl {
 }
 
 /// `r ← X ⊘ max(W H, floor)`, with 0 wherever x = 0 (whatever the model there).
-fn ratio_into(x: ArrayView2<f64>, w: &Array2<f64>, h: &Array2<f64>, r: &mut Array2<f64>) {
+pub(super) fn ratio_into(x: ArrayView2<f64>, w: &Array2<f64>, h: &Array2<f64>, r: &mut Array2<f64>) {
     matmul_into(w.view(), h.view(), r.view_mut());
     Zip::from(r)
         .and(x)
