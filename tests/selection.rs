@@ -23,7 +23,10 @@ fn planted(dir: &Path) -> PathBuf {
         .success();
     let f = hdf5::File::open_rw(&path).unwrap();
     let names: Vec<VarLenUnicode> = (0..120).map(|i| format!("cell_{i}").parse().unwrap()).collect();
-    f.new_dataset_builder().with_data(&ndarray::Array1::from(names)).create("obs").unwrap();
+    f.new_dataset_builder()
+        .with_data(&ndarray::Array1::from(names))
+        .create("obs")
+        .unwrap();
     path
 }
 
@@ -44,7 +47,10 @@ fn summary_column(dir: &Path, name: &str) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("summary.tsv")).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    let at = header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let at = header
+        .iter()
+        .position(|h| *h == name)
+        .unwrap_or_else(|| panic!("no column {name}"));
     lines.map(|l| l.split('\t').nth(at).unwrap().to_string()).collect()
 }
 
@@ -61,17 +67,52 @@ fn planted_rank_five_is_chosen_with_reasons_and_every_statistic_is_written() {
     assert!(stdout.contains("stab"), "the reasons mention stability: {stdout}");
     assert!(stdout.contains("\nrunner-up: "), "{stdout}");
     let dir = tmp.path().join("results");
-    assert_eq!(std::fs::read_to_string(dir.join("selection.txt")).unwrap(), stdout[stdout.find("chosen rank").unwrap()..stdout.find("results in").unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("selection.txt")).unwrap(),
+        stdout[stdout.find("chosen rank").unwrap()..stdout.find("results in").unwrap()]
+    );
 
     // summary.tsv: one column per statistic, numbers for every rank, "yes" on the chosen one.
-    for col in ["cophenetic", "dispersion", "silhouette", "stability", "match_corr_mean", "heldout_deviance", "objective_median"] {
+    for col in [
+        "cophenetic",
+        "dispersion",
+        "silhouette",
+        "stability",
+        "match_corr_mean",
+        "heldout_deviance",
+        "objective_median",
+    ] {
         let v = summary_column(&dir, col);
         assert_eq!(v.len(), 5);
-        assert!(v.iter().all(|x| x.parse::<f64>().is_ok_and(f64::is_finite)), "{col}: {v:?}");
+        assert!(
+            v.iter().all(|x| x.parse::<f64>().is_ok_and(f64::is_finite)),
+            "{col}: {v:?}"
+        );
     }
     assert_eq!(summary_column(&dir, "chosen"), ["no", "no", "yes", "no", "no"]);
-    let dev: Vec<f64> = summary_column(&dir, "heldout_deviance").iter().map(|x| x.parse().unwrap()).collect();
-    assert!(dev[2] < dev[0] && dev[2] < dev[1], "held-out deviance falls to the planted rank: {dev:?}");
+    let dev: Vec<f64> = summary_column(&dir, "heldout_deviance")
+        .iter()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(
+        dev[2] < dev[0] && dev[2] < dev[1],
+        "held-out deviance falls to the planted rank: {dev:?}"
+    );
+
+    // Plots: the rank-selection panel and a consensus heatmap per rank, PNG and SVG.
+    for name in [
+        "rank_selection",
+        "consensus_rank_3",
+        "consensus_rank_5",
+        "consensus_rank_7",
+    ] {
+        let png = std::fs::read(dir.join(format!("{name}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}.png");
+        let svg = std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
+        assert!(svg.contains("<svg"), "{name}.svg");
+    }
+    let svg = std::fs::read_to_string(dir.join("rank_selection.svg")).unwrap();
+    assert!(svg.contains("chosen r = 5"), "the panel names the chosen rank");
 
     // heldout.tsv: 5 ranks x 3 repeats.
     let ho = std::fs::read_to_string(dir.join("heldout.tsv")).unwrap();
@@ -81,7 +122,11 @@ fn planted_rank_five_is_chosen_with_reasons_and_every_statistic_is_written() {
     let res = hdf5::File::open(dir.join("results.h5")).unwrap();
     let u = |n: &str| res.attr(n).unwrap().read_scalar::<u64>().unwrap();
     assert_eq!((u("chosen_rank"), u("chosen_by_default")), (5, 5));
-    let reasons = res.attr("selection_reasons").unwrap().read_scalar::<VarLenUnicode>().unwrap();
+    let reasons = res
+        .attr("selection_reasons")
+        .unwrap()
+        .read_scalar::<VarLenUnicode>()
+        .unwrap();
     assert!(reasons.as_str().starts_with("held-out deviance is lowest at r = "));
     let g = res.group("rank_5").unwrap();
     let c = g.dataset("consensus").unwrap().read_2d::<f64>().unwrap();
@@ -92,12 +137,23 @@ fn planted_rank_five_is_chosen_with_reasons_and_every_statistic_is_written() {
     let labels: Vec<i64> = g.dataset("labels").unwrap().read_raw().unwrap();
     let m = g.dataset("memberships").unwrap().read_2d::<f64>().unwrap();
     assert_eq!((cl.len(), labels.len(), m.dim()), (120, 120, (120, 5)));
-    assert!(m.rows().into_iter().all(|r| (r.sum() - 1.0).abs() < 1e-12 && r.iter().all(|v| *v >= 0.0)));
+    assert!(
+        m.rows()
+            .into_iter()
+            .all(|r| (r.sum() - 1.0).abs() < 1e-12 && r.iter().all(|v| *v >= 0.0))
+    );
     // The planted clusters (observation i belongs to i mod 5) are recovered exactly, up to naming.
-    for (labels, what) in [(cl.iter().map(|&l| l as i64).collect::<Vec<_>>(), "consensus"), (labels, "argmax")] {
+    for (labels, what) in [
+        (cl.iter().map(|&l| l as i64).collect::<Vec<_>>(), "consensus"),
+        (labels, "argmax"),
+    ] {
         let mut map = std::collections::HashMap::new();
         for (i, l) in labels.iter().enumerate() {
-            assert_eq!(*map.entry(*l).or_insert(i % 5), i % 5, "{what} clusters mix planted clusters");
+            assert_eq!(
+                *map.entry(*l).or_insert(i % 5),
+                i % 5,
+                "{what} clusters mix planted clusters"
+            );
         }
         assert_eq!(map.len(), 5);
     }
@@ -134,7 +190,11 @@ fn consensus_over_the_memory_limit_is_skipped_with_a_reason() {
     assert!(summary_column(&dir, "cophenetic").iter().all(|v| v == "NA"));
     let res = hdf5::File::open(dir.join("results.h5")).unwrap();
     assert!(res.group("rank_5").unwrap().dataset("consensus").is_err());
-    assert_eq!(res.attr("chosen_rank").unwrap().read_scalar::<u64>().unwrap(), 5, "held-out and stability still decide");
+    assert_eq!(
+        res.attr("chosen_rank").unwrap().read_scalar::<u64>().unwrap(),
+        5,
+        "held-out and stability still decide"
+    );
     let tsv = std::fs::read_to_string(dir.join("memberships_rank_5.tsv")).unwrap();
     assert!(tsv.lines().nth(1).unwrap().starts_with("cell_0\t"));
 }
@@ -143,7 +203,10 @@ fn consensus_over_the_memory_limit_is_skipped_with_a_reason() {
 fn null_baseline_and_named_rules() {
     let tmp = tempfile::tempdir().unwrap();
     planted(tmp.path());
-    let cfg = config(tmp.path(), "[selection]\nrule = \"cophenetic\"\nnull_restarts = 3\nheldout_repeats = 1\n");
+    let cfg = config(
+        tmp.path(),
+        "[selection]\nrule = \"cophenetic\"\nnull_restarts = 3\nheldout_repeats = 1\n",
+    );
     let out = bin().arg(&cfg).arg("--quiet").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let dir = tmp.path().join("results");
@@ -151,15 +214,32 @@ fn null_baseline_and_named_rules() {
     assert_eq!(null_fits.lines().count(), 1 + 5 * 3);
     // Permuted data has no low-rank structure: its best fit is much worse than the data's.
     let best: Vec<f64> = summary_column(&dir, "kl").iter().map(|x| x.parse().unwrap()).collect();
-    let null: Vec<f64> = summary_column(&dir, "null_best").iter().map(|x| x.parse().unwrap()).collect();
-    assert!(best.iter().zip(&null).all(|(b, n)| n > &(1.5 * b)), "{best:?} vs {null:?}");
-    assert!(summary_column(&dir, "null_cophenetic").iter().all(|x| x.parse::<f64>().is_ok()));
+    let null: Vec<f64> = summary_column(&dir, "null_best")
+        .iter()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(
+        best.iter().zip(&null).all(|(b, n)| n > &(1.5 * b)),
+        "{best:?} vs {null:?}"
+    );
+    assert!(
+        summary_column(&dir, "null_cophenetic")
+            .iter()
+            .all(|x| x.parse::<f64>().is_ok())
+    );
     let res = hdf5::File::open(dir.join("results.h5")).unwrap();
-    let rule = res.attr("selection_rule").unwrap().read_scalar::<VarLenUnicode>().unwrap();
+    let rule = res
+        .attr("selection_rule")
+        .unwrap()
+        .read_scalar::<VarLenUnicode>()
+        .unwrap();
     assert_eq!(rule.as_str(), "cophenetic");
     assert!(res.group("null_fits").unwrap().dataset("kl").is_ok());
     let text = std::fs::read_to_string(dir.join("selection.txt")).unwrap();
-    assert!(text.starts_with("chosen rank: ") && text.contains("(rule \"cophenetic\")"), "{text}");
+    assert!(
+        text.starts_with("chosen rank: ") && text.contains("(rule \"cophenetic\")"),
+        "{text}"
+    );
     assert!(text.contains("Brunet") || text.contains("never falls"), "{text}");
 }
 

@@ -1,5 +1,6 @@
 //! Results on disk and on the terminal: fits.tsv, heldout.tsv, null_fits.tsv, summary.tsv,
-//! memberships_rank_<r>.tsv, selection.txt, results.h5, and the summary table.
+//! memberships_rank_<r>.tsv, selection.txt, plots (rank_selection and consensus_rank_<r>, PNG
+//! and SVG), results.h5, and the summary table.
 //!
 //! Every file is written under a temporary name, synced, then renamed into place; results.h5 is
 //! renamed last, so its presence means the run finished. The output directory is checked (and
@@ -160,6 +161,7 @@ pub fn write_results(
             write_atomic(&dir.join(format!("memberships_rank_{}.tsv", s.rank)), &text)?;
         }
     }
+    plots::write_plots(dir, &c.ranks, &outputs, decision, plan.loss)?;
     write_results_h5(&dir.join(RESULT_MARKER), plan, dataset, zero, c, &outputs, decision)
 }
 

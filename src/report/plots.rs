@@ -13,6 +13,8 @@ use crate::stats::{ConsensusStats, Decision, HeldoutScore};
 use crate::sweep::RankSummary;
 use ndarray::Array2;
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::fmt::Display;
@@ -34,14 +36,15 @@ const MAX_CELLS_PNG: usize = 600;
 const MAX_CELLS_SVG: usize = 200;
 /// Most ranks labelled on the x axis (every k-th rank beyond that).
 const MAX_RANK_TICKS: usize = 12;
+/// Most y ticks of a rank-selection panel.
+const Y_TICKS: usize = 6;
 /// Most consensus clusters outlined on a heatmap.
 const MAX_OUTLINES: usize = 60;
 
 const DATA: RGBColor = RGBColor(31, 119, 180);
 const NULL: RGBColor = RGBColor(127, 127, 127);
 const CHOSEN: RGBColor = RGBColor(230, 85, 13);
-const GRID_BOLD: RGBColor = RGBColor(222, 222, 222);
-const GRID_LIGHT: RGBColor = RGBColor(243, 243, 243);
+const GRID: RGBColor = RGBColor(225, 225, 225);
 const TEXT: RGBColor = RGBColor(30, 30, 30);
 const OUTLINE: RGBColor = RGBColor(60, 60, 60);
 /// ColorBrewer "Blues" (9 classes) with white at 0: the consensus colour scale from 0 to 1.
@@ -244,6 +247,8 @@ struct Selection {
     panels: Vec<Panel>,
     chosen: Option<usize>,
     title: String,
+    /// The decision's reasons, shown in a free cell of the grid.
+    reasons: Vec<String>,
 }
 
 impl Selection {
@@ -257,7 +262,11 @@ impl Selection {
         };
         panels.push(Panel::new(
             objective,
-            collect(&|s| s.best.as_ref().and_then(|(rec, _, _)| finite(rec.objectives.value(loss)))),
+            collect(&|s| {
+                s.best
+                    .as_ref()
+                    .and_then(|(rec, _, _)| finite(rec.objectives.value(loss)))
+            }),
         ));
 
         let heldout = match loss {
@@ -330,6 +339,7 @@ impl Selection {
             panels,
             chosen: decision.chosen,
             title,
+            reasons: decision.reasons.clone(),
         }
     }
 
@@ -347,20 +357,20 @@ impl Selection {
             .margin_right(22)
             .x_label_area_size(44)
             .y_label_area_size(74)
-            .build_cartesian_2d((first - 0.5..last + 0.5).with_key_points(ticks), lo..hi)
+            .build_cartesian_2d(TickedAxis::new(first - 0.5..last + 0.5, ticks), lo..hi)
             .map_err(de)?;
-        let y_fmt = tick_format(lo, hi);
+        let y_fmt = tick_format(lo, hi, Y_TICKS);
         let x_fmt = |x: &f64| format!("{}", x.round() as i64);
         chart
             .configure_mesh()
             .x_desc("rank r")
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)
-            .y_labels(6)
+            .y_labels(Y_TICKS)
             .label_style((FONT, 14).into_font().color(&TEXT))
             .axis_desc_style((FONT, 15).into_font().color(&TEXT))
-            .bold_line_style(GRID_BOLD)
-            .light_line_style(GRID_LIGHT)
+            .bold_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .axis_style(RGBColor(90, 90, 90))
             .draw()
             .map_err(de)?;
@@ -368,12 +378,7 @@ impl Selection {
         if let Some(c) = self.chosen {
             let c = c as f64;
             chart
-                .draw_series(DashedLineSeries::new(
-                    [(c, lo), (c, hi)],
-                    7,
-                    5,
-                    CHOSEN.stroke_width(2),
-                ))
+                .draw_series(DashedLineSeries::new([(c, lo), (c, hi)], 7, 5, CHOSEN.stroke_width(2)))
                 .map_err(de)?;
         }
 
@@ -418,25 +423,123 @@ impl Selection {
             }
         }
 
+        let marker = if self.ranks.len() > 15 { 3 } else { 4 };
         for seg in segments(&p.values, &self.ranks) {
             chart
                 .draw_series(LineSeries::new(seg, DATA.stroke_width(2)))
                 .map_err(de)?;
         }
+        // Hollow markers are white inside, not crossed by the line.
+        chart
+            .draw_series(
+                points(&p.values)
+                    .into_iter()
+                    .filter(|&(i, _, _)| p.hollow[i])
+                    .map(|(_, x, y)| Circle::new((x, y), marker + 1, WHITE.filled())),
+            )
+            .map_err(de)?;
         chart
             .draw_series(points(&p.values).into_iter().map(|(i, x, y)| {
                 let chosen = self.chosen.is_some_and(|c| c == self.ranks[i]);
                 let colour = if chosen { CHOSEN } else { DATA };
-                let (size, style) = match (p.hollow[i], chosen) {
-                    (true, true) => (6, colour.stroke_width(2)),
-                    (true, false) => (4, colour.stroke_width(2)),
-                    (false, true) => (6, colour.filled()),
-                    (false, false) => (4, colour.filled()),
+                let size = if chosen { marker + 2 } else { marker };
+                let style = if p.hollow[i] {
+                    colour.stroke_width(2)
+                } else {
+                    colour.filled()
                 };
                 Circle::new((x, y), size, style)
             }))
             .map_err(de)?;
         Ok(())
+    }
+}
+
+impl Selection {
+    /// The decision's reasons as wrapped text (in a grid cell no panel uses).
+    fn draw_reasons<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        if self.reasons.is_empty() {
+            return Ok(());
+        }
+        let area = area.margin(34, 10, 40, 16);
+        let (w, h) = area.dim_in_pixel();
+        let head = TextStyle::from((FONT, 17).into_font()).color(&TEXT);
+        let body = TextStyle::from((FONT, 14).into_font()).color(&TEXT);
+        area.draw_text("Why", &head, (0, 0)).map_err(de)?;
+        let fits = |line: &str, indent: i32| {
+            area.estimate_text_size(line, &body)
+                .map(|(lw, _)| lw as i32 + indent <= w as i32)
+        };
+        let line_height = 20;
+        let max_lines = ((h as i32 - 30) / line_height).max(0) as usize;
+        // (indent, text): a bullet starts each reason, its continuation lines are indented.
+        let indent = 12;
+        let mut lines: Vec<(i32, String)> = Vec::new();
+        for reason in &self.reasons {
+            let (mut at, mut line) = (0, String::from("•"));
+            for word in reason.split_whitespace() {
+                let candidate = if line.is_empty() {
+                    word.to_string()
+                } else {
+                    format!("{line} {word}")
+                };
+                if line == "•" || line.is_empty() || fits(&candidate, at).map_err(de)? {
+                    line = candidate;
+                } else {
+                    lines.push((at, std::mem::replace(&mut line, word.to_string())));
+                    at = indent;
+                }
+            }
+            lines.push((at, line));
+        }
+        if lines.len() > max_lines {
+            lines.truncate(max_lines);
+            if let Some((_, last)) = lines.last_mut() {
+                last.push_str(" …");
+            }
+        }
+        for (k, (at, line)) in lines.iter().enumerate() {
+            area.draw_text(line, &body, (*at, 30 + k as i32 * line_height))
+                .map_err(de)?;
+        }
+        Ok(())
+    }
+}
+
+/// A linear axis with ticks at given values only (plotters' own key points on the rank axis could
+/// fall between ranks, and on the colour bar would skip quarters).
+struct TickedAxis {
+    inner: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl TickedAxis {
+    fn new(range: std::ops::Range<f64>, ticks: Vec<f64>) -> Self {
+        TickedAxis {
+            inner: range.into(),
+            ticks,
+        }
+    }
+}
+
+impl Ranged for TickedAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
     }
 }
 
@@ -461,17 +564,39 @@ fn segments(values: &[Option<f64>], ranks: &[usize]) -> Vec<Vec<(f64, f64)>> {
     out
 }
 
-/// A tick label format for an axis from `lo` to `hi`: fixed decimals resolving the tick step, or
-/// scientific notation for very large or very small magnitudes.
-fn tick_format(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
-    let span = (hi - lo).abs();
-    let step = if span > 0.0 { span / 6.0 } else { 1.0 };
+/// The step between the ticks plotters draws for at most `max_points` labels on [lo, hi]: going
+/// down 10^k, 5 x 10^(k-1), 2 x 10^(k-1), 10^(k-1), ..., the last step that yields few enough ticks.
+fn tick_step(lo: f64, hi: f64, max_points: usize) -> f64 {
+    let span = hi - lo;
+    if !(span > 0.0 && span.is_finite()) {
+        return 1.0;
+    }
+    let count = |s: f64| (hi / s).floor() - (lo / s).ceil() + 1.0;
+    let top = span.log10().ceil() as i32;
+    let mut step = 10f64.powi(top);
+    for e in (top - 20..top).rev() {
+        for m in [5.0, 2.0, 1.0] {
+            let s = m * 10f64.powi(e);
+            if count(s) > max_points as f64 {
+                return step;
+            }
+            step = s;
+        }
+    }
+    step
+}
+
+/// A tick label format for a y axis from `lo` to `hi` with at most `max_points` ticks: the
+/// decimals that resolve the tick step, in scientific notation for very large or small values.
+fn tick_format(lo: f64, hi: f64, max_points: usize) -> impl Fn(&f64) -> String {
+    let step = tick_step(lo, hi, max_points);
     let mag = lo.abs().max(hi.abs());
     let scientific = mag >= 1e5 || (mag > 0.0 && mag < 1e-3);
+    let places = |x: f64| x.log10().floor() as i64;
     let digits = if scientific {
-        ((mag / step).log10().ceil() as i64).clamp(1, 8) as usize
+        (places(mag) - places(step)).clamp(0, 8) as usize
     } else {
-        (-(step.log10().floor()) as i64).clamp(0, 8) as usize
+        (-places(step)).clamp(0, 8) as usize
     };
     move |v: &f64| {
         let v = if v.abs() < 1e-9 * step { 0.0 } else { *v };
@@ -508,8 +633,12 @@ impl Figure for Selection {
             _ => (2, 3),
         };
         let body = body.margin(0, 6, 6, 6);
-        for (area, p) in body.split_evenly((rows, cols)).iter().zip(&self.panels) {
+        let areas = body.split_evenly((rows, cols));
+        for (area, p) in areas.iter().zip(&self.panels) {
             self.draw_panel(area, p)?;
+        }
+        if let Some(free) = areas.get(self.panels.len()) {
+            self.draw_reasons(free)?;
         }
         Ok(())
     }
@@ -525,6 +654,8 @@ struct Heatmap {
     svg: Cells,
     /// Consensus clusters as [start, end) runs of positions in the display order.
     clusters: Vec<(usize, usize)>,
+    /// How the observations are ordered, for the axis labels.
+    order_name: &'static str,
 }
 
 /// A block-averaged square matrix: `m` x `m` cells of `block` x `block` observations (the last
@@ -562,6 +693,11 @@ impl Heatmap {
             png: block_average(c, &order, MAX_CELLS_PNG),
             svg: block_average(c, &order, MAX_CELLS_SVG),
             clusters,
+            order_name: if stats.is_some() {
+                "observations in dendrogram order"
+            } else {
+                "observations in input order"
+            },
         })
     }
 }
@@ -657,11 +793,11 @@ impl Figure for Heatmap {
         let n = self.n as f64;
         let note = if cells.block > 1 {
             format!(
-                "observations in dendrogram order (N = {}; {} x {} block means)",
-                self.n, cells.m, cells.m
+                "{} (N = {}; {} x {} block means)",
+                self.order_name, self.n, cells.m, cells.m
             )
         } else {
-            format!("observations in dendrogram order (N = {})", self.n)
+            format!("{} (N = {})", self.order_name, self.n)
         };
 
         let mut chart = ChartBuilder::on(&main)
@@ -684,7 +820,7 @@ impl Figure for Heatmap {
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)
             .x_desc(note)
-            .y_desc("observations in dendrogram order")
+            .y_desc(self.order_name)
             .label_style((FONT, 14).into_font().color(&TEXT))
             .axis_desc_style((FONT, 15).into_font().color(&TEXT))
             .axis_style(RGBColor(90, 90, 90))
@@ -726,14 +862,13 @@ impl Figure for Heatmap {
             .margin_left(18)
             .margin_right(4)
             .right_y_label_area_size(66)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+            .build_cartesian_2d(0.0..1.0, TickedAxis::new(0.0..1.0, vec![0.0, 0.25, 0.5, 0.75, 1.0]))
             .map_err(de)?;
-        let y_fmt = |y: &f64| format!("{y:.2}");
+        let y_fmt = |y: &f64| format!("{y}");
         scale
             .configure_mesh()
             .disable_mesh()
             .disable_x_axis()
-            .y_labels(5)
             .y_label_formatter(&y_fmt)
             .y_desc("consensus")
             .label_style((FONT, 14).into_font().color(&TEXT))
@@ -750,7 +885,10 @@ impl Figure for Heatmap {
             }))
             .map_err(de)?;
         scale
-            .draw_series([Rectangle::new([(0.0, 0.0), (1.0, 1.0)], RGBColor(90, 90, 90).stroke_width(1))])
+            .draw_series([Rectangle::new(
+                [(0.0, 0.0), (1.0, 1.0)],
+                RGBColor(90, 90, 90).stroke_width(1),
+            )])
             .map_err(de)?;
         Ok(())
     }
@@ -968,6 +1106,17 @@ mod tests {
     }
 
     #[test]
+    fn unwritable_directory_is_an_error() {
+        let (ranks, outputs, decision) = sweep();
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-dir");
+        let err = write_plots(&missing, &ranks, &outputs, &decision, Loss::Kl).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("rank_selection.png"), "{msg}");
+        assert!(!missing.exists());
+    }
+
+    #[test]
     fn gaps_and_standard_errors() {
         let v = [Some(1.0), Some(2.0), None, Some(3.0), Some(4.0), None, Some(5.0)];
         let segs = segments(&v, &[2, 3, 4, 5, 6, 7, 8]);
@@ -1028,11 +1177,19 @@ mod tests {
 
     #[test]
     fn tick_labels() {
-        let f = tick_format(0.9, 1.0);
-        assert_eq!(f(&0.95), "0.95");
-        let f = tick_format(1.2e6, 1.5e6);
-        assert_eq!(f(&1.25e6), "1.25e6");
-        let f = tick_format(10.0, 80.0);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12 * b;
+        assert!(close(tick_step(0.9, 1.0, 6), 0.02));
+        assert!(close(tick_step(1.02, 1.39, 6), 0.1));
+        assert!(close(tick_step(10.0, 80.0, 6), 20.0));
+        let f = tick_format(0.9, 1.0, 6);
+        assert_eq!(f(&0.94), "0.94");
+        let f = tick_format(1.02, 1.39, 6);
+        assert_eq!(f(&1.2), "1.2");
+        let f = tick_format(1.2e6, 1.5e6, 6);
+        assert_eq!(f(&1.3e6), "1.3e6");
+        let f = tick_format(1.21e6, 1.24e6, 6);
+        assert_eq!(f(&1.23e6), "1.23e6");
+        let f = tick_format(10.0, 80.0, 6);
         assert_eq!(f(&20.0), "20");
         assert_eq!(f(&-1e-14), "0");
     }
