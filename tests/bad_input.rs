@@ -578,11 +578,12 @@ fn unknown_solver_lists_valid_values() {
 #[test]
 fn unknown_init_lists_valid_values() {
     let c = Case::new();
-    c.config_with(&[("loss = \"kl\"", "init = \"nndsvd\"")])
+    c.config_with(&[("loss = \"kl\"", "init = \"svd\"")])
         .matrix(&matrix(20, 15));
     assert_eq!(
         c.fail(&[], 2),
-        "error: <TMP>/config.toml:6: model.init: unknown value \"nndsvd\"; valid values: \"random\"\n"
+        "error: <TMP>/config.toml:6: model.init: unknown value \"svd\"; valid values: \"random\", \"nndsvd\", \"nndsvda\", \
+         \"nndsvdar\"\n"
     );
 }
 

@@ -320,3 +320,37 @@ fn every_example_config_parses() {
     }
     assert!(n >= 1);
 }
+
+#[test]
+fn svd_initializations_run_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    simulate(tmp.path(), 60, 40, 3, 5);
+    for (init, deterministic) in [("nndsvd", true), ("nndsvda", true), ("nndsvdar", false)] {
+        let cfg = write_config(
+            tmp.path(),
+            "c.toml",
+            &format!(
+                "[data]\npath = \"planted.h5\"\ndataset = \"X\"\n[model]\ninit = \"{init}\"\n[sweep]\nranks = [3]\nrestarts = 3\n\
+                 [stop]\nmax_iter = 300\n[selection]\nheldout_repeats = 1\n"
+            ),
+        );
+        let out = bin()
+            .arg(&cfg)
+            .args(["--force", "--out"])
+            .arg(tmp.path().join(init))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{init}: {}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            stderr.contains(&format!("init = \"{init}\" is deterministic: all 3 restarts")),
+            deterministic,
+            "{stderr}"
+        );
+        let res = hdf5::File::open(tmp.path().join(init).join("results.h5")).unwrap();
+        let kl: Vec<f64> = res.dataset("fits/kl").unwrap().read_raw().unwrap();
+        assert!(kl.iter().all(|v| v.is_finite()));
+        let identical = kl.iter().all(|v| v.to_bits() == kl[0].to_bits());
+        assert_eq!(identical, deterministic, "{init}: {kl:?}");
+    }
+}

@@ -597,7 +597,7 @@ threads = 2
             (
                 "loss = \"frobenius\"",
                 "init = \"nndsvd9\"",
-                "/cfg/c.toml:6: model.init: unknown value \"nndsvd9\"; valid values: \"random\"",
+                "/cfg/c.toml:6: model.init: unknown value \"nndsvd9\"; valid values: \"random\", \"nndsvd\", \"nndsvda\", \"nndsvdar\"",
             ),
             (
                 "tol = 1e-5",

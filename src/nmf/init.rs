@@ -1,24 +1,61 @@
 //! Starting points of a fit.
+//!
+//! - `random`: independent uniform entries scaled to the data.
+//! - `nndsvd`: Boutsidis & Gallopoulos (2008), "SVD based initialization: a head start for
+//!   nonnegative matrix factorization": the positive sections of the leading singular triplets of
+//!   X; entries below 1e-6 are set to 0. Deterministic (all restarts of a rank start alike).
+//! - `nndsvda`: the zeros filled with mean(X) (better for multiplicative updates, which cannot
+//!   move an entry away from 0).
+//! - `nndsvdar`: the zeros filled with small random values, |N(0,1)|·mean(X)/100, from the fit's
+//!   own random stream (so restarts differ).
+//!
+//! The NNDSVD variants match scikit-learn's `_initialize_nmf` (../shared/fixtures/nndsvd.json).
 
-use ndarray::Array2;
+use ndarray::{Array1, Array2, ArrayView2, s};
+use ndarray_linalg::{JobSvd, SVDDC};
 use rand::{Rng, RngExt};
+use rand_distr::{Distribution, StandardNormal};
 
 /// How a fit's starting point is chosen (`[model] init`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Init {
     /// Independent uniform entries, scaled to the data (see [`random`]).
     Random,
+    /// NNDSVD with zeros (Boutsidis & Gallopoulos 2008).
+    Nndsvd,
+    /// NNDSVD with zeros filled by mean(X).
+    Nndsvda,
+    /// NNDSVD with zeros filled by small random values.
+    Nndsvdar,
 }
 
 impl Init {
     /// Every initialization with its config name.
-    pub const ALL: [(&'static str, Init); 1] = [("random", Init::Random)];
+    pub const ALL: [(&'static str, Init); 4] = [
+        ("random", Init::Random),
+        ("nndsvd", Init::Nndsvd),
+        ("nndsvda", Init::Nndsvda),
+        ("nndsvdar", Init::Nndsvdar),
+    ];
 
     /// The config name.
     pub fn name(self) -> &'static str {
         match self {
             Init::Random => "random",
+            Init::Nndsvd => "nndsvd",
+            Init::Nndsvda => "nndsvda",
+            Init::Nndsvdar => "nndsvdar",
         }
+    }
+
+    /// Whether the start needs the SVD of X.
+    pub fn needs_svd(self) -> bool {
+        !matches!(self, Init::Random)
+    }
+
+    /// Whether every restart of a rank starts from the same point.
+    pub fn is_deterministic(self) -> bool {
+        matches!(self, Init::Nndsvd | Init::Nndsvda)
     }
 }
 
@@ -39,9 +76,85 @@ pub fn random<R: Rng>(rng: &mut R, n: usize, p: usize, r: usize, data_mean: f64)
     (w, h)
 }
 
+/// The leading singular triplets of X: U (N x k), singular values (k, descending), Vᵀ (k x p).
+#[derive(Debug, Clone)]
+pub struct Svd {
+    /// Left singular vectors (N x k).
+    pub u: Array2<f64>,
+    /// Singular values, descending (k).
+    pub s: Array1<f64>,
+    /// Right singular vectors as rows (k x p).
+    pub vt: Array2<f64>,
+}
+
+impl Svd {
+    /// The thin SVD of X (LAPACK gesdd), truncated to the leading `k` triplets; None if LAPACK fails.
+    pub fn top(x: ArrayView2<f64>, k: usize) -> Option<Svd> {
+        let (u, s, vt) = x.svddc(JobSvd::Some).ok()?;
+        let (u, vt) = (u?, vt?);
+        let k = k.min(s.len());
+        Some(Svd {
+            u: u.slice(s![.., ..k]).to_owned(),
+            s: s.slice(s![..k]).to_owned(),
+            vt: vt.slice(s![..k, ..]).to_owned(),
+        })
+    }
+}
+
+/// NNDSVD start at rank r from the SVD of X (which must have at least r triplets; missing ones
+/// give zero components). `fill` replaces the zeros: nothing for nndsvd, mean(X) for nndsvda,
+/// |N(0,1)|·mean(X)/100 for nndsvdar.
+pub fn nndsvd<R: Rng>(svd: &Svd, r: usize, init: Init, data_mean: f64, rng: &mut R) -> (Array2<f64>, Array2<f64>) {
+    let (n, p) = (svd.u.nrows(), svd.vt.ncols());
+    let mut w = Array2::zeros((n, r));
+    let mut h = Array2::zeros((r, p));
+    for j in 0..r.min(svd.s.len()) {
+        let (x, y, sj) = (svd.u.column(j), svd.vt.row(j), svd.s[j]);
+        if j == 0 {
+            // The leading pair can be taken non-negative (Perron–Frobenius).
+            w.column_mut(0).assign(&x.mapv(|v| sj.sqrt() * v.abs()));
+            h.row_mut(0).assign(&y.mapv(|v| sj.sqrt() * v.abs()));
+            continue;
+        }
+        let (xp, xn) = (x.mapv(|v| v.max(0.0)), x.mapv(|v| (-v).max(0.0)));
+        let (yp, yn) = (y.mapv(|v| v.max(0.0)), y.mapv(|v| (-v).max(0.0)));
+        let norm = |a: &Array1<f64>| a.dot(a).sqrt();
+        let (xpn, ypn, xnn, ynn) = (norm(&xp), norm(&yp), norm(&xn), norm(&yn));
+        let (mp, mn) = (xpn * ypn, xnn * ynn);
+        let (u, v, sigma) = if mp > mn {
+            (xp / xpn, yp / ypn, mp)
+        } else {
+            (xn / xnn, yn / ynn, mn)
+        };
+        let lbd = (sj * sigma).sqrt();
+        w.column_mut(j).assign(&(u * lbd));
+        h.row_mut(j).assign(&(v * lbd));
+    }
+    const EPS: f64 = 1e-6;
+    w.mapv_inplace(|v| if v < EPS { 0.0 } else { v });
+    h.mapv_inplace(|v| if v < EPS { 0.0 } else { v });
+    match init {
+        Init::Nndsvda => {
+            w.mapv_inplace(|v| if v == 0.0 { data_mean } else { v });
+            h.mapv_inplace(|v| if v == 0.0 { data_mean } else { v });
+        }
+        Init::Nndsvdar => {
+            for m in [&mut w, &mut h] {
+                for v in m.iter_mut().filter(|v| **v == 0.0) {
+                    let z: f64 = StandardNormal.sample(rng);
+                    *v = (data_mean * z / 100.0).abs();
+                }
+            }
+        }
+        Init::Nndsvd | Init::Random => {}
+    }
+    (w, h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nmf::update::tests::{fixture, matrix};
 
     #[test]
     fn random_start_is_positive_scaled_and_reproducible() {
@@ -52,5 +165,43 @@ mod tests {
         let (w2, h2) = random(&mut crate::rng::fit_rng(3), 200, 100, 4, 10.0);
         assert_eq!(w, w2);
         assert_eq!(h, h2);
+    }
+
+    #[test]
+    fn nndsvd_and_nndsvda_match_scikit_learn() {
+        let f = fixture("nndsvd.json");
+        let x = matrix(&f["X"]);
+        let r = f["rank"].as_u64().unwrap() as usize;
+        let svd = Svd::top(x.view(), r).unwrap();
+        let mean = x.mean().unwrap();
+        for (init, key) in [(Init::Nndsvd, "nndsvd"), (Init::Nndsvda, "nndsvda")] {
+            let (w, h) = nndsvd(&svd, r, init, mean, &mut crate::rng::fit_rng(0));
+            for (got, name) in [(&w, "W"), (&h, "H")] {
+                let want = matrix(&f[key][name]);
+                assert_eq!(got.dim(), want.dim());
+                for (a, b) in got.iter().zip(want.iter()) {
+                    assert!((a - b).abs() <= 1e-8 * b.abs().max(1e-300), "{key} {name}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nndsvdar_fills_zeros_with_small_positive_values_per_stream() {
+        let f = fixture("nndsvd.json");
+        let x = matrix(&f["X"]);
+        let svd = Svd::top(x.view(), 3).unwrap();
+        let mean = x.mean().unwrap();
+        let (w0, _) = nndsvd(&svd, 3, Init::Nndsvd, mean, &mut crate::rng::fit_rng(0));
+        let (w1, h1) = nndsvd(&svd, 3, Init::Nndsvdar, mean, &mut crate::rng::fit_rng(1));
+        let (w2, _) = nndsvd(&svd, 3, Init::Nndsvdar, mean, &mut crate::rng::fit_rng(2));
+        assert!(w1.iter().chain(h1.iter()).all(|v| *v >= 0.0));
+        for ((a, b), c) in w0.iter().zip(w1.iter()).zip(w2.iter()) {
+            if *a == 0.0 {
+                assert!(*b > 0.0 && *b < mean / 10.0 && b != c, "{b} {c}");
+            } else {
+                assert_eq!(a, b);
+            }
+        }
     }
 }

@@ -14,7 +14,7 @@ pub use collect::{Collected, Collector, NullStats, RankSummary};
 pub use run::{Outcome, execute};
 pub use store::StoredFit;
 
-use crate::nmf::init::{self, Init};
+use crate::nmf::init::{self, Init, Svd};
 use crate::nmf::loss::objectives_of;
 use crate::nmf::mask::HeldOut;
 use crate::nmf::{FitMatrix, Loss, Objectives, Solver, StopReason, StopRule, fit};
@@ -145,7 +145,7 @@ pub struct FitSettings {
     pub stop: StopRule,
 }
 
-/// The matrices the jobs run on.
+/// The matrices the jobs run on, and the SVDs that NNDSVD starts need.
 #[derive(Debug)]
 pub struct SweepData {
     /// X as fitted (N' x p', all-zero lines removed).
@@ -156,12 +156,23 @@ pub struct SweepData {
     pub seed: u64,
     /// Fraction of entries held out per repeat.
     pub heldout_fraction: f64,
+    /// Leading singular triplets (as many as the largest rank) of X, of the null data, and of each
+    /// repeat's training matrix (so no held-out value leaks into a start); empty for random starts.
+    svd: Vec<(JobKind, usize, Svd)>,
 }
 
 impl SweepData {
     /// The data of `main` and, when `null` is set, a column-permuted copy (each column shuffled
-    /// independently, as R NMF's `randomize`) drawn from the master seed.
-    pub fn new(main: FitMatrix, seed: u64, heldout_fraction: f64, null: bool) -> Self {
+    /// independently, as R NMF's `randomize`) drawn from the master seed. With `svd_rank` > 0, the
+    /// SVDs for NNDSVD starts; an error names the matrix whose SVD failed.
+    pub fn new(
+        main: FitMatrix,
+        seed: u64,
+        heldout_fraction: f64,
+        null: bool,
+        svd_rank: usize,
+        heldout_repeats: usize,
+    ) -> Result<Self, String> {
         let null = null.then(|| {
             use rand::seq::SliceRandom;
             let mut x = main.x().to_owned();
@@ -173,12 +184,40 @@ impl SweepData {
             }
             FitMatrix::new(x)
         });
-        SweepData {
+        let mut svd = Vec::new();
+        if svd_rank > 0 {
+            let top = |x: ndarray::ArrayView2<f64>, what: &str| {
+                Svd::top(x, svd_rank).ok_or_else(|| format!("the SVD of {what} failed (LAPACK); use init = \"random\""))
+            };
+            svd.push((JobKind::Fit, 0, top(main.x(), "the data")?));
+            if let Some(nm) = &null {
+                svd.push((JobKind::Null, 0, top(nm.x(), "the permuted data")?));
+            }
+            for repeat in 0..heldout_repeats {
+                let (train, _) = HeldOut::split(main.x(), seed, repeat, heldout_fraction);
+                svd.push((
+                    JobKind::Heldout,
+                    repeat,
+                    top(train.view(), "a cross-validation training matrix")?,
+                ));
+            }
+        }
+        Ok(SweepData {
             main,
             null,
             seed,
             heldout_fraction,
-        }
+            svd,
+        })
+    }
+
+    /// The SVD a job's NNDSVD start comes from.
+    fn svd_for(&self, job: &Job) -> Option<&Svd> {
+        let index = if job.kind == JobKind::Heldout { job.index } else { 0 };
+        self.svd
+            .iter()
+            .find(|(k, i, _)| *k == job.kind && *i == index)
+            .map(|(_, _, s)| s)
     }
 }
 
@@ -197,8 +236,13 @@ pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, cancel: &AtomicBool)
         }
     };
     let (n, p) = matrix.dim();
-    let (w, h) = match s.init {
-        Init::Random => init::random(&mut fit_rng(job.seed), n, p, job.rank, matrix.mean()),
+    let mut rng = fit_rng(job.seed);
+    let (w, h) = match (s.init, data.svd_for(&job)) {
+        (Init::Nndsvd | Init::Nndsvda | Init::Nndsvdar, Some(svd)) => {
+            init::nndsvd(svd, job.rank, s.init, matrix.mean(), &mut rng)
+        }
+        // SweepData::new computes the SVDs whenever the init needs them.
+        _ => init::random(&mut rng, n, p, job.rank, matrix.mean()),
     };
     let mut rule = s.solver.rule(s.loss, n, p, job.rank, matrix.heldout());
     let out = fit(matrix, s.loss, rule.as_mut(), w, h, &s.stop, cancel, None);
@@ -292,7 +336,7 @@ mod tests {
     };
 
     fn sweep(threads: usize) -> Collected {
-        let data = SweepData::new(FitMatrix::new(awkward_data(30, 25)), 5, 0.1, true);
+        let data = SweepData::new(FitMatrix::new(awkward_data(30, 25)), 5, 0.1, true, 0, 0).unwrap();
         let grid = jobs(&[2, 3], SIZE, 5);
         let mut c = Collector::new(Loss::Kl, &[2, 3], 30, SIZE, true);
         run_jobs(&data, &settings(), &grid, threads, &AtomicBool::new(false), |f| {

@@ -74,12 +74,32 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
     };
 
     let consensus = consensus_allowed(plan, n_fit, obs);
+    if plan.init.is_deterministic() && plan.restarts > 1 {
+        obs.warn(&format!(
+            "init = \"{}\" is deterministic: all {} restarts of a rank start from the same point and give the same fit; \
+             use init = \"nndsvdar\" or \"random\" for restarts that differ",
+            plan.init.name(),
+            plan.restarts
+        ));
+    }
+    let svd_rank = if plan.init.needs_svd() {
+        plan.ranks.iter().copied().max().unwrap_or(1)
+    } else {
+        0
+    };
     let data = SweepData::new(
         FitMatrix::new(fitted),
         plan.seed,
         sel.heldout_fraction,
         sel.null_restarts > 0,
-    );
+        svd_rank,
+        sel.heldout_repeats,
+    )
+    .map_err(|message| Error::Data {
+        path: plan.data.path.clone(),
+        dataset: plan.data.dataset.clone(),
+        message,
+    })?;
     let settings = FitSettings {
         loss: plan.loss,
         solver: plan.solver,
