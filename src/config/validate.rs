@@ -261,7 +261,25 @@ impl Checker<'_> {
             Loss::Kl,
             " (\"kl\" is the Poisson likelihood)",
         )?;
-        let solver = self.choice("model.solver", raw.model.solver.as_ref(), &Solver::ALL, Solver::Mu, "")?;
+        let solver = self.choice(
+            "model.solver",
+            raw.model.solver.as_ref(),
+            &Solver::ALL,
+            Solver::default_for(loss),
+            "",
+        )?;
+        if let Some(at) = raw.model.solver.as_ref().filter(|_| !solver.supports(loss)) {
+            return Err(self.err(
+                "model.solver",
+                at,
+                format!(
+                    "solver \"{}\" minimizes the Frobenius loss only, not loss = \"{}\"; use solver = \"mu\" \
+                     (or leave solver out for the fastest solver of the loss)",
+                    solver.name(),
+                    loss.name()
+                ),
+            ));
+        }
         let init = self.choice("model.init", raw.model.init.as_ref(), &Init::ALL, Init::Random, "")?;
 
         let sweep = raw.sweep.ok_or_else(|| {
@@ -592,7 +610,13 @@ threads = 2
             (
                 "loss = \"frobenius\"",
                 "solver = \"als\"",
-                "/cfg/c.toml:6: model.solver: unknown value \"als\"; valid values: \"mu\"",
+                "/cfg/c.toml:6: model.solver: unknown value \"als\"; valid values: \"mu\", \"hals\"",
+            ),
+            (
+                "loss = \"frobenius\"",
+                "solver = \"hals\"",
+                "/cfg/c.toml:6: model.solver: solver \"hals\" minimizes the Frobenius loss only, not loss = \"kl\"; use \
+                 solver = \"mu\" (or leave solver out for the fastest solver of the loss)",
             ),
             (
                 "loss = \"frobenius\"",

@@ -78,7 +78,7 @@ pub fn fit(
     let x = data.x();
     let mut scratch = Array2::zeros(x.dim());
     let mut last = objectives_of(data, w.view(), h.view(), &mut scratch);
-    if !last.is_finite() {
+    if !last.usable(loss) {
         return FitOutcome {
             w,
             h,
@@ -99,7 +99,7 @@ pub fn fit(
             if let Some(t) = trace.as_deref_mut() {
                 t.push(last);
             }
-            if !last.is_finite() {
+            if !last.usable(loss) {
                 outcome_stop = StopReason::NonFinite;
                 break;
             }

@@ -54,6 +54,14 @@ impl Objectives {
         }
     }
 
+    /// Whether a fit of `loss` with these objectives succeeded: its own loss is finite and no value
+    /// is NaN. (The KL of a Frobenius fit is +∞ where the model is 0 and the data positive: a true
+    /// value, not a failure.)
+    pub fn usable(&self, loss: Loss) -> bool {
+        self.value(loss).is_finite()
+            && !(self.kl.is_nan() || self.poisson_loglik.is_nan() || self.frobenius_sq.is_nan())
+    }
+
     /// True when all three values are finite.
     pub fn is_finite(&self) -> bool {
         self.kl.is_finite() && self.poisson_loglik.is_finite() && self.frobenius_sq.is_finite()

@@ -2,11 +2,13 @@
 //! the new H) in place, from products it computes through `linalg` into buffers it allocated once.
 //! The driver loop (`fit.rs`) decides when to evaluate objectives and when to stop.
 
+mod hals;
 mod masked_mu_frobenius;
 mod masked_mu_kl;
 mod mu_frobenius;
 mod mu_kl;
 
+pub use hals::Hals;
 pub use masked_mu_frobenius::MaskedMuFrobenius;
 pub use masked_mu_kl::MaskedMuKl;
 pub use mu_frobenius::MuFrobenius;
@@ -29,27 +31,52 @@ pub trait UpdateRule: Send {
 pub enum Solver {
     /// Lee & Seung (2001) multiplicative updates, for either loss.
     Mu,
+    /// Accelerated hierarchical ALS (Cichocki & Phan 2009; Gillis & Glineur 2012), Frobenius only.
+    Hals,
 }
 
 impl Solver {
     /// Every solver with its config name.
-    pub const ALL: [(&'static str, Solver); 1] = [("mu", Solver::Mu)];
+    pub const ALL: [(&'static str, Solver); 2] = [("mu", Solver::Mu), ("hals", Solver::Hals)];
 
     /// The config name.
     pub fn name(self) -> &'static str {
         match self {
             Solver::Mu => "mu",
+            Solver::Hals => "hals",
         }
     }
 
+    /// Whether this solver minimizes `loss`.
+    pub fn supports(self, loss: Loss) -> bool {
+        !matches!((self, loss), (Solver::Hals, Loss::Kl))
+    }
+
+    /// The fastest solver for `loss` (the default when the config names none).
+    pub fn default_for(loss: Loss) -> Solver {
+        match loss {
+            Loss::Kl => Solver::Mu,
+            Loss::Frobenius => Solver::Hals,
+        }
+    }
+
+    /// The solver that cross-validation fits use: weighted updates exist for the multiplicative
+    /// rules; HALS's closed-form block updates do not carry over to missing entries.
+    pub fn for_heldout(self) -> Solver {
+        Solver::Mu
+    }
+
     /// The update rule of this solver for `loss`, with buffers for X of shape (n, p) at rank `r`;
-    /// with `heldout`, the weighted rule that leaves those entries out.
+    /// with `heldout`, the weighted rule of [`Solver::for_heldout`] that leaves those entries out.
     pub fn rule(self, loss: Loss, n: usize, p: usize, r: usize, heldout: Option<&Arc<HeldOut>>) -> Box<dyn UpdateRule> {
         match (self, loss, heldout) {
+            (_, Loss::Kl, Some(ho)) => Box::new(MaskedMuKl::new(n, p, r, Arc::clone(ho))),
+            (_, Loss::Frobenius, Some(ho)) => Box::new(MaskedMuFrobenius::new(n, p, r, Arc::clone(ho))),
             (Solver::Mu, Loss::Kl, None) => Box::new(MuKl::new(n, p, r)),
             (Solver::Mu, Loss::Frobenius, None) => Box::new(MuFrobenius::new(n, p, r)),
-            (Solver::Mu, Loss::Kl, Some(ho)) => Box::new(MaskedMuKl::new(n, p, r, Arc::clone(ho))),
-            (Solver::Mu, Loss::Frobenius, Some(ho)) => Box::new(MaskedMuFrobenius::new(n, p, r, Arc::clone(ho))),
+            (Solver::Hals, Loss::Frobenius, None) => Box::new(Hals::new(n, p, r)),
+            // Rejected by the config check (`supports`); MU is the safe rule for KL.
+            (Solver::Hals, Loss::Kl, None) => Box::new(MuKl::new(n, p, r)),
         }
     }
 }
@@ -174,20 +201,27 @@ pub(crate) mod tests {
 
     #[test]
     fn objective_never_increases_and_stays_finite() {
-        for loss in [Loss::Kl, Loss::Frobenius] {
+        for (solver, loss) in [
+            (Solver::Mu, Loss::Kl),
+            (Solver::Mu, Loss::Frobenius),
+            (Solver::Hals, Loss::Frobenius),
+        ] {
             let x = awkward_data(40, 30);
             let data = FitMatrix::new(x.clone());
             let mut rng = crate::rng::fit_rng(7);
             let (mut w, mut h) = crate::nmf::init::random(&mut rng, 40, 30, 5, data.mean());
-            let mut rule = Solver::Mu.rule(loss, 40, 30, 5, None);
+            let mut rule = solver.rule(loss, 40, 30, 5, None);
             let mut scratch = Array2::zeros((40, 30));
             let mut prev = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
             for it in 0..500 {
                 rule.step(x.view(), &mut w, &mut h, &mut scratch);
                 let o = objectives_of(&data, w.view(), h.view(), &mut scratch);
-                assert!(o.is_finite(), "{loss:?} iteration {it}: {o:?}");
+                assert!(o.is_finite(), "{solver:?} {loss:?} iteration {it}: {o:?}");
                 let cur = o.value(loss);
-                assert!(cur <= prev * (1.0 + 1e-13), "{loss:?} iteration {it}: {prev} -> {cur}");
+                assert!(
+                    cur <= prev * (1.0 + 1e-13),
+                    "{solver:?} {loss:?} iteration {it}: {prev} -> {cur}"
+                );
                 assert!(w.iter().chain(h.iter()).all(|v| *v >= 0.0 && v.is_finite()));
                 prev = cur;
             }
