@@ -4,7 +4,7 @@
 //! a missing value (a failed fit's objectives, a statistic that was not computed) is `NA`.
 
 use crate::stats::Decision;
-use crate::sweep::{Collected, FitRecord, JobKind, RankSummary};
+use crate::sweep::{Collected, FitRecord, Job, JobKind, RankSummary};
 use ndarray::Array2;
 use std::fmt::Write;
 
@@ -20,15 +20,21 @@ fn opt(v: Option<f64>) -> String {
     v.map_or("NA".to_string(), num)
 }
 
-/// fits.tsv (kind `Fit`) or null_fits.tsv (kind `Null`): one row per fit, in (rank, restart) order.
-pub fn fits_tsv(records: &[FitRecord], kind: JobKind) -> String {
-    let mut s =
-        String::from("rank\trestart\tseed\tkl\tpoisson_loglik\tfrobenius_sq\titerations\tstop_reason\tseconds\n");
+/// The held-out deviance of a job, for the extra column of heldout.tsv.
+type DevianceOf<'a> = &'a dyn Fn(&Job) -> Option<f64>;
+
+/// One row per job of `kind`, in (rank, index) order; `deviance` adds a held-out deviance column.
+fn record_table(records: &[FitRecord], kind: JobKind, index_name: &str, deviance: Option<DevianceOf>) -> String {
+    let dev_col = if deviance.is_some() { "\theldout_deviance" } else { "" };
+    let mut s = format!(
+        "rank\t{index_name}\tseed\tkl\tpoisson_loglik\tfrobenius_sq{dev_col}\titerations\tstop_reason\tseconds\n"
+    );
     for r in records.iter().filter(|r| r.job.kind == kind) {
         let o = &r.objectives;
+        let dev = deviance.map_or(String::new(), |d| format!("\t{}", opt(d(&r.job))));
         let _ = writeln!(
             s,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.3}",
+            "{}\t{}\t{}\t{}\t{}\t{}{dev}\t{}\t{}\t{:.3}",
             r.job.rank,
             r.job.index,
             r.job.seed,
@@ -43,31 +49,16 @@ pub fn fits_tsv(records: &[FitRecord], kind: JobKind) -> String {
     s
 }
 
+/// fits.tsv (kind `Fit`) or null_fits.tsv (kind `Null`): one row per fit, in (rank, restart) order.
+pub fn fits_tsv(records: &[FitRecord], kind: JobKind) -> String {
+    record_table(records, kind, "restart", None)
+}
+
 /// heldout.tsv: one row per cross-validation fit; objectives are over the observed entries, the
 /// deviance is the mean per held-out entry.
 pub fn heldout_tsv(c: &Collected) -> String {
-    let mut s = String::from(
-        "rank\trepeat\tseed\tkl\tpoisson_loglik\tfrobenius_sq\theldout_deviance\titerations\tstop_reason\tseconds\n",
-    );
-    for r in c.records.iter().filter(|r| r.job.kind == JobKind::Heldout) {
-        let dev = c.heldout_deviance.iter().find(|(j, _)| *j == r.job).map(|(_, d)| *d);
-        let o = &r.objectives;
-        let _ = writeln!(
-            s,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.3}",
-            r.job.rank,
-            r.job.index,
-            r.job.seed,
-            num(o.kl),
-            num(o.poisson_loglik),
-            num(o.frobenius_sq),
-            opt(dev),
-            r.iterations,
-            r.stop.name(),
-            r.seconds
-        );
-    }
-    s
+    let deviance = |job: &Job| c.heldout_deviance.iter().find(|(j, _)| j == job).map(|(_, d)| *d);
+    record_table(&c.records, JobKind::Heldout, "repeat", Some(&deviance))
 }
 
 /// The columns of summary.tsv, one per statistic.
