@@ -571,7 +571,7 @@ fn unknown_solver_lists_valid_values() {
         .matrix(&matrix(20, 15));
     assert_eq!(
         c.fail(&[], 2),
-        "error: <TMP>/config.toml:6: model.solver: unknown value \"als\"; valid values: \"mu\", \"hals\"\n"
+        "error: <TMP>/config.toml:6: model.solver: unknown value \"als\"; valid values: \"mu\", \"hals\", \"cd\"\n"
     );
 }
 

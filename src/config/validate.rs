@@ -273,9 +273,10 @@ impl Checker<'_> {
                 "model.solver",
                 at,
                 format!(
-                    "solver \"{}\" minimizes the Frobenius loss only, not loss = \"{}\"; use solver = \"mu\" \
+                    "solver \"{}\" minimizes the {} loss only, not loss = \"{}\"; use solver = \"mu\" \
                      (or leave solver out for the fastest solver of the loss)",
                     solver.name(),
+                    if loss == Loss::Kl { "Frobenius" } else { "KL" },
                     loss.name()
                 ),
             ));
@@ -610,7 +611,7 @@ threads = 2
             (
                 "loss = \"frobenius\"",
                 "solver = \"als\"",
-                "/cfg/c.toml:6: model.solver: unknown value \"als\"; valid values: \"mu\", \"hals\"",
+                "/cfg/c.toml:6: model.solver: unknown value \"als\"; valid values: \"mu\", \"hals\", \"cd\"",
             ),
             (
                 "loss = \"frobenius\"",

@@ -2,12 +2,14 @@
 //! the new H) in place, from products it computes through `linalg` into buffers it allocated once.
 //! The driver loop (`fit.rs`) decides when to evaluate objectives and when to stop.
 
+mod cd_kl;
 mod hals;
 mod masked_mu_frobenius;
 mod masked_mu_kl;
 mod mu_frobenius;
 mod mu_kl;
 
+pub use cd_kl::CdKl;
 pub use hals::Hals;
 pub use masked_mu_frobenius::MaskedMuFrobenius;
 pub use masked_mu_kl::MaskedMuKl;
@@ -33,23 +35,26 @@ pub enum Solver {
     Mu,
     /// Accelerated hierarchical ALS (Cichocki & Phan 2009; Gillis & Glineur 2012), Frobenius only.
     Hals,
+    /// Coordinate descent with safeguarded Newton steps (Hsieh & Dhillon 2011), KL only.
+    Cd,
 }
 
 impl Solver {
     /// Every solver with its config name.
-    pub const ALL: [(&'static str, Solver); 2] = [("mu", Solver::Mu), ("hals", Solver::Hals)];
+    pub const ALL: [(&'static str, Solver); 3] = [("mu", Solver::Mu), ("hals", Solver::Hals), ("cd", Solver::Cd)];
 
     /// The config name.
     pub fn name(self) -> &'static str {
         match self {
             Solver::Mu => "mu",
             Solver::Hals => "hals",
+            Solver::Cd => "cd",
         }
     }
 
     /// Whether this solver minimizes `loss`.
     pub fn supports(self, loss: Loss) -> bool {
-        !matches!((self, loss), (Solver::Hals, Loss::Kl))
+        !matches!((self, loss), (Solver::Hals, Loss::Kl) | (Solver::Cd, Loss::Frobenius))
     }
 
     /// The fastest solver for `loss` (the default when the config names none).
@@ -75,8 +80,10 @@ impl Solver {
             (Solver::Mu, Loss::Kl, None) => Box::new(MuKl::new(n, p, r)),
             (Solver::Mu, Loss::Frobenius, None) => Box::new(MuFrobenius::new(n, p, r)),
             (Solver::Hals, Loss::Frobenius, None) => Box::new(Hals::new(n, p, r)),
-            // Rejected by the config check (`supports`); MU is the safe rule for KL.
+            (Solver::Cd, Loss::Kl, None) => Box::new(CdKl::new(n, p, r)),
+            // Rejected by the config check (`supports`); MU is the safe rule for either loss.
             (Solver::Hals, Loss::Kl, None) => Box::new(MuKl::new(n, p, r)),
+            (Solver::Cd, Loss::Frobenius, None) => Box::new(MuFrobenius::new(n, p, r)),
         }
     }
 }
