@@ -354,3 +354,50 @@ fn svd_initializations_run_end_to_end() {
         assert_eq!(identical, deterministic, "{init}: {kl:?}");
     }
 }
+
+/// `--force` replaces a previous run's results entirely (no stale file of it survives), but only
+/// once the new run has passed every check: a `--force` run with bad input keeps the old results.
+#[test]
+fn force_replaces_previous_results_only_after_the_checks_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    simulate(tmp.path(), 60, 40, 3, 5);
+    let body = |ranks: &str, null: usize, dataset: &str| {
+        format!(
+            "[data]\npath = \"planted.h5\"\ndataset = \"{dataset}\"\n[sweep]\nranks = {ranks}\nrestarts = 3\n[stop]\n\
+             max_iter = 200\n[selection]\nheldout_repeats = 1\nnull_restarts = {null}\n"
+        )
+    };
+    let dir = tmp.path().join("results");
+    let cfg = write_config(tmp.path(), "c.toml", &body("[2, 3, 4]", 2, "X"));
+    bin().arg(&cfg).arg("--quiet").assert().success();
+    for f in [
+        "memberships_rank_4.tsv",
+        "null_fits.tsv",
+        "consensus_rank_4.png",
+        "records/fit-r004-00000.rec",
+    ] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    std::fs::write(dir.join("my_notes.txt"), "mine").unwrap();
+
+    // Bad input with --force: refused before anything is removed.
+    let cfg = write_config(tmp.path(), "c.toml", &body("[2, 3]", 0, "nope"));
+    bin().arg(&cfg).args(["--quiet", "--force"]).assert().code(3);
+    assert!(dir.join("results.h5").exists() && dir.join("memberships_rank_4.tsv").exists());
+
+    // A good --force run: nothing of the previous run is left, the user's own file is.
+    let cfg = write_config(tmp.path(), "c.toml", &body("[2, 3]", 0, "X"));
+    bin().arg(&cfg).args(["--quiet", "--force"]).assert().success();
+    for f in [
+        "memberships_rank_4.tsv",
+        "null_fits.tsv",
+        "consensus_rank_4.png",
+        "records/fit-r004-00000.rec",
+    ] {
+        assert!(!dir.join(f).exists(), "stale {f}");
+    }
+    assert!(dir.join("my_notes.txt").exists());
+    let res = hdf5::File::open(dir.join("results.h5")).unwrap();
+    assert_eq!(res.attr("ranks").unwrap().read_raw::<u64>().unwrap(), vec![2, 3]);
+    assert!(res.group("rank_4").is_err());
+}

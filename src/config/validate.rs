@@ -472,9 +472,15 @@ impl Checker<'_> {
 }
 
 impl Plan {
-    /// Checks the ranks against the data's shape (N x p): a rank above max(N, p) is an error; one
+    /// Checks the ranks against the shape of the matrix as fitted (N x p, all-zero rows and
+    /// columns left out; `reduced` says whether any were): a rank above max(N, p) is an error; one
     /// above min(N, p) is allowed (such a fit is not unique even up to scaling) and gives a warning.
-    pub fn check_ranks(&self, n: usize, p: usize) -> Result<Vec<String>> {
+    pub fn check_ranks(&self, n: usize, p: usize, reduced: bool) -> Result<Vec<String>> {
+        let what = if reduced {
+            "the data without its all-zero rows and columns"
+        } else {
+            "the data"
+        };
         let mut warnings = Vec::new();
         for &r in &self.ranks {
             if r > n.max(p) {
@@ -483,14 +489,14 @@ impl Plan {
                     line: self.ranks_line,
                     key: "sweep.ranks".into(),
                     message: format!(
-                        "rank {r} is larger than both dimensions of the data ({n} x {p}); use ranks of at most {}",
+                        "rank {r} is larger than both dimensions of {what} ({n} x {p}); use ranks of at most {}",
                         n.max(p)
                     ),
                 });
             }
             if r > n.min(p) {
                 warnings.push(format!(
-                    "rank {r} is larger than the smaller dimension of the data ({n} x {p}): the factorization is over-complete"
+                    "rank {r} is larger than the smaller dimension of {what} ({n} x {p}): the factorization is over-complete"
                 ));
             }
         }
@@ -658,10 +664,10 @@ threads = 2
     #[test]
     fn ranks_against_data() {
         let p = parse_str(GOOD).unwrap();
-        assert_eq!(p.check_ranks(10, 3).unwrap().len(), 1);
-        assert!(p.check_ranks(10, 10).unwrap().is_empty());
+        assert_eq!(p.check_ranks(10, 3, false).unwrap().len(), 1);
+        assert!(p.check_ranks(10, 10, false).unwrap().is_empty());
         assert_eq!(
-            p.check_ranks(3, 2).unwrap_err().to_string(),
+            p.check_ranks(3, 2, false).unwrap_err().to_string(),
             "/cfg/c.toml:8: sweep.ranks: rank 4 is larger than both dimensions of the data (3 x 2); use ranks of at most 3"
         );
     }

@@ -28,7 +28,8 @@ pub enum StopReason {
     MaxIter,
     /// The objective became NaN or infinite: the fit failed and its factors are not used.
     NonFinite,
-    /// The run was cancelled (SIGINT/SIGTERM) while this fit was in flight.
+    /// The driver's cancel flag was set while this fit was in flight. (Nothing sets it yet: the
+    /// SIGINT/SIGTERM handling that will comes with resumable runs.)
     Cancelled,
 }
 

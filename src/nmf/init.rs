@@ -121,6 +121,11 @@ pub fn nndsvd<R: Rng>(svd: &Svd, r: usize, init: Init, data_mean: f64, rng: &mut
         let norm = |a: &Array1<f64>| a.dot(a).sqrt();
         let (xpn, ypn, xnn, ynn) = (norm(&xp), norm(&yp), norm(&xn), norm(&yn));
         let (mp, mn) = (xpn * ypn, xnn * ynn);
+        if mp.max(mn) <= 0.0 || sj <= 0.0 {
+            // A singular pair with σ = 0, or vectors whose better-signed section is empty (X of
+            // rank below r): the component starts at zero (then filled like the other zeros).
+            continue;
+        }
         let (u, v, sigma) = if mp > mn {
             (xp / xpn, yp / ypn, mp)
         } else {
@@ -183,6 +188,20 @@ mod tests {
                     assert!((a - b).abs() <= 1e-8 * b.abs().max(1e-300), "{key} {name}: {a} vs {b}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn nndsvd_on_rank_deficient_data_has_no_nan() {
+        // Rank 1: the second and third singular values are 0.
+        let x = Array2::from_shape_fn((6, 5), |(i, j)| ((i + 1) * (j + 2)) as f64);
+        let svd = Svd::top(x.view(), 3).unwrap();
+        for init in [Init::Nndsvd, Init::Nndsvda, Init::Nndsvdar] {
+            let (w, h) = nndsvd(&svd, 3, init, x.mean().unwrap(), &mut crate::rng::fit_rng(1));
+            assert!(
+                w.iter().chain(h.iter()).all(|v| v.is_finite() && *v >= 0.0),
+                "{init:?}: {w} {h}"
+            );
         }
     }
 

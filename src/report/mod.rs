@@ -49,6 +49,43 @@ pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<bool> {
     Ok(created)
 }
 
+/// Whether `name` is a file this program writes into an output directory.
+fn is_owned(name: &str) -> bool {
+    let stem_ext = |prefix: &str, exts: &[&str]| name.starts_with(prefix) && exts.iter().any(|e| name.ends_with(e));
+    matches!(
+        name,
+        "results.h5" | "fits.tsv" | "heldout.tsv" | "null_fits.tsv" | "summary.tsv" | "selection.txt" | "records"
+    ) || name.ends_with(".partial")
+        || stem_ext("rank_selection.", &[".png", ".svg"])
+        || stem_ext("consensus_rank_", &[".png", ".svg", ".partial.png"])
+        || stem_ext("memberships_rank_", &[".tsv"])
+}
+
+/// Before a `--force` run's first fit (after every check passed): removes the previous run's
+/// results from `dir`, the completion marker results.h5 first, so that nothing of another run can
+/// be mistaken for part of this one. Only files this program writes are touched.
+pub fn clear_previous(dir: &Path) -> Result<()> {
+    let err = |path: &Path, e| Error::io(format!("cannot remove the previous result {}", path.display()), e);
+    let marker = dir.join(RESULT_MARKER);
+    if marker.exists() {
+        std::fs::remove_file(&marker).map_err(|e| err(&marker, e))?;
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| err(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| err(dir, e))?;
+        let (path, name) = (entry.path(), entry.file_name().to_string_lossy().into_owned());
+        if !is_owned(&name) {
+            continue;
+        }
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).map_err(|e| err(&path, e))?;
+        } else {
+            std::fs::remove_file(&path).map_err(|e| err(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// The temporary name under which `path` is written before it is renamed into place.
 pub(crate) fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -56,13 +93,28 @@ pub(crate) fn partial_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Syncs the finished temporary file and renames it to `path`.
+/// Syncs the finished temporary file, renames it to `path`, and syncs the directory so that the
+/// rename itself survives a crash.
 pub(crate) fn commit(path: &Path) -> Result<()> {
     let tmp = partial_path(path);
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
         .and_then(|_| std::fs::rename(&tmp, path))
+        .and_then(|_| sync_parent(path))
         .map_err(|e| Error::io(format!("cannot finalize {}", path.display()), e))
+}
+
+/// fsync of the directory holding `path` (makes a rename into it durable).
+pub(crate) fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) => std::fs::File::open(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        })?
+        .sync_all(),
+        None => Ok(()),
+    }
 }
 
 /// Writes `text` to `path` atomically (temporary file, sync, rename).
@@ -187,5 +239,34 @@ mod tests {
         );
         prepare_out_dir(&dir, true).unwrap();
         assert!(!dir.join(".nnmf-sweep-write-probe").exists());
+    }
+
+    #[test]
+    fn clear_previous_removes_only_owned_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let owned = [
+            "results.h5",
+            "fits.tsv",
+            "null_fits.tsv",
+            "selection.txt",
+            "rank_selection.svg",
+            "consensus_rank_4.png",
+            "memberships_rank_4.tsv",
+            "summary.tsv.partial",
+        ];
+        let kept = ["notes.txt", "my_fits.tsv", "consensus.csv"];
+        for f in owned.iter().chain(&kept) {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        std::fs::create_dir(dir.join("records")).unwrap();
+        std::fs::write(dir.join("records/fit-r004-00001.rec"), "x").unwrap();
+        clear_previous(dir).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["consensus.csv", "my_fits.tsv", "notes.txt"]);
     }
 }

@@ -217,7 +217,7 @@ pub fn summary_table(ranks: &[RankSummary], decision: &Decision, loss_name: &str
                 best.map_or("NA".into(), |v| format!("{v:.6e}")),
                 f4(cs.and_then(|c| c.cophenetic)),
                 f4(cs.map(|c| c.dispersion)),
-                f4(s.stability.as_ref().map(|x| x.silhouette.unwrap_or(x.corr_mean))),
+                f4(s.stability.as_ref().and_then(|x| x.silhouette)),
                 f4(s.heldout.as_ref().map(|h| h.mean)),
                 if decision.chosen == Some(s.rank) {
                     "<- chosen".into()

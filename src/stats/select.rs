@@ -5,9 +5,10 @@
 //!   them. Let r₀ be the rank with the lowest mean held-out deviance. A rank is plausible when its
 //!   deviance exceeds r₀'s by at most one paired standard error (the one-standard-error rule of
 //!   Breiman et al. 1984, with paired batch-means errors over the held-out blocks). Among the
-//!   plausible ranks the one whose components are the most stable (highest component silhouette;
-//!   the mean matched correlation where the silhouette is undefined) is chosen; ties go to the
-//!   smaller rank. Overfitted ranks are rejected because their extra components are not
+//!   plausible ranks the one whose components are the most stable (highest component silhouette)
+//!   is chosen; ties go to the smaller rank, and a rank without a silhouette (r = 1, or fewer than
+//!   two fits) is preferred by parsimony. A rank whose standard error is undefined (too few
+//!   held-out entries) is not compared. Overfitted ranks are rejected because their extra components are not
 //!   reproducible across restarts; underfitted ranks because they predict held-out entries worse.
 //! - `cophenetic`: Brunet et al. (2004): the first rank at which the cophenetic correlation
 //!   begins to fall (the last rank if it never falls).
@@ -112,7 +113,7 @@ fn heldout_min(ev: &[Evidence], d: &mut Decision) {
     let mut s = scored(ev);
     if s.is_empty() {
         d.reasons
-            .push("no held-out deviance was computed (heldout_repeats = 0), so this rule cannot choose".into());
+            .push("no held-out deviance was computed (heldout_repeats = 0, or no entry was held out: raise heldout_fraction), so this rule cannot choose".into());
         return;
     }
     s.sort_by(|a, b| a.1.mean.total_cmp(&b.1.mean).then(a.0.rank.cmp(&b.0.rank)));
@@ -161,7 +162,7 @@ fn default_rule(ev: &[Evidence], d: &mut Decision) {
     let s = scored(ev);
     if s.is_empty() {
         d.reasons
-            .push("no held-out deviance was computed (heldout_repeats = 0), so this rule cannot choose".into());
+            .push("no held-out deviance was computed (heldout_repeats = 0, or no entry was held out: raise heldout_fraction), so this rule cannot choose".into());
         return;
     }
     let best = s
@@ -171,16 +172,20 @@ fn default_rule(ev: &[Evidence], d: &mut Decision) {
     let Some((best_e, best_h)) = best else { return };
     let mut plausible = Vec::new();
     let mut rejected = Vec::new();
+    let mut incomparable = Vec::new();
     for (e, h) in &s {
         let (diff, se) = if e.rank == best_e.rank {
             (0.0, 0.0)
         } else {
             h.paired_difference(best_h)
         };
-        if diff <= se {
+        if se.is_finite() && diff <= se {
             plausible.push((*e, diff, se));
-        } else {
+        } else if se.is_finite() {
             rejected.push((e.rank, diff, se));
+        } else {
+            // Fewer than two held-out blocks in common: no standard error, so not comparable.
+            incomparable.push(e.rank);
         }
     }
     d.reasons.push(format!(
@@ -188,6 +193,14 @@ fn default_rule(ev: &[Evidence], d: &mut Decision) {
         best_e.rank,
         fmt(best_h.mean)
     ));
+    if !incomparable.is_empty() {
+        let list: Vec<String> = incomparable.iter().map(|r| r.to_string()).collect();
+        d.reasons.push(format!(
+            "r = {} could not be compared with it (too few held-out entries for a standard error; raise \
+             heldout_fraction) and are left out",
+            list.join(", ")
+        ));
+    }
     let within: Vec<String> = plausible
         .iter()
         .filter(|(e, _, _)| e.rank != best_e.rank)
@@ -207,8 +220,10 @@ fn default_rule(ev: &[Evidence], d: &mut Decision) {
             fmt(*se)
         ));
     }
-    // Among plausible ranks: highest stability, ties (and missing stability) to the smaller rank.
-    let key = |e: &Evidence| e.stability.unwrap_or(f64::NEG_INFINITY);
+    // Among plausible ranks: highest stability, ties to the smaller rank. A rank without a
+    // stability value (r = 1: one component, nothing to cluster; or fewer than two fits) has
+    // nothing to be less stable than, and is preferred by parsimony over larger ranks.
+    let key = |e: &Evidence| e.stability.unwrap_or(f64::INFINITY);
     let mut order: Vec<&Evidence> = plausible.iter().map(|(e, _, _)| *e).collect();
     order.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.rank.cmp(&b.rank)));
     d.chosen = order.first().map(|e| e.rank);
@@ -217,11 +232,20 @@ fn default_rule(ev: &[Evidence], d: &mut Decision) {
             .iter()
             .map(|e| format!("r = {}: {}", e.rank, e.stability.map_or("n/a".into(), fmt)))
             .collect();
-        d.reasons.push(format!(
-            "among them the components of r = {} are the most stable across restarts ({})",
-            order[0].rank,
-            stab.join(", ")
-        ));
+        if order[0].stability.is_some() {
+            d.reasons.push(format!(
+                "among them the components of r = {} are the most stable across restarts ({})",
+                order[0].rank,
+                stab.join(", ")
+            ));
+        } else {
+            d.reasons.push(format!(
+                "among them r = {} has no component stability to compare (a single component, or fewer than two \
+                 fits) and is the simplest; stabilities: {}",
+                order[0].rank,
+                stab.join(", ")
+            ));
+        }
         d.runner_up = Some(order[1].rank);
     } else {
         if let Some(st) = order.first().and_then(|e| e.stability) {
@@ -278,6 +302,24 @@ mod tests {
         assert_eq!((d.chosen, d.runner_up), (Some(6), Some(5)));
         let d = decide(Rule::Cophenetic, &e);
         assert_eq!((d.chosen, d.runner_up), (Some(3), Some(4)));
+    }
+
+    #[test]
+    fn rank_one_without_stability_is_kept_by_parsimony_when_plausible() {
+        let mut e = vec![
+            // Different block patterns: r = 1 is within noise of r = 2 (paired SE ≈ 0.002).
+            ev(1, 1.0001, 0.02, 0.0, 0.9),
+            ev(2, 1.0, 0.01, 0.95, 0.99),
+            ev(3, 1.2, 0.01, 0.9, 0.98),
+        ];
+        e[0].stability = None;
+        let d = decide(Rule::Default, &e);
+        assert_eq!((d.chosen, d.runner_up), (Some(1), Some(2)), "{:?}", d.reasons);
+        assert!(
+            d.reasons.iter().any(|r| r.contains("r = 1 has no component stability")),
+            "{:?}",
+            d.reasons
+        );
     }
 
     #[test]

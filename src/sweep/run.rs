@@ -46,8 +46,13 @@ pub fn fingerprint(plan: &Plan, data_sha256: &str) -> [u8; 32] {
 /// Runs the sweep of `plan`; `force` allows overwriting results in the output directory.
 pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &AtomicBool) -> Result<Outcome> {
     let created = report::prepare_out_dir(&plan.out_dir, force)?;
-    let checked = read_hdf5(&plan.data).and_then(|d| plan.check_ranks(d.x.nrows(), d.x.ncols()).map(|w| (d, w)));
-    let (dataset, warnings): (Dataset, _) = match checked {
+    // Ranks are checked against the matrix as fitted, without its all-zero rows and columns.
+    let checked = read_hdf5(&plan.data).and_then(|d| {
+        let zero = ZeroLines::find(&d.x);
+        let (n_fit, p_fit) = (d.x.nrows() - zero.zero_rows.len(), d.x.ncols() - zero.zero_cols.len());
+        plan.check_ranks(n_fit, p_fit, !zero.is_empty()).map(|w| (d, zero, w))
+    });
+    let (dataset, zero, warnings): (Dataset, ZeroLines, _) = match checked {
         Ok(v) => v,
         Err(e) => {
             if created {
@@ -57,10 +62,14 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
             return Err(e);
         }
     };
+    if force {
+        // Every check passed: the previous run's results go now, marker first, so nothing of it
+        // can be taken for part of this run (or for a finished run if this one is interrupted).
+        report::clear_previous(&plan.out_dir)?;
+    }
     for w in warnings {
         obs.warn(&w);
     }
-    let zero = ZeroLines::find(&dataset.x);
     if let Some(w) = zero.warning() {
         obs.warn(&w);
     }
@@ -139,7 +148,7 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
         .map(|s| Evidence {
             rank: s.rank,
             cophenetic: s.consensus_stats.as_ref().and_then(|c| c.cophenetic),
-            stability: s.stability.as_ref().map(|st| st.silhouette.unwrap_or(st.corr_mean)),
+            stability: s.stability.as_ref().and_then(|st| st.silhouette),
             heldout: s.heldout.clone(),
         })
         .collect();

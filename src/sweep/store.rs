@@ -195,7 +195,8 @@ pub fn write(out: &Path, fingerprint: &[u8; 32], fit: &StoredFit) -> Result<()> 
     let mut f = std::fs::File::create(&tmp).map_err(err)?;
     f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(err)?;
     drop(f);
-    std::fs::rename(&tmp, &path).map_err(err)
+    std::fs::rename(&tmp, &path).map_err(err)?;
+    crate::report::sync_parent(&path).map_err(err)
 }
 
 /// Reads `job`'s record under `out`.
