@@ -26,7 +26,7 @@ fn iteration(c: &mut Criterion) {
         let data = FitMatrix::new(x);
         for loss in [Loss::Kl, Loss::Frobenius] {
             let (mut w, mut h) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
-            let mut rule = Solver::Mu.rule(loss, n, p, r, None);
+            let mut rule = Solver::Mu.rule(loss, n, p, r, None, nnmf_sweep::nmf::Penalty::NONE);
             let mut scratch = Array2::zeros((n, p));
             let id = BenchmarkId::new(format!("mu_{}", loss.name()), format!("{n}x{p}_r{r}"));
             group.bench_function(id, |b| b.iter(|| rule.step(data.x(), &mut w, &mut h, &mut scratch)));

@@ -51,7 +51,7 @@ fn iterations_and_objectives_do_not_allocate() {
     let data = FitMatrix::new(x);
     for loss in [Loss::Kl, Loss::Frobenius] {
         let (mut w, mut h) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
-        let mut rule = Solver::Mu.rule(loss, n, p, r, None);
+        let mut rule = Solver::Mu.rule(loss, n, p, r, None, nnmf_sweep::nmf::Penalty::NONE);
         let mut scratch = Array2::zeros((n, p));
         // A first step outside the window: lazy one-time initialization (e.g. OpenBLAS buffers).
         rule.step(data.x(), &mut w, &mut h, &mut scratch);

@@ -188,6 +188,7 @@ fn outputs_have_the_documented_layout() {
             "kl",
             "poisson_loglik",
             "frobenius_sq",
+            "penalty",
             "iterations",
             "stop_reason",
             "seconds"

@@ -72,6 +72,14 @@ pub struct RawModel {
     pub solver: Option<Spanned<String>>,
     /// "random" (default).
     pub init: Option<Spanned<String>>,
+    /// L1 penalty weight on W.
+    pub l1_w: Option<Spanned<f64>>,
+    /// L1 penalty weight on H.
+    pub l1_h: Option<Spanned<f64>>,
+    /// L2 penalty weight on W.
+    pub l2_w: Option<Spanned<f64>>,
+    /// L2 penalty weight on H.
+    pub l2_h: Option<Spanned<f64>>,
 }
 
 /// `[sweep]`.

@@ -4,7 +4,7 @@ use super::line_col;
 use super::raw::{RawConfig, RawSelection};
 use crate::error::{Error, Result};
 use crate::nmf::init::Init;
-use crate::nmf::{Loss, Solver, StopRule};
+use crate::nmf::{Loss, Penalty, Solver, StopRule};
 use crate::stats::select::Rule;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -64,6 +64,8 @@ pub struct Plan {
     pub solver: Solver,
     /// The starting points.
     pub init: Init,
+    /// L1/L2 penalties on W and H.
+    pub penalty: Penalty,
     /// Ranks, ascending, distinct, ≥ 1.
     pub ranks: Vec<usize>,
     /// Line of `sweep.ranks` (for messages about ranks that do not fit the data).
@@ -282,6 +284,23 @@ impl Checker<'_> {
             ));
         }
         let init = self.choice("model.init", raw.model.init.as_ref(), &Init::ALL, Init::Random, "")?;
+        let weight = |key: &str, v: Option<&Spanned<f64>>| -> Result<f64> {
+            match v {
+                None => Ok(0.0),
+                Some(x) if x.get_ref().is_finite() && *x.get_ref() >= 0.0 => Ok(*x.get_ref()),
+                Some(x) => Err(self.err(
+                    key,
+                    x,
+                    format!("must be a finite number ≥ 0 (got {}); 0 means no penalty", x.get_ref()),
+                )),
+            }
+        };
+        let penalty = Penalty {
+            l1_w: weight("model.l1_w", raw.model.l1_w.as_ref())?,
+            l1_h: weight("model.l1_h", raw.model.l1_h.as_ref())?,
+            l2_w: weight("model.l2_w", raw.model.l2_w.as_ref())?,
+            l2_h: weight("model.l2_h", raw.model.l2_h.as_ref())?,
+        };
 
         let sweep = raw.sweep.ok_or_else(|| {
             self.missing(
@@ -407,6 +426,7 @@ impl Checker<'_> {
             loss,
             solver,
             init,
+            penalty,
             ranks,
             ranks_line,
             restarts,
@@ -644,6 +664,11 @@ threads = 2
                 "seed = 9",
                 "seed = -3",
                 "/cfg/c.toml:10: sweep.seed: must be a non-negative integer (got -3)",
+            ),
+            (
+                "loss = \"frobenius\"",
+                "l1_h = -0.5",
+                "/cfg/c.toml:6: model.l1_h: must be a finite number ≥ 0 (got -0.5); 0 means no penalty",
             ),
             (
                 "threads = 2",

@@ -2,7 +2,7 @@
 //! iterations, stop on convergence, `max_iter`, a non-finite objective, or cancellation.
 //! The reason is a value stored with the fit ([`StopReason`]), never hidden.
 
-use super::loss::{FitMatrix, Loss, Objectives, objectives_of};
+use super::loss::{FitMatrix, Loss, Objectives, Penalty, objectives_of};
 use super::update::UpdateRule;
 use ndarray::Array2;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,12 +73,18 @@ pub fn fit(
     mut w: Array2<f64>,
     mut h: Array2<f64>,
     stop: &StopRule,
+    penalty: &Penalty,
     cancel: &AtomicBool,
     mut trace: Option<&mut Vec<Objectives>>,
 ) -> FitOutcome {
+    let eval = |w: &Array2<f64>, h: &Array2<f64>, scratch: &mut Array2<f64>| {
+        let mut o = objectives_of(data, w.view(), h.view(), scratch);
+        o.penalty = penalty.value(w.view(), h.view());
+        o
+    };
     let x = data.x();
     let mut scratch = Array2::zeros(x.dim());
-    let mut last = objectives_of(data, w.view(), h.view(), &mut scratch);
+    let mut last = eval(&w, &h, &mut scratch);
     if !last.usable(loss) {
         return FitOutcome {
             w,
@@ -96,7 +102,7 @@ pub fn fit(
         iterations = it;
         let check = it % stop.check_every == 0 || it == stop.max_iter;
         if check || trace.is_some() {
-            last = objectives_of(data, w.view(), h.view(), &mut scratch);
+            last = eval(&w, &h, &mut scratch);
             if let Some(t) = trace.as_deref_mut() {
                 t.push(last);
             }
@@ -125,7 +131,7 @@ pub fn fit(
         }
     }
     if outcome_stop == StopReason::Cancelled && iterations % stop.check_every != 0 {
-        last = objectives_of(data, w.view(), h.view(), &mut scratch);
+        last = eval(&w, &h, &mut scratch);
     }
     FitOutcome {
         w,
@@ -145,8 +151,18 @@ mod tests {
     fn run(loss: Loss, stop: StopRule, trace: Option<&mut Vec<Objectives>>) -> FitOutcome {
         let data = FitMatrix::new(awkward_data(30, 20));
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(11), 30, 20, 3, data.mean());
-        let mut rule = Solver::Mu.rule(loss, 30, 20, 3, None);
-        fit(&data, loss, rule.as_mut(), w, h, &stop, &AtomicBool::new(false), trace)
+        let mut rule = Solver::Mu.rule(loss, 30, 20, 3, None, Penalty::NONE);
+        fit(
+            &data,
+            loss,
+            rule.as_mut(),
+            w,
+            h,
+            &stop,
+            &Penalty::NONE,
+            &AtomicBool::new(false),
+            trace,
+        )
     }
 
     #[test]
@@ -198,7 +214,7 @@ mod tests {
     fn cancelled_fit_reports_cancelled() {
         let data = FitMatrix::new(awkward_data(10, 8));
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(1), 10, 8, 2, data.mean());
-        let mut rule = Solver::Mu.rule(Loss::Kl, 10, 8, 2, None);
+        let mut rule = Solver::Mu.rule(Loss::Kl, 10, 8, 2, None, Penalty::NONE);
         let stop = StopRule {
             max_iter: 100,
             tol: 0.0,
@@ -211,6 +227,7 @@ mod tests {
             w,
             h,
             &stop,
+            &Penalty::NONE,
             &AtomicBool::new(true),
             None,
         );

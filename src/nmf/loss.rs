@@ -43,15 +43,18 @@ pub struct Objectives {
     pub poisson_loglik: f64,
     /// Squared Frobenius norm of the residual (≥ 0).
     pub frobenius_sq: f64,
+    /// The penalty terms of (W, H) (see [`Penalty`]; 0 without penalties).
+    pub penalty: f64,
 }
 
 impl Objectives {
-    /// The value of the given loss (lower is better).
+    /// The objective a fit of `loss` minimizes (lower is better): the loss plus the penalty.
     pub fn value(&self, loss: Loss) -> f64 {
-        match loss {
-            Loss::Kl => self.kl,
-            Loss::Frobenius => self.frobenius_sq,
-        }
+        self.penalty
+            + match loss {
+                Loss::Kl => self.kl,
+                Loss::Frobenius => self.frobenius_sq,
+            }
     }
 
     /// Whether a fit of `loss` with these objectives succeeded: its own loss is finite and no value
@@ -170,7 +173,45 @@ impl FitMatrix {
             kl,
             poisson_loglik: self.x_log_x - self.lgamma_sum - kl,
             frobenius_sq: frob,
+            penalty: 0.0,
         }
+    }
+}
+
+/// L1 and L2 penalties on W and H (`[model] l1_w, l1_h, l2_w, l2_h`, all ≥ 0). A fit minimizes
+/// loss + l1_w Σ W + l1_h Σ H + l2_w Σ W² + l2_h Σ H² (L1 favours sparse factors, L2 small ones;
+/// scikit-learn's `alpha_W`/`alpha_H` with `l1_ratio` in other units).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Penalty {
+    /// L1 weight on W.
+    pub l1_w: f64,
+    /// L1 weight on H.
+    pub l1_h: f64,
+    /// L2 weight on W.
+    pub l2_w: f64,
+    /// L2 weight on H.
+    pub l2_h: f64,
+}
+
+impl Penalty {
+    /// No penalty.
+    pub const NONE: Penalty = Penalty {
+        l1_w: 0.0,
+        l1_h: 0.0,
+        l2_w: 0.0,
+        l2_h: 0.0,
+    };
+
+    /// The penalty terms of (W, H).
+    pub fn value(&self, w: ArrayView2<f64>, h: ArrayView2<f64>) -> f64 {
+        let terms = |m: ArrayView2<f64>, l1: f64, l2: f64| {
+            if l1 == 0.0 && l2 == 0.0 {
+                0.0
+            } else {
+                m.iter().map(|v| l1 * v + l2 * v * v).sum::<f64>()
+            }
+        };
+        terms(w, self.l1_w, self.l2_w) + terms(h, self.l1_h, self.l2_h)
     }
 }
 
@@ -187,6 +228,7 @@ pub(crate) fn naive_objectives(x: ArrayView2<f64>, wh: ArrayView2<f64>) -> Objec
         kl: 0.0,
         poisson_loglik: 0.0,
         frobenius_sq: 0.0,
+        penalty: 0.0,
     };
     ndarray::Zip::from(x).and(wh).for_each(|&x, &l| {
         let xlx = if x > 0.0 { x * (x / l).ln() } else { 0.0 };

@@ -87,6 +87,7 @@ fn fit_columns<'a>(
         "frobenius_sq",
         records.clone().map(|r| r.objectives.frobenius_sq).collect(),
     )?;
+    column(&g, "penalty", records.clone().map(|r| r.objectives.penalty).collect())?;
     column(&g, "iterations", records.clone().map(|r| r.iterations as u64).collect())?;
     column(
         &g,
@@ -133,6 +134,14 @@ fn write(
     attr(&file, "max_iter", &(plan.stop.max_iter as u64))?;
     attr(&file, "tol", &plan.stop.tol)?;
     attr(&file, "check_every", &(plan.stop.check_every as u64))?;
+    for (name, v) in [
+        ("l1_w", plan.penalty.l1_w),
+        ("l1_h", plan.penalty.l1_h),
+        ("l2_w", plan.penalty.l2_w),
+        ("l2_h", plan.penalty.l2_h),
+    ] {
+        attr(&file, name, &v)?;
+    }
     file.new_attr_builder()
         .with_data(&Array1::from(plan.ranks.iter().map(|&r| r as u64).collect::<Vec<_>>()))
         .create("ranks")?;
@@ -178,6 +187,7 @@ fn write(
             attr(&g, "kl", &b.objectives.kl)?;
             attr(&g, "poisson_loglik", &b.objectives.poisson_loglik)?;
             attr(&g, "frobenius_sq", &b.objectives.frobenius_sq)?;
+            attr(&g, "penalty", &b.objectives.penalty)?;
             attr(&g, "iterations", &(b.iterations as u64))?;
             attr_str(&g, "stop_reason", b.stop.name())?;
         }

@@ -904,6 +904,7 @@ mod tests {
 
     fn objectives(v: f64) -> Objectives {
         Objectives {
+            penalty: 0.0,
             kl: v,
             poisson_loglik: -v,
             frobenius_sq: 2.0 * v,

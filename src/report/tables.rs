@@ -27,20 +27,21 @@ type DevianceOf<'a> = &'a dyn Fn(&Job) -> Option<f64>;
 fn record_table(records: &[FitRecord], kind: JobKind, index_name: &str, deviance: Option<DevianceOf>) -> String {
     let dev_col = if deviance.is_some() { "\theldout_deviance" } else { "" };
     let mut s = format!(
-        "rank\t{index_name}\tseed\tkl\tpoisson_loglik\tfrobenius_sq{dev_col}\titerations\tstop_reason\tseconds\n"
+        "rank\t{index_name}\tseed\tkl\tpoisson_loglik\tfrobenius_sq\tpenalty{dev_col}\titerations\tstop_reason\tseconds\n"
     );
     for r in records.iter().filter(|r| r.job.kind == kind) {
         let o = &r.objectives;
         let dev = deviance.map_or(String::new(), |d| format!("\t{}", opt(d(&r.job))));
         let _ = writeln!(
             s,
-            "{}\t{}\t{}\t{}\t{}\t{}{dev}\t{}\t{}\t{:.3}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}{dev}\t{}\t{}\t{:.3}",
             r.job.rank,
             r.job.index,
             r.job.seed,
             num(o.kl),
             num(o.poisson_loglik),
             num(o.frobenius_sq),
+            num(o.penalty),
             r.iterations,
             r.stop.name(),
             r.seconds
@@ -62,7 +63,7 @@ pub fn heldout_tsv(c: &Collected) -> String {
 }
 
 /// The columns of summary.tsv, one per statistic.
-pub const SUMMARY_HEADER: [&str; 25] = [
+pub const SUMMARY_HEADER: [&str; 26] = [
     "rank",
     "fits",
     "converged",
@@ -73,6 +74,7 @@ pub const SUMMARY_HEADER: [&str; 25] = [
     "kl",
     "poisson_loglik",
     "frobenius_sq",
+    "penalty",
     "iterations",
     "stop_reason",
     "objective_median",
@@ -109,10 +111,11 @@ fn summary_rows(ranks: &[RankSummary], decision: &Decision, fmt: &dyn Fn(Option<
                     fmt(Some(b.objectives.kl)),
                     fmt(Some(b.objectives.poisson_loglik)),
                     fmt(Some(b.objectives.frobenius_sq)),
+                    fmt(Some(b.objectives.penalty)),
                     b.iterations.to_string(),
                     b.stop.name().to_string(),
                 ]),
-                None => row.extend(std::iter::repeat_n("NA".to_string(), 7)),
+                None => row.extend(std::iter::repeat_n("NA".to_string(), 8)),
             }
             let cs = s.consensus_stats.as_ref();
             let st = s.stability.as_ref();

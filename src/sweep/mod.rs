@@ -17,7 +17,7 @@ pub use store::StoredFit;
 use crate::nmf::init::{self, Init, Svd};
 use crate::nmf::loss::objectives_of;
 use crate::nmf::mask::HeldOut;
-use crate::nmf::{FitMatrix, Loss, Objectives, Solver, StopReason, StopRule, fit};
+use crate::nmf::{FitMatrix, Loss, Objectives, Penalty, Solver, StopReason, StopRule, fit};
 use crate::rng::{fit_rng, fit_seed};
 use ndarray::Array2;
 use rayon::prelude::*;
@@ -143,6 +143,8 @@ pub struct FitSettings {
     pub init: Init,
     /// Stop rule.
     pub stop: StopRule,
+    /// L1/L2 penalties.
+    pub penalty: Penalty,
 }
 
 /// The matrices the jobs run on, and the SVDs that NNDSVD starts need.
@@ -244,8 +246,8 @@ pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, cancel: &AtomicBool)
         // SweepData::new computes the SVDs whenever the init needs them.
         _ => init::random(&mut rng, n, p, job.rank, matrix.mean()),
     };
-    let mut rule = s.solver.rule(s.loss, n, p, job.rank, matrix.heldout());
-    let out = fit(matrix, s.loss, rule.as_mut(), w, h, &s.stop, cancel, None);
+    let mut rule = s.solver.rule(s.loss, n, p, job.rank, matrix.heldout(), s.penalty);
+    let out = fit(matrix, s.loss, rule.as_mut(), w, h, &s.stop, &s.penalty, cancel, None);
     let extra = match matrix.heldout() {
         Some(ho) if out.stop != StopReason::NonFinite => {
             let mut wh = Array2::zeros((n, p));
@@ -321,6 +323,7 @@ mod tests {
             loss: Loss::Kl,
             solver: Solver::Mu,
             init: Init::Random,
+            penalty: Penalty::NONE,
             stop: StopRule {
                 max_iter: 200,
                 tol: 1e-7,

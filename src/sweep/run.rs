@@ -29,7 +29,7 @@ pub struct Outcome {
 /// never used.
 pub fn fingerprint(plan: &Plan, data_sha256: &str) -> [u8; 32] {
     let text = format!(
-        "nnmf-sweep {}\ndata {data_sha256}\nloss {}\nsolver {}\ninit {}\nseed {}\nmax_iter {}\ntol {:e}\ncheck_every {}\nheldout_fraction {:e}\n",
+        "nnmf-sweep {}\ndata {data_sha256}\nloss {}\nsolver {}\ninit {}\nseed {}\nmax_iter {}\ntol {:e}\ncheck_every {}\nheldout_fraction {:e}\npenalty {:?}\n",
         env!("CARGO_PKG_VERSION"),
         plan.loss.name(),
         plan.solver.name(),
@@ -39,6 +39,7 @@ pub fn fingerprint(plan: &Plan, data_sha256: &str) -> [u8; 32] {
         plan.stop.tol,
         plan.stop.check_every,
         plan.selection.heldout_fraction,
+        plan.penalty,
     );
     Sha256::digest(text.as_bytes()).into()
 }
@@ -113,6 +114,7 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
         loss: plan.loss,
         solver: plan.solver,
         init: plan.init,
+        penalty: plan.penalty,
         stop: plan.stop,
     };
     let grid = jobs(&plan.ranks, size, plan.seed);

@@ -4,7 +4,7 @@
 //! stability) stream over these files, so memory does not grow with the number of restarts.
 //!
 //! Layout (little-endian): magic `NNMFREC1`, fingerprint (32 bytes), kind (u8), rank, index, seed,
-//! iterations (u64), stop (u8), kl, poisson_loglik, frobenius_sq, seconds (f64), W rows, W cols,
+//! iterations (u64), stop (u8), kl, poisson_loglik, frobenius_sq, penalty, seconds (f64), W rows, W cols,
 //! H cols (u64), W (row-major f64), H (row-major f64), extra count (u64), extra (f64), SHA-256 of
 //! everything before it (32 bytes).
 
@@ -76,6 +76,7 @@ pub fn encode(fingerprint: &[u8; 32], fit: &StoredFit) -> Vec<u8> {
         r.objectives.kl,
         r.objectives.poisson_loglik,
         r.objectives.frobenius_sq,
+        r.objectives.penalty,
         r.seconds,
     ] {
         b.extend_from_slice(&v.to_le_bytes());
@@ -156,6 +157,7 @@ pub fn decode(bytes: &[u8], fingerprint: &[u8; 32]) -> std::result::Result<Store
             kl: r.f64()?,
             poisson_loglik: r.f64()?,
             frobenius_sq: r.f64()?,
+            penalty: r.f64()?,
         };
         let seconds = r.f64()?;
         let (wr, wc, hc) = (r.u64()? as usize, r.u64()? as usize, r.u64()? as usize);
@@ -229,6 +231,7 @@ mod tests {
             kl: 1.5,
             poisson_loglik: -2.5,
             frobenius_sq: 3.5,
+            penalty: 0.25,
         };
         StoredFit {
             record: FitRecord {

@@ -14,6 +14,7 @@
 
 use super::UpdateRule;
 use crate::linalg::{matmul_into, matmul_tn_into};
+use crate::nmf::Penalty;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1};
 
 /// Newton steps per variable and sweep.
@@ -23,6 +24,8 @@ const HALVINGS: usize = 30;
 
 /// Buffers for KL coordinate descent, allocated once per fit (Xᵀ on the first step).
 pub struct CdKl {
+    /// L1/L2 penalty weights.
+    pen: Penalty,
     /// Xᵀ (p x N).
     xt: Option<Array2<f64>>,
     /// Wᵀ (r x N).
@@ -35,8 +38,9 @@ pub struct CdKl {
 
 impl CdKl {
     /// Buffers for X of shape (n, p) at rank r.
-    pub fn new(n: usize, p: usize, r: usize) -> Self {
+    pub fn new(n: usize, p: usize, r: usize, pen: Penalty) -> Self {
         CdKl {
+            pen,
             xt: None,
             wt: Array2::zeros((r, n)),
             lt: Array2::zeros((p, n)),
@@ -49,9 +53,19 @@ impl CdKl {
 /// the model (a column of W or a row of H), `sum_a` its sum, `x` the data and `l` the model along
 /// the same index (updated in place).
 #[inline]
-fn newton(v: &mut f64, sum_a: f64, a: ArrayView1<f64>, x: ArrayView1<f64>, mut l: ArrayViewMut1<f64>) {
+#[allow(clippy::too_many_arguments)]
+fn newton(
+    v: &mut f64,
+    sum_a: f64,
+    a: ArrayView1<f64>,
+    x: ArrayView1<f64>,
+    mut l: ArrayViewMut1<f64>,
+    l1: f64,
+    l2: f64,
+) {
     for _ in 0..INNER {
-        let (mut g, mut hess) = (sum_a, 0.0);
+        // The penalty l1·v + l2·v² adds l1 + 2·l2·v to the gradient and 2·l2 to the curvature.
+        let (mut g, mut hess) = (sum_a + l1 + 2.0 * l2 * *v, 2.0 * l2);
         for ((&ai, &xi), &li) in a.iter().zip(x.iter()).zip(l.iter()) {
             if xi > 0.0 && ai > 0.0 {
                 let u = 1.0 / li;
@@ -62,7 +76,7 @@ fn newton(v: &mut f64, sum_a: f64, a: ArrayView1<f64>, x: ArrayView1<f64>, mut l
         }
         let mut s = if hess > 0.0 {
             (-g / hess).max(-*v)
-        } else if sum_a > 0.0 {
+        } else if sum_a + l1 > 0.0 {
             -*v // f is linear and increasing: go to the bound
         } else {
             0.0
@@ -71,7 +85,7 @@ fn newton(v: &mut f64, sum_a: f64, a: ArrayView1<f64>, x: ArrayView1<f64>, mut l
             // Accept only while the slope at the new point is ≥ 0 (not past the minimizer).
             let mut ok = false;
             for _ in 0..HALVINGS {
-                let mut slope = sum_a;
+                let mut slope = sum_a + l1 + 2.0 * l2 * (*v + s);
                 for ((&ai, &xi), &li) in a.iter().zip(x.iter()).zip(l.iter()) {
                     if xi > 0.0 && ai > 0.0 {
                         let d = li + s * ai;
@@ -112,7 +126,15 @@ impl UpdateRule for CdKl {
         }
         for (j, (xj, mut lj)) in xt.rows().into_iter().zip(self.lt.rows_mut()).enumerate() {
             for (k, wk) in self.wt.rows().into_iter().enumerate() {
-                newton(&mut h[[k, j]], self.sums[k], wk, xj, lj.view_mut());
+                newton(
+                    &mut h[[k, j]],
+                    self.sums[k],
+                    wk,
+                    xj,
+                    lj.view_mut(),
+                    self.pen.l1_h,
+                    self.pen.l2_h,
+                );
             }
         }
         // W half-step: for each row i, the entries W_ik in turn, along X_i and (WH)_i.
@@ -122,7 +144,15 @@ impl UpdateRule for CdKl {
         }
         for (i, (xi, mut li)) in x.rows().into_iter().zip(scratch.rows_mut()).enumerate() {
             for (k, hk) in h.rows().into_iter().enumerate() {
-                newton(&mut w[[i, k]], self.sums[k], hk, xi, li.view_mut());
+                newton(
+                    &mut w[[i, k]],
+                    self.sums[k],
+                    hk,
+                    xi,
+                    li.view_mut(),
+                    self.pen.l1_w,
+                    self.pen.l2_w,
+                );
             }
         }
     }

@@ -9,7 +9,7 @@
 //! so the objective never increases. With A = WᵀW and B = WᵀX:
 //!
 //! ```text
-//! H_k· ← max(ε, H_k· + (B_k· − A_k· H) / A_kk),   ε = 1e-16
+//! H_k· ← max(ε, (A_kk H_k· + B_k· − A_k· H − l1/2) / (A_kk + l2)),   ε = 1e-16
 //! ```
 //!
 //! and symmetrically for W with A = HHᵀ, B = XHᵀ, one row of W at a time (rows are independent
@@ -17,6 +17,7 @@
 
 use super::UpdateRule;
 use crate::linalg::{matmul_nt_into, matmul_tn_into};
+use crate::nmf::Penalty;
 use ndarray::{Array1, Array2, ArrayView2};
 
 /// Share of the first sweep's change below which the inner sweeps stop (Gillis & Glineur's δ).
@@ -30,6 +31,8 @@ const FLOOR: f64 = 1e-16;
 
 /// Buffers for HALS at one shape, allocated once per fit.
 pub struct Hals {
+    /// L1/L2 penalty weights.
+    pen: Penalty,
     /// WᵀW or HHᵀ (r x r).
     gram: Array2<f64>,
     /// WᵀX (r x p).
@@ -45,12 +48,13 @@ pub struct Hals {
 
 impl Hals {
     /// Buffers for X of shape (n, p) at rank r.
-    pub fn new(n: usize, p: usize, r: usize) -> Self {
+    pub fn new(n: usize, p: usize, r: usize, pen: Penalty) -> Self {
         let (nf, pf, rf) = (n as f64, p as f64, r as f64);
         // ρ = cost of the products / cost of one sweep (Gillis & Glineur, section 3).
         let rho_h = 1.0 + nf * (pf + rf) / (pf * (rf + 1.0));
         let rho_w = 1.0 + pf * (nf + rf) / (nf * (rf + 1.0));
         Hals {
+            pen,
             gram: Array2::zeros((r, r)),
             wtx: Array2::zeros((r, p)),
             xht: Array2::zeros((n, r)),
@@ -62,7 +66,7 @@ impl Hals {
 }
 
 /// One sweep over the rows of H; returns the squared change.
-fn sweep_h(h: &mut Array2<f64>, gram: &Array2<f64>, wtx: &Array2<f64>, row: &mut Array1<f64>) -> f64 {
+fn sweep_h(h: &mut Array2<f64>, gram: &Array2<f64>, wtx: &Array2<f64>, row: &mut Array1<f64>, l1: f64, l2: f64) -> f64 {
     let r = h.nrows();
     let mut change = 0.0;
     for k in 0..r {
@@ -78,10 +82,10 @@ fn sweep_h(h: &mut Array2<f64>, gram: &Array2<f64>, wtx: &Array2<f64>, row: &mut
                 row.scaled_add(a, &h.row(l));
             }
         }
-        let inv = 1.0 / akk;
+        let inv = 1.0 / (akk + l2);
         let mut hk = h.row_mut(k);
         for ((v, &b), &ah) in hk.iter_mut().zip(wtx.row(k)).zip(row.iter()) {
-            let new = (*v + (b - ah) * inv).max(FLOOR);
+            let new = ((akk * *v + b - ah - 0.5 * l1) * inv).max(FLOOR);
             change += (new - *v) * (new - *v);
             *v = new;
         }
@@ -90,7 +94,7 @@ fn sweep_h(h: &mut Array2<f64>, gram: &Array2<f64>, wtx: &Array2<f64>, row: &mut
 }
 
 /// One sweep over the entries of every row of W; returns the squared change.
-fn sweep_w(w: &mut Array2<f64>, gram: &Array2<f64>, xht: &Array2<f64>) -> f64 {
+fn sweep_w(w: &mut Array2<f64>, gram: &Array2<f64>, xht: &Array2<f64>, l1: f64, l2: f64) -> f64 {
     let r = w.ncols();
     let mut change = 0.0;
     for (mut wi, bi) in w.rows_mut().into_iter().zip(xht.rows()) {
@@ -103,7 +107,7 @@ fn sweep_w(w: &mut Array2<f64>, gram: &Array2<f64>, xht: &Array2<f64>) -> f64 {
             for l in 0..r {
                 aw += gram[[k, l]] * wi[l];
             }
-            let new = (wi[k] + (bi[k] - aw) / akk).max(FLOOR);
+            let new = ((akk * wi[k] + bi[k] - aw - 0.5 * l1) / (akk + l2)).max(FLOOR);
             change += (new - wi[k]) * (new - wi[k]);
             wi[k] = new;
         }
@@ -115,17 +119,17 @@ impl UpdateRule for Hals {
     fn step(&mut self, x: ArrayView2<f64>, w: &mut Array2<f64>, h: &mut Array2<f64>, _scratch: &mut Array2<f64>) {
         matmul_tn_into(w.view(), w.view(), self.gram.view_mut());
         matmul_tn_into(w.view(), x, self.wtx.view_mut());
-        let first = sweep_h(h, &self.gram, &self.wtx, &mut self.row);
+        let first = sweep_h(h, &self.gram, &self.wtx, &mut self.row, self.pen.l1_h, self.pen.l2_h);
         for _ in 1..self.max_inner_h {
-            if sweep_h(h, &self.gram, &self.wtx, &mut self.row) <= DELTA * DELTA * first {
+            if sweep_h(h, &self.gram, &self.wtx, &mut self.row, self.pen.l1_h, self.pen.l2_h) <= DELTA * DELTA * first {
                 break;
             }
         }
         matmul_nt_into(h.view(), h.view(), self.gram.view_mut());
         matmul_nt_into(x, h.view(), self.xht.view_mut());
-        let first = sweep_w(w, &self.gram, &self.xht);
+        let first = sweep_w(w, &self.gram, &self.xht, self.pen.l1_w, self.pen.l2_w);
         for _ in 1..self.max_inner_w {
-            if sweep_w(w, &self.gram, &self.xht) <= DELTA * DELTA * first {
+            if sweep_w(w, &self.gram, &self.xht, self.pen.l1_w, self.pen.l2_w) <= DELTA * DELTA * first {
                 break;
             }
         }

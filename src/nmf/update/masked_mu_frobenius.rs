@@ -11,12 +11,15 @@
 
 use super::{UpdateRule, scale_by_matrix_ratio};
 use crate::linalg::{matmul_into, matmul_nt_into, matmul_tn_into};
+use crate::nmf::Penalty;
 use crate::nmf::mask::HeldOut;
 use ndarray::{Array2, ArrayView2};
 use std::sync::Arc;
 
 /// Buffers for the masked Frobenius multiplicative updates, allocated once per fit.
 pub struct MaskedMuFrobenius {
+    /// L1/L2 penalty weights.
+    pen: Penalty,
     heldout: Arc<HeldOut>,
     /// Wᵀ X (r x p) and Wᵀ(M⊙WH) (r x p).
     wtx: Array2<f64>,
@@ -28,8 +31,9 @@ pub struct MaskedMuFrobenius {
 
 impl MaskedMuFrobenius {
     /// Buffers for X of shape (n, p) at rank r, leaving out `heldout`.
-    pub fn new(n: usize, p: usize, r: usize, heldout: Arc<HeldOut>) -> Self {
+    pub fn new(n: usize, p: usize, r: usize, heldout: Arc<HeldOut>, pen: Penalty) -> Self {
         MaskedMuFrobenius {
+            pen,
             heldout,
             wtx: Array2::zeros((r, p)),
             den_h: Array2::zeros((r, p)),
@@ -45,12 +49,12 @@ impl UpdateRule for MaskedMuFrobenius {
         matmul_into(w.view(), h.view(), scratch.view_mut());
         self.heldout.zero(scratch);
         matmul_tn_into(w.view(), scratch.view(), self.den_h.view_mut());
-        scale_by_matrix_ratio(h, &self.wtx, &self.den_h);
+        scale_by_matrix_ratio(h, &self.wtx, &self.den_h, (0.5 * self.pen.l1_h, self.pen.l2_h));
 
         matmul_nt_into(x, h.view(), self.xht.view_mut());
         matmul_into(w.view(), h.view(), scratch.view_mut());
         self.heldout.zero(scratch);
         matmul_nt_into(scratch.view(), h.view(), self.den_w.view_mut());
-        scale_by_matrix_ratio(w, &self.xht, &self.den_w);
+        scale_by_matrix_ratio(w, &self.xht, &self.den_w, (0.5 * self.pen.l1_w, self.pen.l2_w));
     }
 }

@@ -13,12 +13,15 @@
 use super::mu_kl::ratio_into;
 use super::{UpdateRule, scale_by_matrix_ratio};
 use crate::linalg::{matmul_nt_into, matmul_tn_into};
+use crate::nmf::Penalty;
 use crate::nmf::mask::HeldOut;
 use ndarray::{Array2, ArrayView2, Axis, Zip};
 use std::sync::Arc;
 
 /// Buffers for the masked KL multiplicative updates at one shape, allocated once per fit.
 pub struct MaskedMuKl {
+    /// L1/L2 penalty weights.
+    pen: Penalty,
     heldout: Arc<HeldOut>,
     /// Wᵀ R (r x p), then Hᵀ-side numerators R Hᵀ (N x r).
     num_h: Array2<f64>,
@@ -30,8 +33,9 @@ pub struct MaskedMuKl {
 
 impl MaskedMuKl {
     /// Buffers for X of shape (n, p) at rank r, leaving out `heldout`.
-    pub fn new(n: usize, p: usize, r: usize, heldout: Arc<HeldOut>) -> Self {
+    pub fn new(n: usize, p: usize, r: usize, heldout: Arc<HeldOut>, pen: Penalty) -> Self {
         MaskedMuKl {
+            pen,
             heldout,
             num_h: Array2::zeros((r, p)),
             num_w: Array2::zeros((n, r)),
@@ -55,7 +59,7 @@ impl UpdateRule for MaskedMuKl {
                     .for_each(|d, &v| *d -= v);
             }
         }
-        scale_by_matrix_ratio(h, &self.num_h, &self.den_h);
+        scale_by_matrix_ratio(h, &self.num_h, &self.den_h, (self.pen.l1_h, 2.0 * self.pen.l2_h));
 
         ratio_into(x, w, h, scratch);
         matmul_nt_into(scratch.view(), h.view(), self.num_w.view_mut());
@@ -64,6 +68,6 @@ impl UpdateRule for MaskedMuKl {
                 *d = hk.sum() - self.heldout.row(i).iter().map(|&j| hk[j as usize]).sum::<f64>();
             }
         }
-        scale_by_matrix_ratio(w, &self.num_w, &self.den_w);
+        scale_by_matrix_ratio(w, &self.num_w, &self.den_w, (self.pen.l1_w, 2.0 * self.pen.l2_w));
     }
 }

@@ -16,8 +16,8 @@ pub use masked_mu_kl::MaskedMuKl;
 pub use mu_frobenius::MuFrobenius;
 pub use mu_kl::MuKl;
 
-use super::Loss;
 use super::mask::HeldOut;
+use super::{Loss, Penalty};
 use ndarray::{Array1, Array2, ArrayView2, Zip};
 use std::sync::Arc;
 
@@ -73,17 +73,25 @@ impl Solver {
 
     /// The update rule of this solver for `loss`, with buffers for X of shape (n, p) at rank `r`;
     /// with `heldout`, the weighted rule of [`Solver::for_heldout`] that leaves those entries out.
-    pub fn rule(self, loss: Loss, n: usize, p: usize, r: usize, heldout: Option<&Arc<HeldOut>>) -> Box<dyn UpdateRule> {
+    pub fn rule(
+        self,
+        loss: Loss,
+        n: usize,
+        p: usize,
+        r: usize,
+        heldout: Option<&Arc<HeldOut>>,
+        pen: Penalty,
+    ) -> Box<dyn UpdateRule> {
         match (self, loss, heldout) {
-            (_, Loss::Kl, Some(ho)) => Box::new(MaskedMuKl::new(n, p, r, Arc::clone(ho))),
-            (_, Loss::Frobenius, Some(ho)) => Box::new(MaskedMuFrobenius::new(n, p, r, Arc::clone(ho))),
-            (Solver::Mu, Loss::Kl, None) => Box::new(MuKl::new(n, p, r)),
-            (Solver::Mu, Loss::Frobenius, None) => Box::new(MuFrobenius::new(n, p, r)),
-            (Solver::Hals, Loss::Frobenius, None) => Box::new(Hals::new(n, p, r)),
-            (Solver::Cd, Loss::Kl, None) => Box::new(CdKl::new(n, p, r)),
+            (_, Loss::Kl, Some(ho)) => Box::new(MaskedMuKl::new(n, p, r, Arc::clone(ho), pen)),
+            (_, Loss::Frobenius, Some(ho)) => Box::new(MaskedMuFrobenius::new(n, p, r, Arc::clone(ho), pen)),
+            (Solver::Mu, Loss::Kl, None) => Box::new(MuKl::new(n, p, r, pen)),
+            (Solver::Mu, Loss::Frobenius, None) => Box::new(MuFrobenius::new(n, p, r, pen)),
+            (Solver::Hals, Loss::Frobenius, None) => Box::new(Hals::new(n, p, r, pen)),
+            (Solver::Cd, Loss::Kl, None) => Box::new(CdKl::new(n, p, r, pen)),
             // Rejected by the config check (`supports`); MU is the safe rule for either loss.
-            (Solver::Hals, Loss::Kl, None) => Box::new(MuKl::new(n, p, r)),
-            (Solver::Cd, Loss::Frobenius, None) => Box::new(MuFrobenius::new(n, p, r)),
+            (Solver::Hals, Loss::Kl, None) => Box::new(MuKl::new(n, p, r, pen)),
+            (Solver::Cd, Loss::Frobenius, None) => Box::new(MuFrobenius::new(n, p, r, pen)),
         }
     }
 }
@@ -96,34 +104,43 @@ const FLUSH_BELOW: f64 = f64::MIN_POSITIVE;
 /// its numerator is then 0 too, and the entry stays 0 instead of becoming 0/0 = NaN.
 pub(crate) const DENOM_FLOOR: f64 = f64::MIN_POSITIVE;
 
-/// `f ← f ⊙ num / max(den_k, floor)` where `den` is indexed by component k along `axis`
-/// (0: rows of f are components, as in H; 1: columns are components, as in W).
-fn scale_by_ratio(f: &mut Array2<f64>, num: &Array2<f64>, den: &Array1<f64>, axis: usize) {
-    if axis == 0 {
+/// `f ← f ⊙ num / max(den_k + c1 + c2·f, floor)` where `den` is indexed by component k along
+/// `axis` (0: rows of f are components, as in H; 1: columns are components, as in W). c1 and c2
+/// carry an L1 / L2 penalty's gradient (both 0 without penalties, which leaves the rule unchanged).
+fn scale_by_ratio(f: &mut Array2<f64>, num: &Array2<f64>, den: &Array1<f64>, axis: usize, pen: (f64, f64)) {
+    let (c1, c2) = pen;
+    if axis == 0 && c1 == 0.0 && c2 == 0.0 {
         for ((mut fr, nr), &d) in f.rows_mut().into_iter().zip(num.rows()).zip(den.iter()) {
             let inv = 1.0 / d.max(DENOM_FLOOR);
             Zip::from(&mut fr).and(&nr).for_each(|v, &n| *v = flush(*v * n * inv));
+        }
+    } else if axis == 0 {
+        for ((mut fr, nr), &d) in f.rows_mut().into_iter().zip(num.rows()).zip(den.iter()) {
+            Zip::from(&mut fr)
+                .and(&nr)
+                .for_each(|v, &n| *v = flush(*v * n / (d + c1 + c2 * *v).max(DENOM_FLOOR)));
         }
     } else {
         for (mut fr, nr) in f.rows_mut().into_iter().zip(num.rows()) {
             Zip::from(&mut fr)
                 .and(&nr)
                 .and(den)
-                .for_each(|v, &n, &d| *v = flush(*v * n / d.max(DENOM_FLOOR)));
+                .for_each(|v, &n, &d| *v = flush(*v * n / (d + c1 + c2 * *v).max(DENOM_FLOOR)));
         }
     }
 }
 
-/// `f ← f ⊙ num / max(den, floor)`, entry by entry (same shapes).
+/// `f ← f ⊙ num / max(den + c1 + c2·f, floor)`, entry by entry (same shapes); c1, c2 as above.
 ///
 /// The product f·num is formed before the division: for multiplicative updates den ≥ f·c with
 /// c > 0 (e.g. (WᵀWH)_kj ≥ (WᵀW)_kk H_kj), so (f·num)/den stays bounded, whereas num/den alone
 /// can overflow to ∞ where f = 0 and den was floored, and 0·∞ = NaN.
-fn scale_by_matrix_ratio(f: &mut Array2<f64>, num: &Array2<f64>, den: &Array2<f64>) {
+fn scale_by_matrix_ratio(f: &mut Array2<f64>, num: &Array2<f64>, den: &Array2<f64>, pen: (f64, f64)) {
+    let (c1, c2) = pen;
     Zip::from(f)
         .and(num)
         .and(den)
-        .for_each(|v, &n, &d| *v = flush(*v * n / d.max(DENOM_FLOOR)));
+        .for_each(|v, &n, &d| *v = flush(*v * n / (d + c1 + c2 * *v).max(DENOM_FLOOR)));
 }
 
 #[inline]
@@ -158,7 +175,7 @@ pub(crate) mod tests {
         let (n, p) = x.dim();
         let r = w.ncols();
         let data = FitMatrix::new(x.clone());
-        let mut rule = Solver::Mu.rule(loss, n, p, r, None);
+        let mut rule = Solver::Mu.rule(loss, n, p, r, None, Penalty::NONE);
         let mut scratch = Array2::zeros((n, p));
         let trace = f["objective_after_each_iteration"].as_array().unwrap();
         let rel = |a: f64, b: f64| ((a - b) / b).abs();
@@ -217,7 +234,7 @@ pub(crate) mod tests {
             let data = FitMatrix::new(x.clone());
             let mut rng = crate::rng::fit_rng(7);
             let (mut w, mut h) = crate::nmf::init::random(&mut rng, 40, 30, 5, data.mean());
-            let mut rule = solver.rule(loss, 40, 30, 5, None);
+            let mut rule = solver.rule(loss, 40, 30, 5, None, Penalty::NONE);
             let mut scratch = Array2::zeros((40, 30));
             let mut prev = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
             for it in 0..500 {
@@ -244,7 +261,7 @@ pub(crate) mod tests {
             w.column_mut(0).fill(0.0); // a dead component
             h.row_mut(1).fill(1e-310); // subnormal start
             w[[3, 2]] = 1e-320;
-            let mut rule = Solver::Mu.rule(loss, 12, 9, 3, None);
+            let mut rule = Solver::Mu.rule(loss, 12, 9, 3, None, Penalty::NONE);
             let mut scratch = Array2::zeros((12, 9));
             for _ in 0..50 {
                 rule.step(x.view(), &mut w, &mut h, &mut scratch);
@@ -270,7 +287,7 @@ pub(crate) mod tests {
             let ho = Arc::new(ho);
             let data = FitMatrix::with_heldout(train.clone(), Arc::clone(&ho));
             let (mut w, mut h) = crate::nmf::init::random(&mut crate::rng::fit_rng(2), 40, 30, 4, data.mean());
-            let mut rule = Solver::Mu.rule(loss, 40, 30, 4, Some(&ho));
+            let mut rule = Solver::Mu.rule(loss, 40, 30, 4, Some(&ho), Penalty::NONE);
             let mut scratch = Array2::zeros((40, 30));
             let mut prev = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
             for it in 0..300 {
@@ -308,8 +325,8 @@ pub(crate) mod tests {
             let (w0, h0) = crate::nmf::init::random(&mut crate::rng::fit_rng(4), 20, 15, 3, 5.0);
             let (mut w1, mut h1, mut w2, mut h2) = (w0.clone(), h0.clone(), w0, h0);
             let mut s = Array2::zeros((20, 15));
-            let mut plain = Solver::Mu.rule(loss, 20, 15, 3, None);
-            let mut masked = Solver::Mu.rule(loss, 20, 15, 3, Some(&ho));
+            let mut plain = Solver::Mu.rule(loss, 20, 15, 3, None, Penalty::NONE);
+            let mut masked = Solver::Mu.rule(loss, 20, 15, 3, Some(&ho), Penalty::NONE);
             for _ in 0..20 {
                 plain.step(x.view(), &mut w1, &mut h1, &mut s);
                 masked.step(train.view(), &mut w2, &mut h2, &mut s);
@@ -317,6 +334,113 @@ pub(crate) mod tests {
             for (a, b) in w1.iter().chain(h1.iter()).zip(w2.iter().chain(h2.iter())) {
                 assert!((a - b).abs() <= 1e-12 * a.abs().max(1e-300), "{loss:?}: {a} vs {b}");
             }
+        }
+    }
+
+    fn penalized(
+        data: &FitMatrix,
+        w: &Array2<f64>,
+        h: &Array2<f64>,
+        pen: &Penalty,
+        loss: Loss,
+        s: &mut Array2<f64>,
+    ) -> f64 {
+        let mut o = objectives_of(data, w.view(), h.view(), s);
+        o.penalty = pen.value(w.view(), h.view());
+        o.value(loss)
+    }
+
+    #[test]
+    fn penalized_objective_never_increases_for_every_solver() {
+        use crate::nmf::mask::HeldOut;
+        let pen = Penalty {
+            l1_w: 0.5,
+            l1_h: 2.0,
+            l2_w: 0.3,
+            l2_h: 0.1,
+        };
+        let x = awkward_data(40, 30);
+        let (train, ho) = HeldOut::split(x.view(), 3, 0, 0.1);
+        let ho = Arc::new(ho);
+        let cases = [
+            (Solver::Mu, Loss::Kl, false),
+            (Solver::Mu, Loss::Frobenius, false),
+            (Solver::Hals, Loss::Frobenius, false),
+            (Solver::Cd, Loss::Kl, false),
+            (Solver::Mu, Loss::Kl, true),
+            (Solver::Mu, Loss::Frobenius, true),
+        ];
+        for (solver, loss, masked) in cases {
+            let data = if masked {
+                FitMatrix::with_heldout(train.clone(), Arc::clone(&ho))
+            } else {
+                FitMatrix::new(x.clone())
+            };
+            let (mut w, mut h) = crate::nmf::init::random(&mut crate::rng::fit_rng(9), 40, 30, 4, data.mean());
+            let mut rule = solver.rule(loss, 40, 30, 4, masked.then_some(&ho), pen);
+            let mut sc = Array2::zeros((40, 30));
+            let mut prev = penalized(&data, &w, &h, &pen, loss, &mut sc);
+            for it in 0..300 {
+                rule.step(data.x(), &mut w, &mut h, &mut sc);
+                let cur = penalized(&data, &w, &h, &pen, loss, &mut sc);
+                assert!(
+                    cur.is_finite() && cur <= prev * (1.0 + 1e-12),
+                    "{solver:?} {loss:?} masked={masked} iteration {it}: {prev} -> {cur}"
+                );
+                prev = cur;
+            }
+        }
+    }
+
+    #[test]
+    fn l1_on_h_gives_sparser_components_and_a_lower_penalized_objective() {
+        let x = crate::simulate::draw(&crate::simulate::Planted {
+            n: 60,
+            p: 50,
+            rank: 3,
+            mean: 5.0,
+            mix: 0.2,
+            seed: 2,
+            dispersion: None,
+        })
+        .0;
+        let data = FitMatrix::new(x.clone());
+        let pen = Penalty {
+            l1_h: 20.0,
+            ..Penalty::NONE
+        };
+        for (solver, loss) in [(Solver::Mu, Loss::Kl), (Solver::Hals, Loss::Frobenius)] {
+            let run = |p: Penalty| {
+                let (mut w, mut h) = crate::nmf::init::random(&mut crate::rng::fit_rng(4), 60, 50, 3, data.mean());
+                let mut rule = solver.rule(loss, 60, 50, 3, None, p);
+                let mut sc = Array2::zeros((60, 50));
+                for _ in 0..400 {
+                    rule.step(data.x(), &mut w, &mut h, &mut sc);
+                }
+                (w, h)
+            };
+            let (w0, h0) = run(Penalty::NONE);
+            let (w1, h1) = run(pen);
+            let small = |h: &Array2<f64>| {
+                h.iter()
+                    .filter(|v| **v < 1e-3 * h.iter().cloned().fold(0.0, f64::max))
+                    .count()
+            };
+            assert!(
+                small(&h1) > small(&h0),
+                "{solver:?}: {} vs {} near-zero entries",
+                small(&h1),
+                small(&h0)
+            );
+            let mut sc = Array2::zeros((60, 50));
+            let (f1, f0) = (
+                penalized(&data, &w1, &h1, &pen, loss, &mut sc),
+                penalized(&data, &w0, &h0, &pen, loss, &mut sc),
+            );
+            assert!(
+                f1 < f0,
+                "{solver:?}: the penalized fit minimizes the penalized objective: {f1} vs {f0}"
+            );
         }
     }
 }

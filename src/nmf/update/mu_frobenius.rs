@@ -12,10 +12,13 @@
 
 use super::{UpdateRule, scale_by_matrix_ratio};
 use crate::linalg::{matmul_into, matmul_nt_into, matmul_tn_into};
+use crate::nmf::Penalty;
 use ndarray::{Array2, ArrayView2};
 
 /// Buffers for the Frobenius multiplicative updates at one shape, allocated once per fit.
 pub struct MuFrobenius {
+    /// L1/L2 penalty weights.
+    pen: Penalty,
     /// Wᵀ X (r x p).
     wtx: Array2<f64>,
     /// Wᵀ W (r x r).
@@ -32,8 +35,9 @@ pub struct MuFrobenius {
 
 impl MuFrobenius {
     /// Buffers for X of shape (n, p) at rank r.
-    pub fn new(n: usize, p: usize, r: usize) -> Self {
+    pub fn new(n: usize, p: usize, r: usize, pen: Penalty) -> Self {
         MuFrobenius {
+            pen,
             wtx: Array2::zeros((r, p)),
             wtw: Array2::zeros((r, r)),
             wtwh: Array2::zeros((r, p)),
@@ -49,11 +53,11 @@ impl UpdateRule for MuFrobenius {
         matmul_tn_into(w.view(), x, self.wtx.view_mut());
         matmul_tn_into(w.view(), w.view(), self.wtw.view_mut());
         matmul_into(self.wtw.view(), h.view(), self.wtwh.view_mut());
-        scale_by_matrix_ratio(h, &self.wtx, &self.wtwh);
+        scale_by_matrix_ratio(h, &self.wtx, &self.wtwh, (0.5 * self.pen.l1_h, self.pen.l2_h));
 
         matmul_nt_into(x, h.view(), self.xht.view_mut());
         matmul_nt_into(h.view(), h.view(), self.hht.view_mut());
         matmul_into(w.view(), self.hht.view(), self.whht.view_mut());
-        scale_by_matrix_ratio(w, &self.xht, &self.whht);
+        scale_by_matrix_ratio(w, &self.xht, &self.whht, (0.5 * self.pen.l1_w, self.pen.l2_w));
     }
 }

@@ -13,6 +13,7 @@
 
 use super::{UpdateRule, scale_by_ratio};
 use crate::linalg::{matmul_into, matmul_nt_into, matmul_tn_into};
+use crate::nmf::Penalty;
 use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 
 /// Floor on the model (WH)_ij where x_ij > 0: if every term of an entry underflowed, x/λ would be
@@ -22,6 +23,8 @@ pub(super) const MODEL_FLOOR: f64 = 1e-150;
 
 /// Buffers for the KL multiplicative updates at one shape, allocated once per fit.
 pub struct MuKl {
+    /// L1/L2 penalty weights.
+    pen: Penalty,
     /// Wᵀ R (r x p).
     num_h: Array2<f64>,
     /// R Hᵀ (N x r).
@@ -32,8 +35,9 @@ pub struct MuKl {
 
 impl MuKl {
     /// Buffers for X of shape (n, p) at rank r.
-    pub fn new(n: usize, p: usize, r: usize) -> Self {
+    pub fn new(n: usize, p: usize, r: usize, pen: Penalty) -> Self {
         MuKl {
+            pen,
             num_h: Array2::zeros((r, p)),
             num_w: Array2::zeros((n, r)),
             sums: Array1::zeros(r),
@@ -57,13 +61,13 @@ impl UpdateRule for MuKl {
         for (s, col) in self.sums.iter_mut().zip(w.axis_iter(Axis(1))) {
             *s = col.sum();
         }
-        scale_by_ratio(h, &self.num_h, &self.sums, 0);
+        scale_by_ratio(h, &self.num_h, &self.sums, 0, (self.pen.l1_h, 2.0 * self.pen.l2_h));
         // W update from the new H.
         ratio_into(x, w, h, scratch);
         matmul_nt_into(scratch.view(), h.view(), self.num_w.view_mut());
         for (s, row) in self.sums.iter_mut().zip(h.rows()) {
             *s = row.sum();
         }
-        scale_by_ratio(w, &self.num_w, &self.sums, 1);
+        scale_by_ratio(w, &self.num_w, &self.sums, 1, (self.pen.l1_w, 2.0 * self.pen.l2_w));
     }
 }
