@@ -46,10 +46,11 @@ pub struct ConsensusAccumulator {
 }
 
 impl ConsensusAccumulator {
-    /// Bytes needed for `n` observations (counts plus the linkage's working copy).
-    pub fn bytes_needed(n: usize) -> usize {
+    /// Bytes needed for `accumulators` consensus accumulators of `n` observations held at once,
+    /// plus the f64 working copy the linkage of one of them needs at the end.
+    pub fn bytes_needed(n: usize, accumulators: usize) -> usize {
         let pairs = n * n.saturating_sub(1) / 2;
-        pairs * (std::mem::size_of::<u32>() + std::mem::size_of::<f64>())
+        pairs * (accumulators * std::mem::size_of::<u32>() + std::mem::size_of::<f64>())
     }
 
     /// No restarts yet, for `n` observations.

@@ -3,7 +3,7 @@
 //! Every check runs before the first product is computed.
 
 use super::store::{self, StoredFit};
-use super::{Collected, Collector, FitSettings, GridSize, Job, JobKind, SweepData, jobs, run_jobs};
+use super::{Collected, Collector, FitRecord, FitSettings, GridSize, Job, JobKind, SweepData, jobs, run_jobs};
 use crate::config::Plan;
 use crate::data::{Dataset, ZeroLines, read_hdf5};
 use crate::error::{Error, Result};
@@ -198,9 +198,7 @@ fn consensus_allowed(plan: &Plan, n: usize, obs: &mut dyn Observer) -> bool {
         return false;
     }
     let accumulators = plan.ranks.len() * if plan.selection.null_restarts > 0 { 2 } else { 1 };
-    let pairs = n * n.saturating_sub(1) / 2;
-    let bytes = pairs * 4 * accumulators + ConsensusAccumulator::bytes_needed(n);
-    let mib = bytes.div_ceil(1 << 20);
+    let mib = ConsensusAccumulator::bytes_needed(n, accumulators).div_ceil(1 << 20);
     if mib > plan.selection.consensus_max_mb {
         obs.warn(&format!(
             "consensus statistics (cophenetic, dispersion, consensus clusters) skipped: {n} observations need about \
@@ -218,20 +216,18 @@ fn consensus_allowed(plan: &Plan, n: usize, obs: &mut dyn Observer) -> bool {
 fn rank_statistics(c: &mut Collected, out: &Path, fp: &[u8; 32], loss: Loss) -> Result<()> {
     for s in &mut c.ranks {
         s.consensus_stats = s.consensus.as_ref().and_then(|a| a.stats(s.rank));
-        let fits: Vec<Job> = c
+        let records: Vec<&FitRecord> = c
             .records
             .iter()
             .filter(|r| r.job.kind == JobKind::Fit && r.job.rank == s.rank)
+            .collect();
+        let values: Vec<f64> = records.iter().map(|r| r.objectives.value(loss)).collect();
+        s.spread = spread(&values);
+        let fits: Vec<Job> = records
+            .iter()
             .filter(|r| !matches!(r.stop, StopReason::NonFinite | StopReason::Cancelled))
             .map(|r| r.job)
             .collect();
-        let values: Vec<f64> = c
-            .records
-            .iter()
-            .filter(|r| r.job.kind == JobKind::Fit && r.job.rank == s.rank)
-            .map(|r| r.objectives.value(loss))
-            .collect();
-        s.spread = spread(&values);
         if let Some((_, _, h)) = &s.best
             && fits.len() >= 2
         {
