@@ -38,6 +38,13 @@ pub fn matmul_tn_into(a: ArrayView2<f64>, b: ArrayView2<f64>, mut c: ArrayViewMu
     general_mat_mul(1.0, &a.t(), &b, 0.0, &mut c);
 }
 
+/// `c += aᵀ b`, with a (k x m), b (k x n), c (m x n): accumulates a product over blocks of k.
+pub fn matmul_tn_acc(a: ArrayView2<f64>, b: ArrayView2<f64>, mut c: ArrayViewMut2<f64>) {
+    debug_assert_eq!(a.nrows(), b.nrows());
+    debug_assert_eq!(c.dim(), (a.ncols(), b.ncols()));
+    general_mat_mul(1.0, &a.t(), &b, 1.0, &mut c);
+}
+
 /// `c = a bᵀ`, with a (m x k), b (n x k), c (m x n).
 pub fn matmul_nt_into(a: ArrayView2<f64>, b: ArrayView2<f64>, mut c: ArrayViewMut2<f64>) {
     debug_assert_eq!(a.ncols(), b.ncols());

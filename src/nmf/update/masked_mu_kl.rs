@@ -10,9 +10,8 @@
 //! denominators are the column sums of W (row sums of H) minus the held-out terms, taken from the
 //! sparse held-out list (O(|held out|·r) per iteration). Never increases the observed-entry KL.
 
-use super::mu_kl::ratio_into;
+use super::mu_kl::RatioBlocks;
 use super::{UpdateRule, scale_by_matrix_ratio};
-use crate::linalg::{matmul_nt_into, matmul_tn_into};
 use crate::nmf::Penalty;
 use crate::nmf::mask::HeldOut;
 use ndarray::{Array2, ArrayView2, Axis, Zip};
@@ -29,6 +28,8 @@ pub struct MaskedMuKl {
     /// Σ_i M_ij W_ik (r x p) and Σ_j M_ij H_kj (N x r).
     den_h: Array2<f64>,
     den_w: Array2<f64>,
+    /// Row blocks of R = X ⊘ WH.
+    blocks: RatioBlocks,
 }
 
 impl MaskedMuKl {
@@ -41,14 +42,14 @@ impl MaskedMuKl {
             num_w: Array2::zeros((n, r)),
             den_h: Array2::zeros((r, p)),
             den_w: Array2::zeros((n, r)),
+            blocks: RatioBlocks::new(n, p),
         }
     }
 }
 
 impl UpdateRule for MaskedMuKl {
-    fn step(&mut self, x: ArrayView2<f64>, w: &mut Array2<f64>, h: &mut Array2<f64>, scratch: &mut Array2<f64>) {
-        ratio_into(x, w, h, scratch);
-        matmul_tn_into(w.view(), scratch.view(), self.num_h.view_mut());
+    fn step(&mut self, x: ArrayView2<f64>, w: &mut Array2<f64>, h: &mut Array2<f64>, _scratch: &mut Array2<f64>) {
+        self.blocks.wt_ratio(x, w, h, &mut self.num_h);
         for (mut den_row, col) in self.den_h.rows_mut().into_iter().zip(w.axis_iter(Axis(1))) {
             den_row.fill(col.sum());
         }
@@ -61,8 +62,7 @@ impl UpdateRule for MaskedMuKl {
         }
         scale_by_matrix_ratio(h, &self.num_h, &self.den_h, (self.pen.l1_h, 2.0 * self.pen.l2_h));
 
-        ratio_into(x, w, h, scratch);
-        matmul_nt_into(scratch.view(), h.view(), self.num_w.view_mut());
+        self.blocks.ratio_ht(x, w, h, &mut self.num_w);
         for (i, mut den_row) in self.den_w.rows_mut().into_iter().enumerate() {
             for (d, hk) in den_row.iter_mut().zip(h.rows()) {
                 *d = hk.sum() - self.heldout.row(i).iter().map(|&j| hk[j as usize]).sum::<f64>();
