@@ -1,13 +1,30 @@
-//! One iteration of each update rule on a few NMF-shaped problems (criterion).
-//! `cargo bench --bench iteration`; compare solvers and shapes by the reported times.
+//! One iteration of each solver, in f64 and f32, on a few NMF-shaped problems (criterion).
+//! `cargo bench --bench iteration`; compare solvers, precisions and shapes by the reported times.
 
 // criterion_group! generates undocumented public functions.
 #![allow(missing_docs)]
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use ndarray::Array2;
-use nnmf_sweep::nmf::{FitMatrix, Loss, Solver, init};
+use nnmf_sweep::nmf::{FitMatrix, Loss, Penalty, Scalar, Solver, init};
 use nnmf_sweep::simulate::{Planted, draw};
+
+/// Benchmarks one iteration of `solver` for `loss` in precision T.
+fn one<T: Scalar>(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    data: &FitMatrix,
+    r: usize,
+    solver: Solver,
+    loss: Loss,
+) {
+    let (n, p) = data.dim();
+    let (w0, h0) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
+    let (mut w, mut h) = (w0.mapv(T::of), h0.mapv(T::of));
+    let x = data.x_in::<T>();
+    let mut rule = solver.rule::<T>(loss, n, p, r, None, Penalty::NONE);
+    let name = format!("{}_{}_{}", solver.name(), loss.name(), std::any::type_name::<T>());
+    let id = BenchmarkId::new(name, format!("{n}x{p}_r{r}"));
+    c.bench_function(id, |b| b.iter(|| rule.step(x, &mut w, &mut h)));
+}
 
 fn iteration(c: &mut Criterion) {
     nnmf_sweep::linalg::set_blas_threads(1);
@@ -24,12 +41,14 @@ fn iteration(c: &mut Criterion) {
             dispersion: None,
         });
         let data = FitMatrix::new(x);
-        for loss in [Loss::Kl, Loss::Frobenius] {
-            let (mut w, mut h) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
-            let mut rule = Solver::Mu.rule(loss, n, p, r, None, nnmf_sweep::nmf::Penalty::NONE);
-            let mut scratch = Array2::zeros((n, p));
-            let id = BenchmarkId::new(format!("mu_{}", loss.name()), format!("{n}x{p}_r{r}"));
-            group.bench_function(id, |b| b.iter(|| rule.step(data.x(), &mut w, &mut h, &mut scratch)));
+        for (solver, loss) in [
+            (Solver::Mu, Loss::Kl),
+            (Solver::Cd, Loss::Kl),
+            (Solver::Mu, Loss::Frobenius),
+            (Solver::Hals, Loss::Frobenius),
+        ] {
+            one::<f64>(&mut group, &data, r, solver, loss);
+            one::<f32>(&mut group, &data, r, solver, loss);
         }
     }
     group.finish();

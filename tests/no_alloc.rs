@@ -5,7 +5,7 @@
 
 use ndarray::Array2;
 use nnmf_sweep::nmf::loss::objectives_of;
-use nnmf_sweep::nmf::{FitMatrix, Loss, Solver, init};
+use nnmf_sweep::nmf::{FitMatrix, Loss, Scalar, Solver, init};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -41,6 +41,22 @@ fn allocations_in(f: impl FnOnce()) -> usize {
     COUNT.with(Cell::get)
 }
 
+/// Allocations in 20 steps of `solver` in precision T after one warm-up step (lazy one-time
+/// initialization, e.g. OpenBLAS buffers or a rule's transposed copy of X, happens there).
+fn step_allocations<T: Scalar>(data: &FitMatrix, r: usize, solver: Solver, loss: Loss) -> usize {
+    let (n, p) = data.dim();
+    let (w, h) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
+    let (mut w, mut h) = (w.mapv(T::of), h.mapv(T::of));
+    let x = data.x_in::<T>();
+    let mut rule = solver.rule::<T>(loss, n, p, r, None, nnmf_sweep::nmf::Penalty::NONE);
+    rule.step(x, &mut w, &mut h);
+    allocations_in(|| {
+        for _ in 0..20 {
+            rule.step(x, &mut w, &mut h);
+        }
+    })
+}
+
 #[test]
 fn iterations_and_objectives_do_not_allocate() {
     nnmf_sweep::linalg::set_blas_threads(1);
@@ -49,19 +65,29 @@ fn iterations_and_objectives_do_not_allocate() {
     let (n, p, r) = (120, 80, 5);
     let x = Array2::from_shape_fn((n, p), |(i, j)| ((i * 7 + j * 13) % 17) as f64);
     let data = FitMatrix::new(x);
-    for loss in [Loss::Kl, Loss::Frobenius] {
-        let (mut w, mut h) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
-        let mut rule = Solver::Mu.rule(loss, n, p, r, None, nnmf_sweep::nmf::Penalty::NONE);
-        let mut scratch = Array2::zeros((n, p));
-        // A first step outside the window: lazy one-time initialization (e.g. OpenBLAS buffers).
-        rule.step(data.x(), &mut w, &mut h, &mut scratch);
-        let count = allocations_in(|| {
-            for _ in 0..20 {
-                rule.step(data.x(), &mut w, &mut h, &mut scratch);
-                let o = objectives_of(&data, w.view(), h.view(), &mut scratch);
-                assert!(o.is_finite());
-            }
-        });
-        assert_eq!(count, 0, "{loss:?}: {count} allocations in 20 iterations");
+    for (solver, loss) in [
+        (Solver::Mu, Loss::Kl),
+        (Solver::Cd, Loss::Kl),
+        (Solver::Mu, Loss::Frobenius),
+        (Solver::Hals, Loss::Frobenius),
+    ] {
+        for (precision, count) in [
+            ("f64", step_allocations::<f64>(&data, r, solver, loss)),
+            ("f32", step_allocations::<f32>(&data, r, solver, loss)),
+        ] {
+            assert_eq!(
+                count, 0,
+                "{solver:?} {loss:?} {precision}: {count} allocations in 20 iterations"
+            );
+        }
     }
+    let (w, h) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
+    let mut scratch = Array2::zeros((n, p));
+    let _ = objectives_of(&data, w.view(), h.view(), &mut scratch);
+    let count = allocations_in(|| {
+        for _ in 0..20 {
+            assert!(objectives_of(&data, w.view(), h.view(), &mut scratch).is_finite());
+        }
+    });
+    assert_eq!(count, 0, "{count} allocations in 20 objective evaluations");
 }

@@ -402,3 +402,56 @@ fn force_replaces_previous_results_only_after_the_checks_pass() {
     assert_eq!(res.attr("ranks").unwrap().read_raw::<u64>().unwrap(), vec![2, 3]);
     assert!(res.group("rank_4").is_err());
 }
+
+/// `precision = "f32"` end to end, for both losses with their default solvers: the same chosen
+/// rank as f64, each rank's best objective within 1e-3 of the f64 sweep's (a different rounding
+/// can end a restart in a slightly different place), f32 recorded in results.h5, and the stored
+/// objectives are those of the stored factors by the one f64 definition.
+#[test]
+fn f32_precision_sweep_matches_f64_sweep() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = simulate(tmp.path(), 120, 60, 3, 4);
+    for loss in ["kl", "frobenius"] {
+        let mut best = Vec::new();
+        for precision in ["f64", "f32"] {
+            let cfg = write_config(
+                tmp.path(),
+                &format!("{loss}-{precision}.toml"),
+                &format!(
+                    "[data]\npath = \"planted.h5\"\ndataset = \"X\"\n[model]\nloss = \"{loss}\"\nprecision = \"{precision}\"\n\
+                     [sweep]\nranks = [2, 3, 4]\nrestarts = 6\n[selection]\nheldout_repeats = 1\n\
+                     [output]\ndir = \"out-{loss}-{precision}\"\n"
+                ),
+            );
+            bin().arg(&cfg).arg("--quiet").assert().success();
+            let res = hdf5::File::open(tmp.path().join(format!("out-{loss}-{precision}/results.h5"))).unwrap();
+            let chosen = res.attr("chosen_rank").unwrap().read_scalar::<u64>().unwrap();
+            let stored_precision = res
+                .attr("precision")
+                .unwrap()
+                .read_scalar::<hdf5::types::VarLenUnicode>();
+            assert_eq!(stored_precision.unwrap().as_str(), precision);
+            let key = if loss == "kl" { "kl" } else { "frobenius_sq" };
+            let values: Vec<f64> = [2, 3, 4]
+                .iter()
+                .map(|r| attr_f64(&res.group(&format!("rank_{r}")).unwrap(), key))
+                .collect();
+            let (w, h) = (read2(&res, "rank_3/W"), read2(&res, "rank_3/H"));
+            let x = hdf5::File::open(&data)
+                .unwrap()
+                .dataset("X")
+                .unwrap()
+                .read_2d::<f64>()
+                .unwrap();
+            let o = FitMatrix::new(x).objectives(w.dot(&h).view());
+            let stored = if loss == "kl" { o.kl } else { o.frobenius_sq };
+            assert!(((stored - values[1]) / values[1]).abs() < 1e-9, "{loss} {precision}");
+            best.push((chosen, values));
+        }
+        assert_eq!(best[0].0, 3, "{loss}: f64 chooses the planted rank");
+        assert_eq!(best[0].0, best[1].0, "{loss}: f32 chooses the rank f64 chooses");
+        for (a, b) in best[0].1.iter().zip(&best[1].1) {
+            assert!(((a - b) / a).abs() < 1e-3, "{loss}: best f64 {a} vs f32 {b}");
+        }
+    }
+}

@@ -72,6 +72,8 @@ pub struct RawModel {
     pub solver: Option<Spanned<String>>,
     /// "random" (default).
     pub init: Option<Spanned<String>>,
+    /// "f64" (default) or "f32".
+    pub precision: Option<Spanned<String>>,
     /// L1 penalty weight on W.
     pub l1_w: Option<Spanned<f64>>,
     /// L1 penalty weight on H.

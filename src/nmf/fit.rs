@@ -2,9 +2,9 @@
 //! iterations, stop on convergence, `max_iter`, a non-finite objective, or cancellation.
 //! The reason is a value stored with the fit ([`StopReason`]), never hidden.
 
-use super::loss::{FitMatrix, Loss, Objectives, Penalty, objectives_of};
+use super::loss::{FitMatrix, Loss, Objectives, Penalty, Scalar, objectives_of};
 use super::update::UpdateRule;
-use ndarray::Array2;
+use ndarray::{Array2, Zip};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// When a fit stops (`[stop]` in the config).
@@ -60,35 +60,61 @@ pub struct FitOutcome {
     pub stop: StopReason,
 }
 
-/// Runs `rule` from (w, h) on `data` under `loss` until `stop` says so.
+/// The objectives of (W, H) in precision T, always evaluated in f64 from the factors rounded up
+/// to f64, so fits of either precision and of every solver are compared by one computation.
+struct Evaluator<'a> {
+    data: &'a FitMatrix,
+    penalty: &'a Penalty,
+    /// W and H in f64 (N x r, r x p).
+    w64: Array2<f64>,
+    h64: Array2<f64>,
+    /// WH (N x p).
+    wh: Array2<f64>,
+}
+
+impl Evaluator<'_> {
+    fn eval<T: Scalar>(&mut self, w: &Array2<T>, h: &Array2<T>) -> Objectives {
+        Zip::from(&mut self.w64).and(w).for_each(|a, &b| *a = b.f64());
+        Zip::from(&mut self.h64).and(h).for_each(|a, &b| *a = b.f64());
+        let mut o = objectives_of(self.data, self.w64.view(), self.h64.view(), &mut self.wh);
+        o.penalty = self.penalty.value(self.w64.view(), self.h64.view());
+        o
+    }
+}
+
+/// Runs `rule` from (w, h) on `data` under `loss` until `stop` says so, in precision T (the
+/// factors are rounded to T at the start and returned in f64).
 ///
-/// `scratch` is an N x p buffer shared by the rule and the objective evaluation. When `trace` is
-/// given, objectives are evaluated after every iteration and pushed there (tests, diagnostics);
-/// the stop rule still looks only every `check_every` iterations, so a trace does not change a fit.
+/// When `trace` is given, objectives are evaluated after every iteration and pushed there (tests,
+/// diagnostics); the stop rule still looks only every `check_every` iterations, so a trace does
+/// not change a fit.
 #[allow(clippy::too_many_arguments)]
-pub fn fit(
+pub fn fit<T: Scalar>(
     data: &FitMatrix,
     loss: Loss,
-    rule: &mut dyn UpdateRule,
-    mut w: Array2<f64>,
-    mut h: Array2<f64>,
+    rule: &mut dyn UpdateRule<T>,
+    w0: Array2<f64>,
+    h0: Array2<f64>,
     stop: &StopRule,
     penalty: &Penalty,
     cancel: &AtomicBool,
     mut trace: Option<&mut Vec<Objectives>>,
 ) -> FitOutcome {
-    let eval = |w: &Array2<f64>, h: &Array2<f64>, scratch: &mut Array2<f64>| {
-        let mut o = objectives_of(data, w.view(), h.view(), scratch);
-        o.penalty = penalty.value(w.view(), h.view());
-        o
+    let x = data.x_in::<T>();
+    let mut w: Array2<T> = w0.mapv(T::of);
+    let mut h: Array2<T> = h0.mapv(T::of);
+    let mut ev = Evaluator {
+        data,
+        penalty,
+        w64: w0,
+        h64: h0,
+        wh: Array2::zeros(x.dim()),
     };
-    let x = data.x();
-    let mut scratch = Array2::zeros(x.dim());
-    let mut last = eval(&w, &h, &mut scratch);
+    let mut last = ev.eval(&w, &h);
     if !last.usable(loss) {
         return FitOutcome {
-            w,
-            h,
+            w: ev.w64,
+            h: ev.h64,
             objectives: last,
             iterations: 0,
             stop: StopReason::NonFinite,
@@ -98,11 +124,11 @@ pub fn fit(
     let mut outcome_stop = StopReason::MaxIter;
     let mut iterations = 0;
     for it in 1..=stop.max_iter {
-        rule.step(x, &mut w, &mut h, &mut scratch);
+        rule.step(x, &mut w, &mut h);
         iterations = it;
         let check = it % stop.check_every == 0 || it == stop.max_iter;
         if check || trace.is_some() {
-            last = eval(&w, &h, &mut scratch);
+            last = ev.eval(&w, &h);
             if let Some(t) = trace.as_deref_mut() {
                 t.push(last);
             }
@@ -131,11 +157,12 @@ pub fn fit(
         }
     }
     if outcome_stop == StopReason::Cancelled && iterations % stop.check_every != 0 {
-        last = eval(&w, &h, &mut scratch);
+        last = ev.eval(&w, &h);
     }
+    // Every way out of the loop evaluated the final factors, which left them in ev.w64, ev.h64.
     FitOutcome {
-        w,
-        h,
+        w: ev.w64,
+        h: ev.h64,
         objectives: last,
         iterations,
         stop: outcome_stop,
@@ -151,7 +178,7 @@ mod tests {
     fn run(loss: Loss, stop: StopRule, trace: Option<&mut Vec<Objectives>>) -> FitOutcome {
         let data = FitMatrix::new(awkward_data(30, 20));
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(11), 30, 20, 3, data.mean());
-        let mut rule = Solver::Mu.rule(loss, 30, 20, 3, None, Penalty::NONE);
+        let mut rule = Solver::Mu.rule::<f64>(loss, 30, 20, 3, None, Penalty::NONE);
         fit(
             &data,
             loss,
@@ -214,7 +241,7 @@ mod tests {
     fn cancelled_fit_reports_cancelled() {
         let data = FitMatrix::new(awkward_data(10, 8));
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(1), 10, 8, 2, data.mean());
-        let mut rule = Solver::Mu.rule(Loss::Kl, 10, 8, 2, None, Penalty::NONE);
+        let mut rule = Solver::Mu.rule::<f64>(Loss::Kl, 10, 8, 2, None, Penalty::NONE);
         let stop = StopRule {
             max_iter: 100,
             tol: 0.0,

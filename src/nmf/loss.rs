@@ -9,6 +9,7 @@
 //! See ../shared/fixtures/losses.json for the reference values.
 
 use super::mask::HeldOut;
+use crate::linalg::Real;
 use ndarray::{Array2, ArrayView2};
 use std::sync::Arc;
 
@@ -83,6 +84,51 @@ pub struct FitMatrix {
     mean: f64,
     /// Entries left out of the objective and the updates (cross-validation), if any.
     heldout: Option<Arc<HeldOut>>,
+    /// X rounded to f32, made on first use by an f32 fit and shared by all of them.
+    x32: std::sync::OnceLock<Array2<f32>>,
+}
+
+/// The floating-point type of a fit's products (`[model] precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// Double precision (the default).
+    F64,
+    /// Single precision: X, W, H and the products in f32 (sgemm), about twice as fast; the
+    /// objectives are still evaluated in f64, and the factors are stored in f64.
+    F32,
+}
+
+impl Precision {
+    /// Every precision with its config name.
+    pub const ALL: [(&'static str, Precision); 2] = [("f64", Precision::F64), ("f32", Precision::F32)];
+
+    /// The config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F64 => "f64",
+            Precision::F32 => "f32",
+        }
+    }
+}
+
+/// A precision a fit can run in: the numerical type of its products plus the copy of X in that
+/// type ([`FitMatrix::x_in`]).
+pub trait Scalar: Real {
+    /// X (N x p) in this precision.
+    fn x_of(data: &FitMatrix) -> ArrayView2<'_, Self>;
+}
+
+impl Scalar for f64 {
+    fn x_of(data: &FitMatrix) -> ArrayView2<'_, f64> {
+        data.x.view()
+    }
+}
+
+impl Scalar for f32 {
+    fn x_of(data: &FitMatrix) -> ArrayView2<'_, f32> {
+        // Counts below 2^24 are exact in f32.
+        data.x32.get_or_init(|| data.x.mapv(|v| v as f32)).view()
+    }
 }
 
 impl FitMatrix {
@@ -111,6 +157,7 @@ impl FitMatrix {
             x_log_x,
             mean,
             heldout: None,
+            x32: std::sync::OnceLock::new(),
         }
     }
 
@@ -130,6 +177,11 @@ impl FitMatrix {
     /// X (N x p).
     pub fn x(&self) -> ArrayView2<'_, f64> {
         self.x.view()
+    }
+
+    /// X (N x p) in precision T (f64: X itself; f32: a rounded copy, made once).
+    pub fn x_in<T: Scalar>(&self) -> ArrayView2<'_, T> {
+        T::x_of(self)
     }
 
     /// N, p.

@@ -73,10 +73,10 @@ impl HeldOut {
     }
 
     /// Sets every held-out entry of `m` (N x p) to 0.
-    pub fn zero(&self, m: &mut Array2<f64>) {
+    pub fn zero<T: crate::linalg::Real>(&self, m: &mut Array2<T>) {
         for (i, mut row) in m.rows_mut().into_iter().enumerate() {
             for &j in self.row(i) {
-                row[j as usize] = 0.0;
+                row[j as usize] = T::zero();
             }
         }
     }

@@ -9,5 +9,5 @@ pub mod mask;
 pub mod update;
 
 pub use fit::{FitOutcome, StopReason, StopRule, fit};
-pub use loss::{FitMatrix, Loss, Objectives, Penalty};
+pub use loss::{FitMatrix, Loss, Objectives, Penalty, Precision, Scalar};
 pub use update::{Solver, UpdateRule};

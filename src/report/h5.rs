@@ -126,6 +126,7 @@ fn write(
     attr(&file, "zero_cols_removed", &(zero.zero_cols.len() as u64))?;
     attr_str(&file, "loss", plan.loss.name())?;
     attr_str(&file, "solver", plan.solver.name())?;
+    attr_str(&file, "precision", plan.precision.name())?;
     // Cross-validation fits use the weighted multiplicative rule whatever the solver (effective setting).
     attr_str(&file, "heldout_solver", plan.solver.for_heldout().name())?;
     attr_str(&file, "init", plan.init.name())?;

@@ -17,7 +17,9 @@ pub use store::StoredFit;
 use crate::nmf::init::{self, Init, Svd};
 use crate::nmf::loss::objectives_of;
 use crate::nmf::mask::HeldOut;
-use crate::nmf::{FitMatrix, Loss, Objectives, Penalty, Solver, StopReason, StopRule, fit};
+use crate::nmf::{
+    FitMatrix, FitOutcome, Loss, Objectives, Penalty, Precision, Scalar, Solver, StopReason, StopRule, fit,
+};
 use crate::rng::{fit_rng, fit_seed};
 use ndarray::Array2;
 use rayon::prelude::*;
@@ -145,6 +147,8 @@ pub struct FitSettings {
     pub stop: StopRule,
     /// L1/L2 penalties.
     pub penalty: Penalty,
+    /// Floating-point type of the products.
+    pub precision: Precision,
 }
 
 /// The matrices the jobs run on, and the SVDs that NNDSVD starts need.
@@ -246,8 +250,10 @@ pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, cancel: &AtomicBool)
         // SweepData::new computes the SVDs whenever the init needs them.
         _ => init::random(&mut rng, n, p, job.rank, matrix.mean()),
     };
-    let mut rule = s.solver.rule(s.loss, n, p, job.rank, matrix.heldout(), s.penalty);
-    let out = fit(matrix, s.loss, rule.as_mut(), w, h, &s.stop, &s.penalty, cancel, None);
+    let out = match s.precision {
+        Precision::F64 => fit_in::<f64>(matrix, s, job.rank, w, h, cancel),
+        Precision::F32 => fit_in::<f32>(matrix, s, job.rank, w, h, cancel),
+    };
     let extra = match matrix.heldout() {
         Some(ho) if out.stop != StopReason::NonFinite => {
             let mut wh = Array2::zeros((n, p));
@@ -269,6 +275,20 @@ pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, cancel: &AtomicBool)
         h: out.h,
         extra,
     }
+}
+
+/// One fit of `matrix` at `rank` from (w, h), in precision T.
+fn fit_in<T: Scalar>(
+    matrix: &FitMatrix,
+    s: &FitSettings,
+    rank: usize,
+    w: Array2<f64>,
+    h: Array2<f64>,
+    cancel: &AtomicBool,
+) -> FitOutcome {
+    let (n, p) = matrix.dim();
+    let mut rule = s.solver.rule::<T>(s.loss, n, p, rank, matrix.heldout(), s.penalty);
+    fit(matrix, s.loss, rule.as_mut(), w, h, &s.stop, &s.penalty, cancel, None)
 }
 
 /// Runs every job on a pool of `threads` workers and hands each result, as it finishes, to
@@ -324,6 +344,7 @@ mod tests {
             solver: Solver::Mu,
             init: Init::Random,
             penalty: Penalty::NONE,
+            precision: Precision::F64,
             stop: StopRule {
                 max_iter: 200,
                 tol: 1e-7,

@@ -29,7 +29,7 @@ pub struct Outcome {
 /// never used.
 pub fn fingerprint(plan: &Plan, data_sha256: &str) -> [u8; 32] {
     let text = format!(
-        "nnmf-sweep {}\ndata {data_sha256}\nloss {}\nsolver {}\ninit {}\nseed {}\nmax_iter {}\ntol {:e}\ncheck_every {}\nheldout_fraction {:e}\npenalty {:?}\n",
+        "nnmf-sweep {}\ndata {data_sha256}\nloss {}\nsolver {}\ninit {}\nseed {}\nmax_iter {}\ntol {:e}\ncheck_every {}\nheldout_fraction {:e}\npenalty {:?}\nprecision {}\n",
         env!("CARGO_PKG_VERSION"),
         plan.loss.name(),
         plan.solver.name(),
@@ -40,6 +40,7 @@ pub fn fingerprint(plan: &Plan, data_sha256: &str) -> [u8; 32] {
         plan.stop.check_every,
         plan.selection.heldout_fraction,
         plan.penalty,
+        plan.precision.name(),
     );
     Sha256::digest(text.as_bytes()).into()
 }
@@ -115,6 +116,7 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
         solver: plan.solver,
         init: plan.init,
         penalty: plan.penalty,
+        precision: plan.precision,
         stop: plan.stop,
     };
     let grid = jobs(&plan.ranks, size, plan.seed);

@@ -15,9 +15,8 @@
 //! and symmetrically for W with A = HHᵀ, B = XHᵀ, one row of W at a time (rows are independent
 //! subproblems, so a row-wise sweep equals the column-wise one).
 
-use super::UpdateRule;
-use crate::linalg::{matmul_nt_into, matmul_tn_into};
-use crate::nmf::Penalty;
+use super::{UpdateRule, Weights};
+use crate::linalg::{Real, matmul_nt_into, matmul_tn_into};
 use ndarray::{Array1, Array2, ArrayView2};
 
 /// Share of the first sweep's change below which the inner sweeps stop (Gillis & Glineur's δ).
@@ -30,25 +29,27 @@ const ALPHA: f64 = 0.5;
 const FLOOR: f64 = 1e-16;
 
 /// Buffers for HALS at one shape, allocated once per fit.
-pub struct Hals {
+pub struct Hals<T> {
     /// L1/L2 penalty weights.
-    pen: Penalty,
+    pen: Weights<T>,
     /// WᵀW or HHᵀ (r x r).
-    gram: Array2<f64>,
+    gram: Array2<T>,
     /// WᵀX (r x p).
-    wtx: Array2<f64>,
+    wtx: Array2<T>,
     /// XHᵀ (N x r).
-    xht: Array2<f64>,
+    xht: Array2<T>,
     /// One row of H (p), for A_k· H.
-    row: Array1<f64>,
+    row: Array1<T>,
+    /// Squared changes of a sweep are compared in this precision too.
+    delta2: T,
     /// Inner sweep caps for H and W, from the cost ratio of products to sweeps.
     max_inner_h: usize,
     max_inner_w: usize,
 }
 
-impl Hals {
+impl<T: Real> Hals<T> {
     /// Buffers for X of shape (n, p) at rank r.
-    pub fn new(n: usize, p: usize, r: usize, pen: Penalty) -> Self {
+    pub(crate) fn new(n: usize, p: usize, r: usize, pen: Weights<T>) -> Self {
         let (nf, pf, rf) = (n as f64, p as f64, r as f64);
         // ρ = cost of the products / cost of one sweep (Gillis & Glineur, section 3).
         let rho_h = 1.0 + nf * (pf + rf) / (pf * (rf + 1.0));
@@ -59,6 +60,7 @@ impl Hals {
             wtx: Array2::zeros((r, p)),
             xht: Array2::zeros((n, r)),
             row: Array1::zeros(p),
+            delta2: T::of(DELTA * DELTA),
             max_inner_h: 1 + (ALPHA * rho_h).floor() as usize,
             max_inner_w: 1 + (ALPHA * rho_w).floor() as usize,
         }
@@ -66,26 +68,27 @@ impl Hals {
 }
 
 /// One sweep over the rows of H; returns the squared change.
-fn sweep_h(h: &mut Array2<f64>, gram: &Array2<f64>, wtx: &Array2<f64>, row: &mut Array1<f64>, l1: f64, l2: f64) -> f64 {
+fn sweep_h<T: Real>(h: &mut Array2<T>, gram: &Array2<T>, wtx: &Array2<T>, row: &mut Array1<T>, l1: T, l2: T) -> T {
     let r = h.nrows();
-    let mut change = 0.0;
+    let (floor, half) = (T::of(FLOOR), T::of(0.5));
+    let mut change = T::zero();
     for k in 0..r {
         let akk = gram[[k, k]];
-        if akk <= 0.0 {
+        if akk <= T::zero() {
             continue; // a vanished component: its row of H does not enter the loss
         }
         // row = A_k· H
-        row.fill(0.0);
+        row.fill(T::zero());
         for l in 0..r {
             let a = gram[[k, l]];
-            if a != 0.0 {
+            if a != T::zero() {
                 row.scaled_add(a, &h.row(l));
             }
         }
-        let inv = 1.0 / (akk + l2);
+        let inv = T::one() / (akk + l2);
         let mut hk = h.row_mut(k);
         for ((v, &b), &ah) in hk.iter_mut().zip(wtx.row(k)).zip(row.iter()) {
-            let new = ((akk * *v + b - ah - 0.5 * l1) * inv).max(FLOOR);
+            let new = ((akk * *v + b - ah - half * l1) * inv).max(floor);
             change += (new - *v) * (new - *v);
             *v = new;
         }
@@ -94,20 +97,21 @@ fn sweep_h(h: &mut Array2<f64>, gram: &Array2<f64>, wtx: &Array2<f64>, row: &mut
 }
 
 /// One sweep over the entries of every row of W; returns the squared change.
-fn sweep_w(w: &mut Array2<f64>, gram: &Array2<f64>, xht: &Array2<f64>, l1: f64, l2: f64) -> f64 {
+fn sweep_w<T: Real>(w: &mut Array2<T>, gram: &Array2<T>, xht: &Array2<T>, l1: T, l2: T) -> T {
     let r = w.ncols();
-    let mut change = 0.0;
+    let (floor, half) = (T::of(FLOOR), T::of(0.5));
+    let mut change = T::zero();
     for (mut wi, bi) in w.rows_mut().into_iter().zip(xht.rows()) {
         for k in 0..r {
             let akk = gram[[k, k]];
-            if akk <= 0.0 {
+            if akk <= T::zero() {
                 continue;
             }
-            let mut aw = 0.0;
+            let mut aw = T::zero();
             for l in 0..r {
                 aw += gram[[k, l]] * wi[l];
             }
-            let new = ((akk * wi[k] + bi[k] - aw - 0.5 * l1) / (akk + l2)).max(FLOOR);
+            let new = ((akk * wi[k] + bi[k] - aw - half * l1) / (akk + l2)).max(floor);
             change += (new - wi[k]) * (new - wi[k]);
             wi[k] = new;
         }
@@ -115,13 +119,13 @@ fn sweep_w(w: &mut Array2<f64>, gram: &Array2<f64>, xht: &Array2<f64>, l1: f64, 
     change
 }
 
-impl UpdateRule for Hals {
-    fn step(&mut self, x: ArrayView2<f64>, w: &mut Array2<f64>, h: &mut Array2<f64>, _scratch: &mut Array2<f64>) {
+impl<T: Real> UpdateRule<T> for Hals<T> {
+    fn step(&mut self, x: ArrayView2<T>, w: &mut Array2<T>, h: &mut Array2<T>) {
         matmul_tn_into(w.view(), w.view(), self.gram.view_mut());
         matmul_tn_into(w.view(), x, self.wtx.view_mut());
         let first = sweep_h(h, &self.gram, &self.wtx, &mut self.row, self.pen.l1_h, self.pen.l2_h);
         for _ in 1..self.max_inner_h {
-            if sweep_h(h, &self.gram, &self.wtx, &mut self.row, self.pen.l1_h, self.pen.l2_h) <= DELTA * DELTA * first {
+            if sweep_h(h, &self.gram, &self.wtx, &mut self.row, self.pen.l1_h, self.pen.l2_h) <= self.delta2 * first {
                 break;
             }
         }
@@ -129,7 +133,7 @@ impl UpdateRule for Hals {
         matmul_nt_into(x, h.view(), self.xht.view_mut());
         let first = sweep_w(w, &self.gram, &self.xht, self.pen.l1_w, self.pen.l2_w);
         for _ in 1..self.max_inner_w {
-            if sweep_w(w, &self.gram, &self.xht, self.pen.l1_w, self.pen.l2_w) <= DELTA * DELTA * first {
+            if sweep_w(w, &self.gram, &self.xht, self.pen.l1_w, self.pen.l2_w) <= self.delta2 * first {
                 break;
             }
         }

@@ -11,30 +11,30 @@
 //! sparse held-out list (O(|held out|·r) per iteration). Never increases the observed-entry KL.
 
 use super::mu_kl::RatioBlocks;
-use super::{UpdateRule, scale_by_matrix_ratio};
-use crate::nmf::Penalty;
+use super::{UpdateRule, Weights, scale_by_matrix_ratio};
+use crate::linalg::Real;
 use crate::nmf::mask::HeldOut;
 use ndarray::{Array2, ArrayView2, Axis, Zip};
 use std::sync::Arc;
 
 /// Buffers for the masked KL multiplicative updates at one shape, allocated once per fit.
-pub struct MaskedMuKl {
+pub struct MaskedMuKl<T> {
     /// L1/L2 penalty weights.
-    pen: Penalty,
+    pen: Weights<T>,
     heldout: Arc<HeldOut>,
     /// Wᵀ R (r x p), then Hᵀ-side numerators R Hᵀ (N x r).
-    num_h: Array2<f64>,
-    num_w: Array2<f64>,
+    num_h: Array2<T>,
+    num_w: Array2<T>,
     /// Σ_i M_ij W_ik (r x p) and Σ_j M_ij H_kj (N x r).
-    den_h: Array2<f64>,
-    den_w: Array2<f64>,
+    den_h: Array2<T>,
+    den_w: Array2<T>,
     /// Row blocks of R = X ⊘ WH.
-    blocks: RatioBlocks,
+    blocks: RatioBlocks<T>,
 }
 
-impl MaskedMuKl {
+impl<T: Real> MaskedMuKl<T> {
     /// Buffers for X of shape (n, p) at rank r, leaving out `heldout`.
-    pub fn new(n: usize, p: usize, r: usize, heldout: Arc<HeldOut>, pen: Penalty) -> Self {
+    pub(crate) fn new(n: usize, p: usize, r: usize, heldout: Arc<HeldOut>, pen: Weights<T>) -> Self {
         MaskedMuKl {
             pen,
             heldout,
@@ -47,8 +47,8 @@ impl MaskedMuKl {
     }
 }
 
-impl UpdateRule for MaskedMuKl {
-    fn step(&mut self, x: ArrayView2<f64>, w: &mut Array2<f64>, h: &mut Array2<f64>, _scratch: &mut Array2<f64>) {
+impl<T: Real> UpdateRule<T> for MaskedMuKl<T> {
+    fn step(&mut self, x: ArrayView2<T>, w: &mut Array2<T>, h: &mut Array2<T>) {
         self.blocks.wt_ratio(x, w, h, &mut self.num_h);
         for (mut den_row, col) in self.den_h.rows_mut().into_iter().zip(w.axis_iter(Axis(1))) {
             den_row.fill(col.sum());
@@ -60,14 +60,24 @@ impl UpdateRule for MaskedMuKl {
                     .for_each(|d, &v| *d -= v);
             }
         }
-        scale_by_matrix_ratio(h, &self.num_h, &self.den_h, (self.pen.l1_h, 2.0 * self.pen.l2_h));
+        scale_by_matrix_ratio(
+            h,
+            &self.num_h,
+            &self.den_h,
+            (self.pen.l1_h, self.pen.l2_h + self.pen.l2_h),
+        );
 
         self.blocks.ratio_ht(x, w, h, &mut self.num_w);
         for (i, mut den_row) in self.den_w.rows_mut().into_iter().enumerate() {
             for (d, hk) in den_row.iter_mut().zip(h.rows()) {
-                *d = hk.sum() - self.heldout.row(i).iter().map(|&j| hk[j as usize]).sum::<f64>();
+                *d = hk.sum() - self.heldout.row(i).iter().map(|&j| hk[j as usize]).sum::<T>();
             }
         }
-        scale_by_matrix_ratio(w, &self.num_w, &self.den_w, (self.pen.l1_w, 2.0 * self.pen.l2_w));
+        scale_by_matrix_ratio(
+            w,
+            &self.num_w,
+            &self.den_w,
+            (self.pen.l1_w, self.pen.l2_w + self.pen.l2_w),
+        );
     }
 }

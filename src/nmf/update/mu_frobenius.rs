@@ -8,34 +8,33 @@
 //! ```
 //!
 //! Each update never increases ‖X − WH‖². Per iteration: Wᵀ X and X Hᵀ (2Npr flops each) and
-//! small r x r Gram products. The N x p scratch buffer is not needed.
+//! small r x r Gram products.
 
-use super::{UpdateRule, scale_by_matrix_ratio};
-use crate::linalg::{matmul_into, matmul_nt_into, matmul_tn_into};
-use crate::nmf::Penalty;
+use super::{UpdateRule, Weights, scale_by_matrix_ratio};
+use crate::linalg::{Real, matmul_into, matmul_nt_into, matmul_tn_into};
 use ndarray::{Array2, ArrayView2};
 
 /// Buffers for the Frobenius multiplicative updates at one shape, allocated once per fit.
-pub struct MuFrobenius {
+pub struct MuFrobenius<T> {
     /// L1/L2 penalty weights.
-    pen: Penalty,
+    pen: Weights<T>,
     /// Wᵀ X (r x p).
-    wtx: Array2<f64>,
+    wtx: Array2<T>,
     /// Wᵀ W (r x r).
-    wtw: Array2<f64>,
+    wtw: Array2<T>,
     /// Wᵀ W H (r x p).
-    wtwh: Array2<f64>,
+    wtwh: Array2<T>,
     /// X Hᵀ (N x r).
-    xht: Array2<f64>,
+    xht: Array2<T>,
     /// H Hᵀ (r x r).
-    hht: Array2<f64>,
+    hht: Array2<T>,
     /// W H Hᵀ (N x r).
-    whht: Array2<f64>,
+    whht: Array2<T>,
 }
 
-impl MuFrobenius {
+impl<T: Real> MuFrobenius<T> {
     /// Buffers for X of shape (n, p) at rank r.
-    pub fn new(n: usize, p: usize, r: usize, pen: Penalty) -> Self {
+    pub(crate) fn new(n: usize, p: usize, r: usize, pen: Weights<T>) -> Self {
         MuFrobenius {
             pen,
             wtx: Array2::zeros((r, p)),
@@ -48,16 +47,16 @@ impl MuFrobenius {
     }
 }
 
-impl UpdateRule for MuFrobenius {
-    fn step(&mut self, x: ArrayView2<f64>, w: &mut Array2<f64>, h: &mut Array2<f64>, _scratch: &mut Array2<f64>) {
+impl<T: Real> UpdateRule<T> for MuFrobenius<T> {
+    fn step(&mut self, x: ArrayView2<T>, w: &mut Array2<T>, h: &mut Array2<T>) {
         matmul_tn_into(w.view(), x, self.wtx.view_mut());
         matmul_tn_into(w.view(), w.view(), self.wtw.view_mut());
         matmul_into(self.wtw.view(), h.view(), self.wtwh.view_mut());
-        scale_by_matrix_ratio(h, &self.wtx, &self.wtwh, (0.5 * self.pen.l1_h, self.pen.l2_h));
+        scale_by_matrix_ratio(h, &self.wtx, &self.wtwh, (T::of(0.5) * self.pen.l1_h, self.pen.l2_h));
 
         matmul_nt_into(x, h.view(), self.xht.view_mut());
         matmul_nt_into(h.view(), h.view(), self.hht.view_mut());
         matmul_into(w.view(), self.hht.view(), self.whht.view_mut());
-        scale_by_matrix_ratio(w, &self.xht, &self.whht, (0.5 * self.pen.l1_w, self.pen.l2_w));
+        scale_by_matrix_ratio(w, &self.xht, &self.whht, (T::of(0.5) * self.pen.l1_w, self.pen.l2_w));
     }
 }

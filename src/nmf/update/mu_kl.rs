@@ -12,15 +12,14 @@
 //! flops each), Wᵀ R and R Hᵀ with R = X ⊘ WH (2Npr each), taken over blocks of rows so that R
 //! is never materialized in full ([`RatioBlocks`]).
 
-use super::{UpdateRule, scale_by_ratio};
-use crate::linalg::{matmul_into, matmul_nt_into, matmul_tn_acc};
-use crate::nmf::Penalty;
+use super::{UpdateRule, Weights, scale_by_ratio};
+use crate::linalg::{Real, matmul_into, matmul_nt_into, matmul_tn_acc};
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Zip, s};
 
-/// Floor on the model (WH)_ij where x_ij > 0: if every term of an entry underflowed, x/λ would be
-/// infinite and 0·∞ = NaN in the next product. 1e-150 keeps x/λ and its products finite for any
-/// data below 1e150, and is far below any model value a real fit reaches.
-pub(super) const MODEL_FLOOR: f64 = 1e-150;
+// The model (WH)_ij is floored at `Real::MODEL_FLOOR` where x_ij > 0: if every term of an entry
+// underflowed, x/λ would be infinite and 0·∞ = NaN in the next product. 1e-150 (f64) keeps x/λ
+// and its products finite for any data below 1e150, and is far below any model value a real fit
+// reaches.
 
 /// Target size of one block of the model (b x p entries of f64): it stays in a core's L2 cache
 /// between the product that writes it and the product that reads it.
@@ -29,29 +28,31 @@ const BLOCK_BYTES: usize = 256 * 1024;
 /// Row blocks of the ratio R = X ⊘ WH: the products with R are taken one block of rows at a time,
 /// so R never exists as a full N x p temporary. Per half-iteration X is read once from memory,
 /// where the unblocked form writes WH, reads it back with X, writes R and reads R again.
-pub(super) struct RatioBlocks {
+pub(super) struct RatioBlocks<T> {
     /// One block of WH, then of R (rows x p).
-    block: Array2<f64>,
+    block: Array2<T>,
 }
 
-impl RatioBlocks {
+impl<T: Real> RatioBlocks<T> {
     /// A block buffer for X of shape (n, p): about `BLOCK_BYTES`, at least 8 rows, at most n.
     pub(super) fn new(n: usize, p: usize) -> Self {
-        let rows = (BLOCK_BYTES / (8 * p.max(1))).max(8).min(n.max(1));
+        let rows = (BLOCK_BYTES / (std::mem::size_of::<T>() * p.max(1)))
+            .max(8)
+            .min(n.max(1));
         RatioBlocks {
             block: Array2::zeros((rows, p)),
         }
     }
 
     /// Row ranges of the blocks, in order.
-    fn ranges(&self, n: usize) -> impl Iterator<Item = (usize, usize)> + use<> {
+    fn ranges(&self, n: usize) -> impl Iterator<Item = (usize, usize)> + use<T> {
         let b = self.block.nrows();
         (0..n).step_by(b).map(move |i| (i, (i + b).min(n)))
     }
 
     /// `num = Wᵀ (X ⊘ WH)` (r x p), accumulated over row blocks in a fixed order.
-    pub(super) fn wt_ratio(&mut self, x: ArrayView2<f64>, w: &Array2<f64>, h: &Array2<f64>, num: &mut Array2<f64>) {
-        num.fill(0.0);
+    pub(super) fn wt_ratio(&mut self, x: ArrayView2<T>, w: &Array2<T>, h: &Array2<T>, num: &mut Array2<T>) {
+        num.fill(T::zero());
         for (i0, i1) in self.ranges(x.nrows()) {
             let mut blk = self.block.slice_mut(s![..i1 - i0, ..]);
             let wb = w.slice(s![i0..i1, ..]);
@@ -61,7 +62,7 @@ impl RatioBlocks {
     }
 
     /// `num = (X ⊘ WH) Hᵀ` (N x r), one block of rows at a time.
-    pub(super) fn ratio_ht(&mut self, x: ArrayView2<f64>, w: &Array2<f64>, h: &Array2<f64>, num: &mut Array2<f64>) {
+    pub(super) fn ratio_ht(&mut self, x: ArrayView2<T>, w: &Array2<T>, h: &Array2<T>, num: &mut Array2<T>) {
         for (i0, i1) in self.ranges(x.nrows()) {
             let mut blk = self.block.slice_mut(s![..i1 - i0, ..]);
             ratio_block(
@@ -78,28 +79,28 @@ impl RatioBlocks {
 /// `r ← X ⊘ max(W H, floor)` for one block of rows. Where x = 0 this is 0 whatever the model
 /// there (max ignores NaN and the floor keeps the divisor positive), so the loop needs no branch
 /// and vectorizes; a branch on x > 0 mispredicted on sparse counts and cost most of the time.
-fn ratio_block(x: ArrayView2<f64>, w: ArrayView2<f64>, h: ArrayView2<f64>, mut r: ArrayViewMut2<f64>) {
+fn ratio_block<T: Real>(x: ArrayView2<T>, w: ArrayView2<T>, h: ArrayView2<T>, mut r: ArrayViewMut2<T>) {
     matmul_into(w, h, r.view_mut());
-    Zip::from(r).and(x).for_each(|l, &x| *l = x / l.max(MODEL_FLOOR));
+    Zip::from(r).and(x).for_each(|l, &x| *l = x / l.max(T::MODEL_FLOOR));
 }
 
 /// Buffers for the KL multiplicative updates at one shape, allocated once per fit.
-pub struct MuKl {
+pub struct MuKl<T> {
     /// L1/L2 penalty weights.
-    pen: Penalty,
+    pen: Weights<T>,
     /// Wᵀ R (r x p).
-    num_h: Array2<f64>,
+    num_h: Array2<T>,
     /// R Hᵀ (N x r).
-    num_w: Array2<f64>,
+    num_w: Array2<T>,
     /// Column sums of W or row sums of H (r).
-    sums: Array1<f64>,
+    sums: Array1<T>,
     /// Row blocks of R.
-    blocks: RatioBlocks,
+    blocks: RatioBlocks<T>,
 }
 
-impl MuKl {
+impl<T: Real> MuKl<T> {
     /// Buffers for X of shape (n, p) at rank r.
-    pub fn new(n: usize, p: usize, r: usize, pen: Penalty) -> Self {
+    pub(crate) fn new(n: usize, p: usize, r: usize, pen: Weights<T>) -> Self {
         MuKl {
             pen,
             num_h: Array2::zeros((r, p)),
@@ -110,20 +111,32 @@ impl MuKl {
     }
 }
 
-impl UpdateRule for MuKl {
-    fn step(&mut self, x: ArrayView2<f64>, w: &mut Array2<f64>, h: &mut Array2<f64>, _scratch: &mut Array2<f64>) {
+impl<T: Real> UpdateRule<T> for MuKl<T> {
+    fn step(&mut self, x: ArrayView2<T>, w: &mut Array2<T>, h: &mut Array2<T>) {
         // H update from the current W.
         self.blocks.wt_ratio(x, w, h, &mut self.num_h);
         for (s, col) in self.sums.iter_mut().zip(w.axis_iter(Axis(1))) {
             *s = col.sum();
         }
-        scale_by_ratio(h, &self.num_h, &self.sums, 0, (self.pen.l1_h, 2.0 * self.pen.l2_h));
+        scale_by_ratio(
+            h,
+            &self.num_h,
+            &self.sums,
+            0,
+            (self.pen.l1_h, self.pen.l2_h + self.pen.l2_h),
+        );
         // W update from the new H.
         self.blocks.ratio_ht(x, w, h, &mut self.num_w);
         for (s, row) in self.sums.iter_mut().zip(h.rows()) {
             *s = row.sum();
         }
-        scale_by_ratio(w, &self.num_w, &self.sums, 1, (self.pen.l1_w, 2.0 * self.pen.l2_w));
+        scale_by_ratio(
+            w,
+            &self.num_w,
+            &self.sums,
+            1,
+            (self.pen.l1_w, self.pen.l2_w + self.pen.l2_w),
+        );
     }
 }
 
@@ -145,7 +158,7 @@ mod tests {
         let full = Array2::from_shape_fn((n, p), |(i, j)| {
             let l: f64 = (0..r).map(|k| w[[i, k]] * h[[k, j]]).sum();
             if x[[i, j]] > 0.0 {
-                x[[i, j]] / l.max(MODEL_FLOOR)
+                x[[i, j]] / l.max(f64::MODEL_FLOOR)
             } else {
                 0.0
             }
