@@ -18,7 +18,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1};
 
 /// Newton steps per variable and sweep.
 const INNER: usize = 1;
-/// Halvings of a decreasing step before it is given up.
+/// Shortenings (secant or halving) of a decreasing step before it is given up.
 const HALVINGS: usize = 30;
 
 /// Buffers for KL coordinate descent, allocated once per fit (Xᵀ on the first step).
@@ -51,6 +51,82 @@ impl<T: Real> CdKl<T> {
     }
 }
 
+/// Independent partial sums in [`slope_terms`]: floating-point sums are not reassociated by the
+/// compiler, so one running sum is a chain of dependent additions; 8 of them vectorize.
+const LANES: usize = 8;
+
+/// `(Σ_i a_i x_i/λ_i, Σ_i a_i² x_i/λ_i²)` in a fixed order (the same bits on every run). Terms
+/// with x = 0 or a = 0 are exactly 0 without a branch (the floored λ keeps 1/λ finite); a branch
+/// mispredicted on sparse counts.
+#[inline]
+fn slope_terms<T: Real>(a: ArrayView1<T>, x: ArrayView1<T>, l: ArrayView1<T>) -> (T, T) {
+    let (mut g, mut h) = ([T::zero(); LANES], [T::zero(); LANES]);
+    let mut term = |k: usize, ai: T, xi: T, li: T| {
+        let u = T::one() / li.max(T::MODEL_FLOOR);
+        let q = ai * (xi * u);
+        g[k] += q;
+        h[k] += q * ai * u;
+    };
+    match (a.as_slice(), x.as_slice(), l.as_slice()) {
+        (Some(a), Some(x), Some(l)) => {
+            let whole = a.len() / LANES * LANES;
+            for ((ac, xc), lc) in a[..whole]
+                .chunks_exact(LANES)
+                .zip(x[..whole].chunks_exact(LANES))
+                .zip(l[..whole].chunks_exact(LANES))
+            {
+                for k in 0..LANES {
+                    term(k, ac[k], xc[k], lc[k]);
+                }
+            }
+            for (k, ((&ai, &xi), &li)) in a[whole..].iter().zip(&x[whole..]).zip(&l[whole..]).enumerate() {
+                term(k, ai, xi, li);
+            }
+        }
+        _ => {
+            for (i, ((&ai, &xi), &li)) in a.iter().zip(x.iter()).zip(l.iter()).enumerate() {
+                term(i % LANES, ai, xi, li);
+            }
+        }
+    }
+    let sum = |v: [T; LANES]| v.iter().fold(T::zero(), |s, &t| s + t);
+    (sum(g), sum(h))
+}
+
+/// `Σ_i a_i x_i / (λ_i + s·a_i)`, the data part of f'(s), in a fixed order. A term whose shifted
+/// model is ≤ 0 where x > 0 and a > 0 becomes huge (divided by the floor), so f'(s) < 0 there and
+/// the step is refused, as it must be.
+#[inline]
+fn shifted_terms<T: Real>(a: ArrayView1<T>, x: ArrayView1<T>, l: ArrayView1<T>, s: T) -> T {
+    let mut acc = [T::zero(); LANES];
+    let mut term = |k: usize, ai: T, xi: T, li: T| {
+        acc[k] += ai * xi / (li + s * ai).max(T::MODEL_FLOOR);
+    };
+    match (a.as_slice(), x.as_slice(), l.as_slice()) {
+        (Some(a), Some(x), Some(l)) => {
+            let whole = a.len() / LANES * LANES;
+            for ((ac, xc), lc) in a[..whole]
+                .chunks_exact(LANES)
+                .zip(x[..whole].chunks_exact(LANES))
+                .zip(l[..whole].chunks_exact(LANES))
+            {
+                for k in 0..LANES {
+                    term(k, ac[k], xc[k], lc[k]);
+                }
+            }
+            for (k, ((&ai, &xi), &li)) in a[whole..].iter().zip(&x[whole..]).zip(&l[whole..]).enumerate() {
+                term(k, ai, xi, li);
+            }
+        }
+        _ => {
+            for (i, ((&ai, &xi), &li)) in a.iter().zip(x.iter()).zip(l.iter()).enumerate() {
+                term(i % LANES, ai, xi, li);
+            }
+        }
+    }
+    acc.iter().fold(T::zero(), |sum, &t| sum + t)
+}
+
 /// Moves `v` (one entry of W or H) by safeguarded Newton steps; `a` is its coefficient vector in
 /// the model (a column of W or a row of H), `sum_a` its sum, `x` the data and `l` the model along
 /// the same index (updated in place).
@@ -61,14 +137,9 @@ fn newton<T: Real>(v: &mut T, sum_a: T, a: ArrayView1<T>, x: ArrayView1<T>, mut 
     for _ in 0..INNER {
         // The penalty l1·v + l2·v² adds l1 + 2·l2·v to the gradient and 2·l2 to the curvature.
         let (mut g, mut hess) = (sum_a + l1 + two * l2 * *v, two * l2);
-        // Terms with x = 0 or a = 0 are exactly 0 here without a branch (the floored λ keeps u
-        // finite), so the loop vectorizes; a branch mispredicted on sparse counts.
-        for ((&ai, &xi), &li) in a.iter().zip(x.iter()).zip(l.iter()) {
-            let u = T::one() / li.max(T::MODEL_FLOOR);
-            let q = ai * (xi * u);
-            g -= q;
-            hess += q * ai * u;
-        }
+        let (dg, dh) = slope_terms(a, x, l.view());
+        g -= dg;
+        hess += dh;
         let mut s = if hess > zero {
             (-g / hess).max(-*v)
         } else if sum_a + l1 > zero {
@@ -77,21 +148,26 @@ fn newton<T: Real>(v: &mut T, sum_a: T, a: ArrayView1<T>, x: ArrayView1<T>, mut 
             zero
         };
         if s < zero && hess > zero {
-            // Accept only while the slope at the new point is ≥ 0 (not past the minimizer).
+            // A decreasing Newton step overshoots the minimizer whenever f'(s) < 0 (the tangent of
+            // the concave f' lies above it). The step is halved once; if f' is still < 0 there,
+            // the secant through (s, f'(s)) and (0, f'(0)) has its root between the minimizer and
+            // 0 (a chord of a concave function lies below it), so the next pass is accepted in
+            // exact arithmetic. Halving is the fallback when f'(s) is not finite. (Halving alone
+            // took up to 30 passes over the column; measured: 2x faster per iteration at
+            // 2000 x 1000, r = 10, with the same progress per iteration.)
+            let slope0 = g;
             let mut ok = false;
-            for _ in 0..HALVINGS {
-                let mut slope = sum_a + l1 + two * l2 * (*v + s);
-                for ((&ai, &xi), &li) in a.iter().zip(x.iter()).zip(l.iter()) {
-                    if xi > zero && ai > zero {
-                        let d = li + s * ai;
-                        slope -= if d > zero { xi * ai / d } else { T::infinity() };
-                    }
-                }
+            for round in 0..HALVINGS {
+                let slope = sum_a + l1 + two * l2 * (*v + s) - shifted_terms(a, x, l.view(), s);
                 if slope >= zero {
                     ok = true;
                     break;
                 }
-                s *= half;
+                s = if round > 0 && slope.is_finite() && slope0 - slope > zero {
+                    s * slope0 / (slope0 - slope)
+                } else {
+                    s * half
+                };
             }
             if !ok {
                 s = zero;
