@@ -455,3 +455,39 @@ fn f32_precision_sweep_matches_f64_sweep() {
         }
     }
 }
+
+/// A single fit with 1 thread and with 4 (which then go to the products inside the fit, as
+/// multi-threaded BLAS) gives the same bits, in both precisions. The matrix is large enough that
+/// OpenBLAS does split its products.
+#[test]
+fn threads_inside_one_fit_give_the_same_bits() {
+    let tmp = tempfile::tempdir().unwrap();
+    simulate(tmp.path(), 800, 600, 6, 2);
+    for precision in ["f64", "f32"] {
+        let cfg = write_config(
+            tmp.path(),
+            &format!("{precision}.toml"),
+            &format!(
+                "[data]\npath = \"planted.h5\"\ndataset = \"X\"\n[model]\nprecision = \"{precision}\"\n\
+                 [sweep]\nranks = [12]\nrestarts = 1\n[stop]\nmax_iter = 60\n[selection]\nheldout_repeats = 0\nrule = \"cophenetic\"\n"
+            ),
+        );
+        let mut results = Vec::new();
+        for threads in ["1", "4"] {
+            let out = tmp.path().join(format!("{precision}-t{threads}"));
+            bin()
+                .arg(&cfg)
+                .args(["--quiet", "--threads", threads, "--out"])
+                .arg(&out)
+                .assert()
+                .success();
+            let f = hdf5::File::open(out.join("results.h5")).unwrap();
+            results.push((read2(&f, "rank_12/W"), read2(&f, "rank_12/H")));
+        }
+        let same = |a: &ndarray::Array2<f64>, b: &ndarray::Array2<f64>| {
+            a.iter().zip(b.iter()).all(|(p, q)| p.to_bits() == q.to_bits())
+        };
+        assert!(same(&results[0].0, &results[1].0), "{precision}: W differs");
+        assert!(same(&results[0].1, &results[1].1), "{precision}: H differs");
+    }
+}

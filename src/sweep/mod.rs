@@ -149,6 +149,9 @@ pub struct FitSettings {
     pub penalty: Penalty,
     /// Floating-point type of the products.
     pub precision: Precision,
+    /// Whether a fit may spread its steps over the pool (set by `run_jobs` when there are fewer
+    /// fits than threads; the same bits either way).
+    pub inner_parallel: bool,
 }
 
 /// The matrices the jobs run on, and the SVDs that NNDSVD starts need.
@@ -288,6 +291,7 @@ fn fit_in<T: Scalar>(
 ) -> FitOutcome {
     let (n, p) = matrix.dim();
     let mut rule = s.solver.rule::<T>(s.loss, n, p, rank, matrix.heldout(), s.penalty);
+    rule.set_parallel(s.inner_parallel);
     fit(matrix, s.loss, rule.as_mut(), w, h, &s.stop, &s.penalty, cancel, None)
 }
 
@@ -301,8 +305,18 @@ pub fn run_jobs<E>(
     cancel: &AtomicBool,
     mut on_done: impl FnMut(StoredFit) -> Result<(), E>,
 ) -> Result<Result<(), E>, rayon::ThreadPoolBuildError> {
+    // One level of parallelism: rayon across fits, single-threaded BLAS inside them (nested BLAS
+    // threads inside rayon workers ran 2-3x slower here, and multi-threaded BLAS does not promise
+    // the same bits: OpenBLAS's sgemm gave different ones with 4 threads than with 1). With fewer
+    // fits than threads, the fits spread their own steps over the idle workers (rules with a
+    // parallel form, which gives the same bits).
     crate::linalg::set_blas_threads(1);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
+    let threads = threads.max(1);
+    let settings = &FitSettings {
+        inner_parallel: jobs.len() < threads,
+        ..*settings
+    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     // Costly jobs (high ranks) first, so the last jobs to run are short ones.
     let mut order: Vec<Job> = jobs.to_vec();
     order.sort_by_key(|j| (std::cmp::Reverse(j.rank), j.kind, j.index));
@@ -345,6 +359,7 @@ mod tests {
             init: Init::Random,
             penalty: Penalty::NONE,
             precision: Precision::F64,
+            inner_parallel: false,
             stop: StopRule {
                 max_iter: 200,
                 tol: 1e-7,

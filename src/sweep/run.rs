@@ -117,6 +117,7 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
         init: plan.init,
         penalty: plan.penalty,
         precision: plan.precision,
+        inner_parallel: false,
         stop: plan.stop,
     };
     let grid = jobs(&plan.ranks, size, plan.seed);

@@ -42,7 +42,7 @@ impl<T: Real> MaskedMuKl<T> {
             num_w: Array2::zeros((n, r)),
             den_h: Array2::zeros((r, p)),
             den_w: Array2::zeros((n, r)),
-            blocks: RatioBlocks::new(n, p),
+            blocks: RatioBlocks::new(n, p, r),
         }
     }
 }
@@ -79,5 +79,9 @@ impl<T: Real> UpdateRule<T> for MaskedMuKl<T> {
             &self.den_w,
             (self.pen.l1_w, self.pen.l2_w + self.pen.l2_w),
         );
+    }
+
+    fn set_parallel(&mut self, on: bool) {
+        self.blocks.set_parallel(on);
     }
 }

@@ -27,6 +27,11 @@ pub trait UpdateRule<T: Real>: Send {
     /// Updates H (r x p), then W (N x r) from the new H, for data X (N x p). Every buffer the
     /// rule needs was allocated when it was made; a step allocates nothing.
     fn step(&mut self, x: ArrayView2<T>, w: &mut Array2<T>, h: &mut Array2<T>);
+
+    /// Lets a step spread over the rayon pool (for a fit that has spare threads). The results
+    /// are the same bits either way. Rules without a parallel form (all but the KL
+    /// multiplicative updates, so far) ignore it.
+    fn set_parallel(&mut self, _on: bool) {}
 }
 
 /// The penalty weights of [`Penalty`] in the precision of a rule.

@@ -15,6 +15,7 @@
 use super::{UpdateRule, Weights, scale_by_ratio};
 use crate::linalg::{Real, matmul_into, matmul_nt_into, matmul_tn_acc};
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Zip, s};
+use rayon::prelude::*;
 
 // The model (WH)_ij is floored at `Real::MODEL_FLOOR` where x_ij > 0: if every term of an entry
 // underflowed, x/λ would be infinite and 0·∞ = NaN in the next product. 1e-150 (f64) keeps x/λ
@@ -25,45 +26,43 @@ use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Zip, s};
 /// between the product that writes it and the product that reads it.
 const BLOCK_BYTES: usize = 256 * 1024;
 
-/// Row blocks of the ratio R = X ⊘ WH: the products with R are taken one block of rows at a time,
-/// so R never exists as a full N x p temporary. Per half-iteration X is read once from memory,
-/// where the unblocked form writes WH, reads it back with X, writes R and reads R again.
-pub(super) struct RatioBlocks<T> {
-    /// One block of WH, then of R (rows x p).
+/// Row groups of [`RatioBlocks`]: a fixed number that depends on N and p only, so the partial
+/// sums (and the bits of every result) are the same whether the groups run one after the other or
+/// on several threads.
+const GROUPS: usize = 16;
+
+/// One group of consecutive row blocks and its own buffers.
+struct Group<T> {
+    /// Rows [start, end) of X.
+    start: usize,
+    end: usize,
+    /// One block of WH, then of R (block rows x p).
     block: Array2<T>,
+    /// This group's share of Wᵀ R (r x p).
+    partial: Array2<T>,
+    /// This group's rows of R Hᵀ ((end − start) x r).
+    out: Array2<T>,
 }
 
-impl<T: Real> RatioBlocks<T> {
-    /// A block buffer for X of shape (n, p): about `BLOCK_BYTES`, at least 8 rows, at most n.
-    pub(super) fn new(n: usize, p: usize) -> Self {
-        let rows = (BLOCK_BYTES / (std::mem::size_of::<T>() * p.max(1)))
-            .max(8)
-            .min(n.max(1));
-        RatioBlocks {
-            block: Array2::zeros((rows, p)),
-        }
+impl<T: Real> Group<T> {
+    /// Row ranges of this group's blocks, in order.
+    fn ranges(&self) -> impl Iterator<Item = (usize, usize)> + use<T> {
+        let (b, end) = (self.block.nrows(), self.end);
+        (self.start..end).step_by(b).map(move |i| (i, (i + b).min(end)))
     }
 
-    /// Row ranges of the blocks, in order.
-    fn ranges(&self, n: usize) -> impl Iterator<Item = (usize, usize)> + use<T> {
-        let b = self.block.nrows();
-        (0..n).step_by(b).map(move |i| (i, (i + b).min(n)))
-    }
-
-    /// `num = Wᵀ (X ⊘ WH)` (r x p), accumulated over row blocks in a fixed order.
-    pub(super) fn wt_ratio(&mut self, x: ArrayView2<T>, w: &Array2<T>, h: &Array2<T>, num: &mut Array2<T>) {
-        num.fill(T::zero());
-        for (i0, i1) in self.ranges(x.nrows()) {
+    fn wt_ratio(&mut self, x: ArrayView2<T>, w: &Array2<T>, h: &Array2<T>) {
+        self.partial.fill(T::zero());
+        for (i0, i1) in self.ranges() {
             let mut blk = self.block.slice_mut(s![..i1 - i0, ..]);
             let wb = w.slice(s![i0..i1, ..]);
             ratio_block(x.slice(s![i0..i1, ..]), wb, h.view(), blk.view_mut());
-            matmul_tn_acc(wb, blk.view(), num.view_mut());
+            matmul_tn_acc(wb, blk.view(), self.partial.view_mut());
         }
     }
 
-    /// `num = (X ⊘ WH) Hᵀ` (N x r), one block of rows at a time.
-    pub(super) fn ratio_ht(&mut self, x: ArrayView2<T>, w: &Array2<T>, h: &Array2<T>, num: &mut Array2<T>) {
-        for (i0, i1) in self.ranges(x.nrows()) {
+    fn ratio_ht(&mut self, x: ArrayView2<T>, w: &Array2<T>, h: &Array2<T>) {
+        for (i0, i1) in self.ranges() {
             let mut blk = self.block.slice_mut(s![..i1 - i0, ..]);
             ratio_block(
                 x.slice(s![i0..i1, ..]),
@@ -71,7 +70,76 @@ impl<T: Real> RatioBlocks<T> {
                 h.view(),
                 blk.view_mut(),
             );
-            matmul_nt_into(blk.view(), h.view(), num.slice_mut(s![i0..i1, ..]));
+            let rows = s![i0 - self.start..i1 - self.start, ..];
+            matmul_nt_into(blk.view(), h.view(), self.out.slice_mut(rows));
+        }
+    }
+}
+
+/// Row blocks of the ratio R = X ⊘ WH: the products with R are taken one block of rows at a time,
+/// so R never exists as a full N x p temporary. Per half-iteration X is read once from memory,
+/// where the unblocked form writes WH, reads it back with X, writes R and reads R again. The
+/// blocks form up to [`GROUPS`] groups, which run on the rayon pool when `parallel` is set (a fit
+/// that has spare threads) and one after the other otherwise, with the same bits.
+pub(super) struct RatioBlocks<T> {
+    groups: Vec<Group<T>>,
+    parallel: bool,
+}
+
+impl<T: Real> RatioBlocks<T> {
+    /// Buffers for X of shape (n, p) at rank r: blocks of about `BLOCK_BYTES`, at least 8 rows
+    /// and at most n, in up to [`GROUPS`] groups of consecutive blocks.
+    pub(super) fn new(n: usize, p: usize, r: usize) -> Self {
+        let rows = (BLOCK_BYTES / (std::mem::size_of::<T>() * p.max(1)))
+            .max(8)
+            .min(n.max(1));
+        let blocks = n.div_ceil(rows).max(1);
+        let per_group = blocks.div_ceil(GROUPS);
+        let groups = (0..blocks.div_ceil(per_group))
+            .map(|g| {
+                let (start, end) = (g * per_group * rows, ((g + 1) * per_group * rows).min(n));
+                Group {
+                    start,
+                    end,
+                    block: Array2::zeros((rows, p)),
+                    partial: Array2::zeros((r, p)),
+                    out: Array2::zeros((end - start, r)),
+                }
+            })
+            .collect();
+        RatioBlocks {
+            groups,
+            parallel: false,
+        }
+    }
+
+    /// Runs the groups on the rayon pool (true) or one after the other (false).
+    pub(super) fn set_parallel(&mut self, on: bool) {
+        self.parallel = on;
+    }
+
+    /// `num = Wᵀ (X ⊘ WH)` (r x p): each group's partial sum, then their sum in group order.
+    pub(super) fn wt_ratio(&mut self, x: ArrayView2<T>, w: &Array2<T>, h: &Array2<T>, num: &mut Array2<T>) {
+        if self.parallel {
+            self.groups.par_iter_mut().for_each(|g| g.wt_ratio(x, w, h));
+        } else {
+            self.groups.iter_mut().for_each(|g| g.wt_ratio(x, w, h));
+        }
+        num.fill(T::zero());
+        for g in &self.groups {
+            *num += &g.partial;
+        }
+    }
+
+    /// `num = (X ⊘ WH) Hᵀ` (N x r).
+    pub(super) fn ratio_ht(&mut self, x: ArrayView2<T>, w: &Array2<T>, h: &Array2<T>, num: &mut Array2<T>) {
+        if self.parallel {
+            self.groups.par_iter_mut().for_each(|g| g.ratio_ht(x, w, h));
+        } else {
+            self.groups.iter_mut().for_each(|g| g.ratio_ht(x, w, h));
+        }
+        for g in &self.groups {
+            num.slice_mut(s![g.start..g.end, ..]).assign(&g.out);
         }
     }
 }
@@ -106,7 +174,7 @@ impl<T: Real> MuKl<T> {
             num_h: Array2::zeros((r, p)),
             num_w: Array2::zeros((n, r)),
             sums: Array1::zeros(r),
-            blocks: RatioBlocks::new(n, p),
+            blocks: RatioBlocks::new(n, p, r),
         }
     }
 }
@@ -138,6 +206,10 @@ impl<T: Real> UpdateRule<T> for MuKl<T> {
             (self.pen.l1_w, self.pen.l2_w + self.pen.l2_w),
         );
     }
+
+    fn set_parallel(&mut self, on: bool) {
+        self.blocks.set_parallel(on);
+    }
 }
 
 #[cfg(test)]
@@ -153,8 +225,9 @@ mod tests {
         let x = awkward_data(n, p);
         let mut rng = crate::rng::fit_rng(3);
         let (w, h) = crate::nmf::init::random(&mut rng, n, p, r, 1.0);
-        let mut blocks = RatioBlocks::new(n, p);
-        assert_eq!(blocks.block.nrows(), 8);
+        let mut blocks = RatioBlocks::new(n, p, r);
+        assert_eq!(blocks.groups[0].block.nrows(), 8);
+        assert_eq!(blocks.groups.len(), 5);
         let full = Array2::from_shape_fn((n, p), |(i, j)| {
             let l: f64 = (0..r).map(|k| w[[i, k]] * h[[k, j]]).sum();
             if x[[i, j]] > 0.0 {
@@ -181,5 +254,17 @@ mod tests {
                 .zip(want_w.iter())
                 .all(|(a, b)| (a - b).abs() <= 1e-12 * b.abs().max(1.0))
         );
+
+        // The groups on a 3-thread pool give the same bits as one after the other.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let (mut par_h, mut par_w) = (Array2::zeros((r, p)), Array2::zeros((n, r)));
+        blocks.set_parallel(true);
+        pool.install(|| {
+            blocks.wt_ratio(x.view(), &w, &h, &mut par_h);
+            blocks.ratio_ht(x.view(), &w, &h, &mut par_w);
+        });
+        let bits = |m: &Array2<f64>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&par_h), bits(&num_h));
+        assert_eq!(bits(&par_w), bits(&num_w));
     }
 }
