@@ -539,7 +539,7 @@ def case_time_to_target(np, X, h5, work, xbin, args, v, case):
                seconds, iters, frob)
     t.chase(work, h5, "hals", rank, "random", seed, case, f"{case}-frob-hals-random")
     targets.append(t)
-    notes.append(f"RcppML: fit call {seconds:.2f} s; Rscript process {proc:.1f} s")
+    notes.append(f"RcppML (time-to-target run, rank {rank}): fit call {seconds:.2f} s; Rscript process {proc:.1f} s")
 
     start = sklearn_start_losses(np, X, rank, 0)
     for t in targets:
