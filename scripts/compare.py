@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmarks nnmf-sweep against its peers on one planted matrix, in one run.
 
-Usage: scripts/compare.py --case brunet|medium [--threads N] [--workdir DIR] [--seed S]
-                          [--r-nrun N] [--r-maxiter N]
+Usage: scripts/compare.py --case brunet|medium|large [--threads N] [--workdir DIR] [--seed S]
+                          [--r-nrun N] [--r-maxiter N] [--skip-whole | --no-target]
 
 Cases (the matrix is planted counts from `nnmf-sweep simulate`; every tool factorizes the same
 N x p matrix X, observations as rows, X ~ W H with W N x r and H r x p):
@@ -25,6 +25,22 @@ N x p matrix X, observations as rows, X ~ W H with W N x r and H r x p):
           took about 200 s here, 0.1 s per iteration); --r-maxiter N caps them lower where a
           single run would take more than about 5 minutes, and the table then says so.
           Default threads: 1 for every tool.
+          Then the time-to-target comparison below (--skip-whole: only that; --no-target: not that).
+  large   20000 x 2000, planted rank 20: the time-to-target comparison only (R NMF left out: the
+          issue's targets name scikit-learn and RcppML, and its runs would take most of an hour).
+
+Time to target (medium and large, one thread for every tool): each peer runs once and its final
+loss is recomputed in numpy; then nnmf-sweep's solver runs (examples/trace, built by
+`cargo build --release --examples`) until its loss is at or below that, and the table shows the
+peer's time, nnmf-sweep's time to reach the peer's loss and their ratio:
+  KL         scikit-learn mu (init nndsvda, tol 1e-4, max_iter 2000)
+               -> nnmf-sweep mu from nndsvda (the same start: checked, see the notes), and cd
+                  from nndsvda in the medium case only (too slow per iteration for the large one)
+  Frobenius  scikit-learn cd (init nndsvda, tol 1e-4, max_iter 2000) -> nnmf-sweep hals from nndsvda
+             RcppML nmf (its own random start, tol 1e-4) -> nnmf-sweep hals from its random start
+nnmf-sweep's time is the init (the SVD for nndsvda) plus the update iterations up to the first
+traced iteration at or below the target; objective evaluations for the trace are off the clock.
+Traces stop at 5000 iterations or after 150 s (medium) / 240 s (large) of iterations.
 
 What is measured:
   - wall seconds: for nnmf-sweep, the whole process (reading the HDF5 file, the fits, the
@@ -43,10 +59,12 @@ Data handed to the tools: the HDF5 file from `simulate` (nnmf-sweep), a raw row-
 little-endian float64 file read with readBin (R; much faster than CSV; R reports the sum of what
 it read, checked here), the numpy array (scikit-learn).
 
-Needs: target/release/nnmf-sweep (cargo build --release), Python's numpy, h5py, scikit-learn
+Needs: target/release/nnmf-sweep and target/release/examples/trace (cargo build --release
+--examples; $CARGO_TARGET_DIR is honoured), Python's numpy, h5py, scikit-learn
 (threadpoolctl, which scikit-learn depends on, limits its BLAS threads), Rscript with the R
 packages NMF and RcppML. A missing peer stops the script with a message saying what to install.
-Runtime on a shared 2-core machine: brunet about 7 minutes, medium about 10 minutes.
+Runtime on a shared 2-core machine: brunet about 7 minutes, medium about 12 minutes, large
+about 10-15 minutes.
 """
 import argparse
 import os
@@ -59,12 +77,15 @@ import time
 import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "nnmf-sweep")
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+BIN = os.path.join(TARGET, "release", "nnmf-sweep")
+TRACE_BIN = os.path.join(TARGET, "release", "examples", "trace")
 R_SCRIPT = os.path.join(ROOT, "scripts", "compare_nmf.R")
 
 CASES = {
     "brunet": {"rows": 5000, "cols": 38, "rank": 3, "threads": 2},
     "medium": {"rows": 5000, "cols": 1000, "rank": 10, "threads": 1},
+    "large": {"rows": 20000, "cols": 2000, "rank": 20, "threads": 1},
 }
 BRUNET_RANKS = [2, 3, 4, 5]
 MEDIUM_RANK = 10
@@ -85,6 +106,10 @@ def parse_args():
                          "(its time is then also extrapolated to --restarts; stated in the table)")
     ap.add_argument("--r-maxiter", type=int, default=0,
                     help="medium case: iteration cap of R NMF's single runs (default 0: the package's 2000)")
+    ap.add_argument("--skip-whole", action="store_true",
+                    help="medium case: only the time-to-target comparison, not the whole-run table")
+    ap.add_argument("--no-target", action="store_true",
+                    help="medium case: only the whole-run table, not the time-to-target comparison")
     args = ap.parse_args()
     if args.threads is None:
         args.threads = CASES[args.case]["threads"]
@@ -120,6 +145,8 @@ def check_tools(case):
         versions["sklearn"] = sklearn.__version__
     except ImportError:
         missing.append("scikit-learn (pip install scikit-learn)")
+    if case in ("medium", "large") and not os.access(TRACE_BIN, os.X_OK):
+        missing.append(f"trace example {TRACE_BIN} (cargo build --release --example trace)")
     if not os.access(BIN, os.X_OK):
         missing.append(f"nnmf-sweep release binary {BIN} (cargo build --release)")
     else:
@@ -128,7 +155,7 @@ def check_tools(case):
     if shutil.which("Rscript") is None:
         missing.append("Rscript (apt-get install r-base-core), with the R packages NMF and RcppML")
     else:
-        r_pkgs = ["NMF"] + (["RcppML"] if case == "medium" else [])
+        r_pkgs = ["NMF"] + (["RcppML"] if case in ("medium", "large") else [])
         for pkg in r_pkgs:
             res = subprocess.run(["Rscript", "-e", f'cat(as.character(packageVersion("{pkg}")))'],
                                  capture_output=True, text=True)
@@ -238,7 +265,7 @@ def _str(v):
 # scikit-learn
 
 
-def run_sklearn(np, X, ranks, restarts, threads, solver, beta_loss, loss, tool):
+def run_sklearn(np, X, ranks, restarts, threads, solver, beta_loss, loss, tool, init="random"):
     """Restarts 0..restarts-1 (random_state) of each rank, one after the other; keeps the best
     by scikit-learn's own reconstruction_err_ (monotone in its objective)."""
     from sklearn.decomposition import NMF
@@ -252,7 +279,7 @@ def run_sklearn(np, X, ranks, restarts, threads, solver, beta_loss, loss, tool):
     for r in ranks:
         best, converged = None, 0
         for i in range(restarts):
-            model = NMF(n_components=r, solver=solver, beta_loss=beta_loss, init="random",
+            model = NMF(n_components=r, solver=solver, beta_loss=beta_loss, init=init,
                         max_iter=max_iter, tol=tol, random_state=i)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -272,7 +299,7 @@ def run_sklearn(np, X, ranks, restarts, threads, solver, beta_loss, loss, tool):
         fits.append(Fit(tool, loss, None, r, None, W, H, n_iter, stop, f"sklearn-{solver}"))
     restarts_text = (f"{restarts} restarts/rank (random_state 0..{restarts - 1}, sequential)" if restarts > 1
                      else "1 run (random_state 0)")
-    settings = (f"solver {solver}{', beta_loss ' + beta_loss if solver == 'mu' else ''}, init random, "
+    settings = (f"solver {solver}{', beta_loss ' + beta_loss if solver == 'mu' else ''}, init {init}, "
                 f"{restarts_text}, max_iter {max_iter}, tol {tol:g}, "
                 f"{threads} BLAS thread{'s' if threads > 1 else ''}")
     for fit in fits:
@@ -295,17 +322,17 @@ class _null:
 # R: NMF and RcppML (scripts/compare_nmf.R)
 
 
-def run_r(np, work, xbin, shape, job, threads, seed, nrun, maxiter):
+def run_r(np, work, xbin, shape, job, threads, seed, nrun, maxiter, rank=10):
     """Runs one job of compare_nmf.R; returns [(rank, seconds, iterations, W, H)] and the
     Rscript process's own wall time."""
     n, p = shape
-    out = os.path.join(work, f"r-{job}")
+    out = os.path.join(work, f"r-{job}-{rank}")
     os.makedirs(out, exist_ok=True)
     env = dict(os.environ)
     # R NMF parallelizes over restarts with its own workers and RcppML with its threads
     # argument; R's BLAS stays single-threaded so nothing is oversubscribed.
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    cmd = ["Rscript", R_SCRIPT, job, xbin, str(n), str(p), out, str(threads), str(seed), str(nrun), str(maxiter)]
+    cmd = ["Rscript", R_SCRIPT, job, xbin, str(n), str(p), out, str(threads), str(seed), str(nrun), str(maxiter), str(rank)]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     process_seconds = time.perf_counter() - t0
@@ -414,6 +441,160 @@ def case_medium(np, h5py, X, work, xbin, args, v):
 
 
 # ---------------------------------------------------------------------------------------------
+# Time to target: how long nnmf-sweep's solvers take to reach the loss a peer stopped at
+
+
+# Per case: trace granularity (objectives every k iterations) and the cap on one trace's clock.
+TARGET_SETTINGS = {"medium": {"every": 1, "max_seconds": 150}, "large": {"every": 5, "max_seconds": 240}}
+TRACE_MAX_ITER = 5000
+
+
+def run_trace(work, h5, solver, rank, init, seed, target, every, max_seconds, tag, precision="f64"):
+    """Runs examples/trace to `target`; returns init seconds, rows (iteration, seconds, kl, frob)
+    and the stop reason. The trace's clock counts the update iterations only."""
+    cmd = [TRACE_BIN, "--data", h5, "--dataset", "X", "--solver", solver, "--rank", str(rank),
+           "--init", init, "--seed", str(seed), "--every", str(every), "--max-iter", str(TRACE_MAX_ITER),
+           "--target", repr(float(target)), "--max-seconds", str(max_seconds), "--precision", precision]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        die(f"trace {solver} failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+    with open(os.path.join(work, f"trace-{tag}.tsv"), "w") as f:
+        f.write(res.stdout)
+    init_s, rows, stop = None, [], None
+    for line in res.stdout.splitlines():
+        parts = line.split("\t")
+        if line.startswith("# init_seconds"):
+            init_s = float(parts[1])
+        elif line.startswith("# stop"):
+            stop = parts[1]
+        elif line and not line.startswith("#") and parts[0] != "iteration":
+            rows.append((int(parts[0]), float(parts[1]), float(parts[2]), float(parts[3])))
+    return init_s, rows, stop
+
+
+class Target:
+    """One peer's run and nnmf-sweep's time to reach the loss it stopped at."""
+
+    def __init__(self, loss, peer, peer_settings, peer_seconds, peer_iters, peer_loss):
+        self.loss, self.peer, self.peer_settings = loss, peer, peer_settings
+        self.peer_seconds, self.peer_iters, self.peer_loss = peer_seconds, peer_iters, peer_loss
+        self.chases = []  # (solver, init, init_s, reached_row or None, last_row, stop)
+
+    def chase(self, work, h5, solver, rank, init, seed, case, tag, precision="f64"):
+        ts = TARGET_SETTINGS[case]
+        init_s, rows, stop = run_trace(work, h5, solver, rank, init, seed, self.peer_loss, ts["every"],
+                                       ts["max_seconds"], tag, precision)
+        if precision != "f64":
+            solver = f"{solver} {precision}"
+        col = 2 if self.loss == "kl" else 3
+        hit = next((row for row in rows if row[col] <= self.peer_loss), None)
+        self.chases.append((solver, init, init_s, hit, rows[-1], stop, rows[0]))
+
+
+def sklearn_start_losses(np, X, rank, seed):
+    """scikit-learn's own nndsvda start (private helper; None if it moved), for checking that
+    both tools start from the same point."""
+    try:
+        from sklearn.decomposition._nmf import _initialize_nmf
+        W, H = _initialize_nmf(X, rank, init="nndsvda", random_state=seed)
+        return losses(np, X, W, H)
+    except Exception:  # noqa: BLE001 - a diagnostic only
+        return None
+
+
+def case_time_to_target(np, X, h5, work, xbin, args, v, case):
+    """Per loss: a peer's single fit (its time and final loss, recomputed in numpy), then nnmf-sweep
+    traced until it reaches that loss. One thread for every tool."""
+    rank = CASES[case]["rank"]
+    seed = args.seed
+    sk = f"scikit-learn {v['sklearn']}"
+    targets, notes = [], []
+
+    def sk_target(solver, beta, loss):
+        (fit,), n = run_sklearn(np, X, [rank], 1, 1, solver, beta, loss, sk, init="nndsvda")
+        notes.extend(n)
+        kl, frob = losses(np, X, fit.W, fit.H)
+        return Target(loss, f"{sk} {solver}", fit.settings, fit.seconds, fit.iterations,
+                      kl if loss == "kl" else frob), (kl, frob)
+
+    # KL: scikit-learn mu from nndsvda; nnmf-sweep mu and cd from the same nndsvda start.
+    t, _ = sk_target("mu", "kullback-leibler", "kl")
+    t.chase(work, h5, "mu-kl", rank, "nndsvda", seed, case, f"{case}-kl-mu")
+    t.chase(work, h5, "mu-kl", rank, "nndsvda", seed, case, f"{case}-kl-mu-f32", "f32")
+    if case == "medium":
+        t.chase(work, h5, "cd-kl", rank, "nndsvda", seed, case, f"{case}-kl-cd")
+    else:
+        notes.append("nnmf-sweep cd-kl is traced in the medium case only: its scalar Newton sweeps took about "
+                     "1.5 s per iteration there, and the work grows with N·p·r (16x here), so it would not reach "
+                     "the target within this case's time budget")
+    targets.append(t)
+    # Frobenius: scikit-learn cd from nndsvda; nnmf-sweep hals from nndsvda.
+    t, _ = sk_target("cd", "frobenius", "frobenius")
+    t.chase(work, h5, "hals", rank, "nndsvda", seed, case, f"{case}-frob-hals")
+    t.chase(work, h5, "hals", rank, "nndsvda", seed, case, f"{case}-frob-hals-f32", "f32")
+    targets.append(t)
+    # Frobenius: RcppML from its own random start; nnmf-sweep hals from its own random start.
+    rows, proc = run_r(np, work, xbin, X.shape, "rcppml", 1, seed, 1, 0, rank)
+    (r, seconds, iters, xsum, W, H), = rows
+    check_r_sum(np, X, xsum, "rcppml")
+    _, frob = losses(np, X, W, H)
+    t = Target("frobenius", f"RcppML {v['RcppML']}",
+               f"nmf(k = {rank}, tol 1e-4, seed {seed}, its random init; maxit 100), 1 thread",
+               seconds, iters, frob)
+    t.chase(work, h5, "hals", rank, "random", seed, case, f"{case}-frob-hals-random")
+    t.chase(work, h5, "hals", rank, "random", seed, case, f"{case}-frob-hals-random-f32", "f32")
+    targets.append(t)
+    notes.append(f"RcppML (time-to-target run, rank {rank}): fit call {seconds:.2f} s; Rscript process {proc:.1f} s")
+
+    start = sklearn_start_losses(np, X, rank, 0)
+    for t in targets:
+        for solver, init, init_s, hit, last, stop, first in t.chases:
+            if init == "nndsvda" and start is not None:
+                col = 0 if t.loss == "kl" else 1
+                rel = (first[2 + col] - start[col]) / start[col]
+                notes.append(f"same start check ({solver}, {t.loss}): nnmf-sweep nndsvda loss {first[2 + col]:.10g}, "
+                             f"scikit-learn's nndsvda {start[col]:.10g} (relative difference {rel:.1e})")
+    notes.append(f"R NMF is left out of the time-to-target comparison: the issue's targets name scikit-learn "
+                 f"and RcppML, and its single runs take 150-200 s at 5000 x 1000 r10 (minutes more at 20000 x 2000 r20); "
+                 f"the whole-run table of the medium case has it.")
+    return targets, notes
+
+
+def print_targets(targets, case, args, shape):
+    n, p = shape
+    ts = TARGET_SETTINGS[case]
+    print(f"## Time to reach the peer's loss, case `{case}`: X {n} x {p} (planted rank {CASES[case]['rank']}, "
+          f"`nnmf-sweep simulate --seed {args.seed}`), rank {CASES[case]['rank']}, 1 thread each")
+    print()
+    print("| loss | peer | peer settings | peer s | peer iterations | peer loss (numpy) | nnmf-sweep solver, init "
+          "| nnmf-sweep s to reach it (init + iterations) | iterations | peer s / nnmf-sweep s "
+          "| same, iterations only |")
+    print("|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    for t in targets:
+        first = True
+        for solver, init, init_s, hit, last, stop, _ in t.chases:
+            head = (f"| {t.loss} | {t.peer} | {t.peer_settings} | {t.peer_seconds:.2f} | {t.peer_iters} | {t.peer_loss:.10g} "
+                    if first else "| | 〃 | | | | ")
+            first = False
+            if hit is None:
+                col = 2 if t.loss == "kl" else 3
+                print(f"{head}| {solver}, {init} | not reached ({stop}: {last[col]:.10g} after {last[0]} it., "
+                      f"{init_s + last[1]:.2f} s) | {last[0]} | < {t.peer_seconds / (init_s + last[1]):.2f} | — |")
+            else:
+                total = init_s + hit[1]
+                print(f"{head}| {solver}, {init} | {total:.2f} ({init_s:.2f} + {hit[1]:.2f}) | {hit[0]} "
+                      f"| {t.peer_seconds / total:.2f} | {t.peer_seconds / hit[1]:.2f} |")
+    print()
+    print(f"peer s: scikit-learn's fit_transform call (its init included), RcppML's nmf() call timed inside R. "
+          f"nnmf-sweep: examples/trace, the same data, OpenBLAS 1 thread; its clock counts the update iterations "
+          f"only (objectives evaluated every {ts['every']} iteration(s) off the clock, so 'iterations' is the first "
+          f"evaluated one at or below the peer's loss); the init (SVD for nndsvda) is timed apart and added. "
+          f"Losses: KL and squared Frobenius, one definition (numpy for the peers, nnmf-sweep's own objectives "
+          f"for its trace; they agree to 1e-9). A ratio > 1: nnmf-sweep is faster.")
+    print()
+
+
+# ---------------------------------------------------------------------------------------------
 # The table
 
 
@@ -483,8 +664,15 @@ def main():
     xbin = os.path.join(work, "x.bin")
     X.astype("<f8").tofile(xbin)  # row-major, raw little-endian float64 for R's readBin
 
-    run = case_brunet if args.case == "brunet" else case_medium
-    fits, notes = run(np, h5py, X, work, xbin, args, versions)
+    fits, notes = [], []
+    if args.case == "brunet":
+        fits, notes = case_brunet(np, h5py, X, work, xbin, args, versions)
+    elif args.case == "medium" and not args.skip_whole:
+        fits, notes = case_medium(np, h5py, X, work, xbin, args, versions)
+    targets = None
+    if args.case == "large" or (args.case == "medium" and not args.no_target):
+        targets, tnotes = case_time_to_target(np, X, h5, work, xbin, args, versions, args.case)
+        notes += tnotes
 
     # One loss definition for every tool, from the factors it returned.
     for fit in fits:
@@ -494,13 +682,16 @@ def main():
             notes.append(f"WARNING: nnmf-sweep's own objectives at rank {fit.rank} ({own}) differ from numpy's "
                          f"(kl {fit.kl}, frob {fit.frob})")
 
-    print_table(fits, args, versions, X.shape, c["rank"])
-    print("Wall s: nnmf-sweep = the whole process (read, fits, statistics, results.h5, tables, plots); "
-          "scikit-learn = its fit_transform calls; R = the nmf() call timed inside R. "
-          "KL and Frobenius² are recomputed in numpy from each tool's W and H "
-          "(KL = Σ_{x>0} x ln(x/wh) − Σx + Σwh; Frobenius² = Σ(x − wh)²); "
-          "the `vs nnmf-sweep` columns compare with nnmf-sweep's fit of the same loss and rank.")
-    print()
+    if fits:
+        print_table(fits, args, versions, X.shape, c["rank"])
+        print("Wall s: nnmf-sweep = the whole process (read, fits, statistics, results.h5, tables, plots); "
+              "scikit-learn = its fit_transform calls; R = the nmf() call timed inside R. "
+              "KL and Frobenius² are recomputed in numpy from each tool's W and H "
+              "(KL = Σ_{x>0} x ln(x/wh) − Σx + Σwh; Frobenius² = Σ(x − wh)²); "
+              "the `vs nnmf-sweep` columns compare with nnmf-sweep's fit of the same loss and rank.")
+        print()
+    if targets:
+        print_targets(targets, args.case, args, X.shape)
     for note in notes:
         print(f"- {note}")
     print(f"- load average after: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores); files in {work}")

@@ -3,15 +3,16 @@
 # one definition (in numpy).
 #
 # Usage (called by compare.py, not meant to be run by hand):
-#   Rscript compare_nmf.R JOB X.bin NROW NCOL OUTDIR THREADS SEED NRUN MAXITER
+#   Rscript compare_nmf.R JOB X.bin NROW NCOL OUTDIR THREADS SEED NRUN MAXITER [RANK]
 #
 #   JOB      "nmf-brunet-sweep": NMF::nmf(X, 2:5, "brunet", nrun = NRUN, seed = SEED,
 #                                         .options = "p<THREADS>"), best fit of each rank
-#            "nmf-brunet":       NMF::nmf(X, 10, "brunet", seed = SEED[, maxIter = MAXITER])
-#            "nmf-lee":          NMF::nmf(X, 10, "lee",    seed = SEED[, maxIter = MAXITER])
-#            "rcppml":           RcppML::nmf(X, 10, tol = 1e-4, seed = SEED), THREADS threads
+#            "nmf-brunet":       NMF::nmf(X, RANK, "brunet", seed = SEED[, maxIter = MAXITER])
+#            "nmf-lee":          NMF::nmf(X, RANK, "lee",    seed = SEED[, maxIter = MAXITER])
+#            "rcppml":           RcppML::nmf(X, RANK, tol = 1e-4, seed = SEED), THREADS threads
 #   X.bin    the matrix, NROW x NCOL, row-major, raw little-endian float64 (numpy's tofile)
 #   MAXITER  0: the algorithm's default (2000 for NMF's methods); > 0: a cap on iterations
+#   RANK     the rank of the single-rank jobs (default 10)
 #
 # Output in OUTDIR: for every fit, W_<r>.bin (NROW x r) and H_<r>.bin (r x NCOL), column-major
 # raw little-endian float64 (R's own layout), and result.tsv with one line per rank:
@@ -21,7 +22,7 @@
 # of X as R read it, which compare.py checks against its own (same matrix for every tool).
 
 args <- commandArgs(trailingOnly = TRUE)
-if (length(args) != 9) stop("usage: compare_nmf.R JOB X.bin NROW NCOL OUTDIR THREADS SEED NRUN MAXITER")
+if (!(length(args) %in% c(9, 10))) stop("usage: compare_nmf.R JOB X.bin NROW NCOL OUTDIR THREADS SEED NRUN MAXITER [RANK]")
 job <- args[1]
 xfile <- args[2]
 n <- as.integer(args[3])
@@ -31,6 +32,7 @@ threads <- as.integer(args[6])
 seed <- as.integer(args[7])
 nrun <- as.integer(args[8])
 maxiter <- as.integer(args[9])
+rank <- if (length(args) == 10) as.integer(args[10]) else 10L
 
 need <- if (job == "rcppml") "RcppML" else "NMF"
 if (!requireNamespace(need, quietly = TRUE)) {
@@ -77,16 +79,16 @@ if (job == "nmf-brunet-sweep") {
   suppressPackageStartupMessages(library(NMF))
   method <- sub("nmf-", "", job)
   extra <- if (maxiter > 0) list(maxIter = maxiter) else list()
-  res <- timed(do.call(NMF::nmf, c(list(X, 10L, method = method, seed = seed), extra)))
-  record(10L, NMF::basis(res$value), NMF::coef(res$value), res$seconds, NMF::niter(res$value), 1L)
+  res <- timed(do.call(NMF::nmf, c(list(X, rank, method = method, seed = seed), extra)))
+  record(rank, NMF::basis(res$value), NMF::coef(res$value), res$seconds, NMF::niter(res$value), 1L)
 } else if (job == "rcppml") {
   # RcppML 0.3.7's nmf() minimizes mean squared error only (no loss argument). It returns
   # w (n x k), d (k) and h (k x p) with A ~ w diag(d) h; its tol is the correlation distance between
   # consecutive w's; maxit defaults to 100.
   RcppML::setRcppMLthreads(threads)
-  res <- timed(RcppML::nmf(X, 10L, tol = 1e-4, seed = seed, verbose = FALSE))
+  res <- timed(RcppML::nmf(X, rank, tol = 1e-4, seed = seed, verbose = FALSE))
   m <- res$value
-  record(10L, m$w %*% diag(m$d), m$h, res$seconds, m$iter, 1L)
+  record(rank, m$w %*% diag(m$d), m$h, res$seconds, m$iter, 1L)
 } else {
   stop(sprintf("unknown job '%s'", job))
 }
