@@ -220,7 +220,7 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
     std::fs::create_dir_all(&records_dir)
         .map_err(|e| Error::io(format!("cannot create {}", records_dir.display()), e))?;
     if let Some(s) = opts.shard {
-        report::write_atomic(&plan.out_dir.join("shards.txt"), &format!("{}\n", s.count))?;
+        record_shard_count(&plan.out_dir, s.count)?;
     }
 
     // This process's share, then what of it is already stored.
@@ -407,6 +407,16 @@ pub fn job_states(out: &Path) -> Result<(Plan, Vec<(Job, RecordState)>)> {
         .map(|j| store::check(out, &fp, &j).map(|s| (j, s)))
         .collect::<Result<Vec<_>>>()?;
     Ok((plan, states))
+}
+
+/// Records N in `<out>/shards.txt` (for `status`), through a temporary file of this process's own:
+/// shards starting together must not rename one another's temporary file away.
+fn record_shard_count(out: &Path, count: usize) -> Result<()> {
+    let path = out.join("shards.txt");
+    let tmp = out.join(format!("shards.txt.{}.partial", std::process::id()));
+    std::fs::write(&tmp, format!("{count}\n"))
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
 /// The shard count recorded by the shards of `out` (`shards.txt`), if any.
