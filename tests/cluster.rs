@@ -369,3 +369,38 @@ fn sigterm_stops_keeps_finished_fits_and_the_rerun_equals_a_clean_run() {
     let single = reference(tmp.path(), &cfg);
     assert_same_results(&single, &out);
 }
+
+/// Shards started at the same moment into a directory that does not exist yet race on creating
+/// it, its manifest and shards.txt: none may fail, and the merge equals a single run.
+#[test]
+fn shards_started_together_do_not_race() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = setup(tmp.path());
+    let out = tmp.path().join("new/dir");
+    let exe = assert_cmd::cargo::cargo_bin("nnmf-sweep");
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            std::process::Command::new(&exe)
+                .arg(&cfg)
+                .args(["--quiet", "--threads", "1", "--shard", &format!("{i}/3"), "--out"])
+                .arg(&out)
+                .env_remove("SLURM_ARRAY_TASK_ID")
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        ok(&o);
+    }
+    assert_eq!(records(&out).len(), 21);
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial") || n.contains("probe"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    ok(&bin().args(["merge", "--quiet"]).arg(&out).output().unwrap());
+    assert_same_results(&reference(tmp.path(), &cfg), &out);
+}
