@@ -47,15 +47,16 @@ snapshot() {  # name sha256 inode, one line per record
     done
 }
 
-t0=$(date +%s.%N)
+t0=$(date +%s%N)
 "$BIN" "$WORK/c.toml" --quiet --out "$WORK/reference"
-run_s=$(echo "$(date +%s.%N) - $t0" | bc)
-echo "reference run: ${run_s}s; $TRIALS trials, each killed (SIGKILL) after a random delay in [0, ${run_s}s]"
+run_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "reference run: ${run_ms} ms; $TRIALS trials, each killed (SIGKILL) after a random delay in [0, ${run_ms} ms]"
 
 failed=0 killed_records=0
 for trial in $(seq 1 "$TRIALS"); do
     out=$WORK/trial$trial
-    delay=$(python3 -c "import random; print(f'{random.uniform(0, $run_s):.3f}')")
+    delay_ms=$(( (RANDOM * 32768 + RANDOM) % (run_ms + 1) ))
+    delay=$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))
     "$BIN" "$WORK/c.toml" --quiet --out "$out" &
     pid=$!
     sleep "$delay"

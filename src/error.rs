@@ -5,9 +5,11 @@
 //! - 0: success;
 //! - 1: internal error (a bug, or an unexpected I/O or HDF5 failure);
 //! - 2: bad command line or configuration (syntax, unknown key, invalid value, a rank impossible
-//!   for the data);
-//! - 3: bad input data (missing file or dataset, wrong shape or type, negative/NaN/infinite entries);
-//! - 4: output directory problem (already holds results without `--force`, not writable);
+//!   for the data, a bad `--shard` or Slurm array environment, `--force` with a shard);
+//! - 3: bad input data (missing file or dataset, wrong shape or type, negative/NaN/infinite
+//!   entries; at `merge`, data changed since the sweep ran);
+//! - 4: output directory problem (already holds results without `--force`, not writable, holds
+//!   the fit records of another sweep — other config or data — or, for `merge`/`status`, no sweep);
 //! - 5: numerical failure (every fit of some rank produced a non-finite objective);
 //! - 6: incomplete: the sweep stopped before every fit was done (SIGTERM, SIGINT, a Slurm time
 //!   limit or `scancel`), or `merge` found fits missing; finished fits are kept, and running the
