@@ -2,13 +2,14 @@
 //! error to its documented exit code (see `error.rs` and the README).
 
 use crate::config::{self, Overrides};
-use crate::error::{Error, Result};
+use crate::error::{Error, INCOMPLETE, Result};
 use crate::report;
 use crate::simulate::{self, Planted};
 use crate::sweep;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 /// Non-negative matrix factorization sweeps: every rank of a range, many random restarts each,
@@ -22,7 +23,9 @@ use std::sync::atomic::AtomicBool;
 )]
 #[command(
     after_help = "Exit codes: 0 success, 1 internal error, 2 bad command line or config, \
-3 bad input data, 4 output directory problem, 5 numerical failure.\nThe README documents every config key."
+3 bad input data, 4 output directory problem, 5 numerical failure, 6 incomplete (stopped by \
+SIGTERM/SIGINT, or fits missing at merge): run the same command again to resume.\n\
+The README documents every config key."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -46,15 +49,44 @@ struct RunArgs {
     /// Print nothing but errors (no progress, warnings or summary).
     #[arg(long, short)]
     quiet: bool,
-    /// Overwrite results already in the output directory.
+    /// Overwrite results already in the output directory (and discard its fit records).
     #[arg(long)]
     force: bool,
+    /// Run only shard I of N (0 ≤ I < N) of the grid and store its fits, without merging; by
+    /// default taken from a Slurm array task (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT).
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Write a planted low-rank Poisson count matrix to HDF5 (datasets X, W_true, H_true).
     Simulate(SimulateArgs),
+    /// Build results.h5, the tables and the plots of OUTDIR from its stored fit records.
+    Merge(MergeArgs),
+    /// Show the fits done and missing in OUTDIR, per rank and kind and per shard.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// The sweep's output directory (holding sweep-manifest.txt and records/).
+    outdir: PathBuf,
+    /// Build a result from the fits done even when some are missing (listed in partial.txt).
+    #[arg(long)]
+    allow_partial: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// The sweep's output directory.
+    outdir: PathBuf,
+    /// Count per shard for N shards (default: the N recorded by the shard runs, if any).
+    #[arg(long, value_name = "N")]
+    shards: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -103,12 +135,33 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Simulate(a)) => simulate_cmd(a),
+        Some(Command::Merge(a)) => merge_cmd(a),
+        Some(Command::Status(a)) => status_cmd(a),
         None => sweep_cmd(cli.run),
     }
 }
 
+/// A flag set by SIGTERM and SIGINT (what Slurm sends at a time limit or on `scancel`, and
+/// Ctrl-C): the sweep stops starting fits, fits in flight stop at their next iteration and are not
+/// stored, and the run exits with code 6. A second signal exits at once, with the same code.
+fn cancel_on_signals() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(sig, i32::from(INCOMPLETE), Arc::clone(&flag))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&flag)))
+            .map_err(|e| Error::io("cannot install the SIGTERM/SIGINT handlers", e))?;
+    }
+    Ok(flag)
+}
+
 fn sweep_cmd(a: RunArgs) -> Result<()> {
     let path = a.config.unwrap_or_default();
+    // Absolute, so that merge (in another directory, on another node) finds the data again.
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    let shard = match &a.shard {
+        Some(text) => Some(sweep::Shard::parse(text, "--shard")?),
+        None => sweep::Shard::from_env(|k| std::env::var(k).ok())?,
+    };
     let plan = config::load(
         &path,
         &Overrides {
@@ -117,16 +170,160 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
         },
     )?;
     let mut obs = crate::progress::for_stderr(a.quiet);
-    let cancel = AtomicBool::new(false);
-    let outcome = sweep::execute(&plan, a.force, obs.as_mut(), &cancel)?;
-    if !a.quiet {
-        print!(
-            "{}",
-            report::summary_table(&outcome.collected.ranks, &outcome.decision, plan.loss.name())
-        );
-        println!("results in {}", plan.out_dir.display());
+    let cancel = cancel_on_signals()?;
+    let opts = sweep::RunOptions { force: a.force, shard };
+    match sweep::execute(&plan, opts, obs.as_mut(), &cancel)? {
+        sweep::Outcome::Merged(r) => {
+            if !a.quiet {
+                print_results(&r, plan.loss.name(), &plan.out_dir);
+            }
+        }
+        sweep::Outcome::Shard {
+            shard,
+            computed,
+            skipped,
+        } => {
+            if !a.quiet {
+                println!(
+                    "shard {shard}: its {} fits are stored ({computed} computed now, {skipped} found done); \
+                     when every shard has finished, run: nnmf-sweep merge {}",
+                    computed + skipped,
+                    plan.out_dir.display()
+                );
+            }
+        }
     }
     Ok(())
+}
+
+fn print_results(r: &sweep::Results, loss: &str, out: &std::path::Path) {
+    print!("{}", report::summary_table(&r.collected.ranks, &r.decision, loss));
+    if !r.missing.is_empty() {
+        println!(
+            "PARTIAL result: {} fits missing ({})",
+            r.missing.len(),
+            sweep::describe_jobs(&r.missing, 10)
+        );
+    }
+    println!("results in {}", out.display());
+}
+
+fn merge_cmd(a: MergeArgs) -> Result<()> {
+    let mut obs = crate::progress::for_stderr(a.quiet);
+    let r = sweep::merge(&a.outdir, a.allow_partial, obs.as_mut())?;
+    if !a.quiet {
+        let (plan, _) = sweep::plan_of_dir(&a.outdir)?;
+        print_results(&r, plan.loss.name(), &a.outdir);
+    }
+    Ok(())
+}
+
+fn status_cmd(a: StatusArgs) -> Result<()> {
+    if a.shards == Some(0) {
+        return Err(Error::Shard {
+            source_name: "--shards".into(),
+            message: "must be at least 1".into(),
+        });
+    }
+    let (plan, states) = sweep::job_states(&a.outdir)?;
+    print!(
+        "{}",
+        status_text(
+            &a.outdir,
+            &plan,
+            &states,
+            a.shards.or_else(|| sweep::recorded_shards(&a.outdir))
+        )
+    );
+    Ok(())
+}
+
+/// The status report: totals, a table per rank and kind, one per shard, the missing fits.
+fn status_text(
+    out: &std::path::Path,
+    plan: &config::Plan,
+    states: &[(sweep::Job, sweep::store::RecordState)],
+    shards: Option<usize>,
+) -> String {
+    use std::fmt::Write;
+    use sweep::store::RecordState;
+    let done = |s: &RecordState| matches!(s, RecordState::Done(_));
+    let total_done = states.iter().filter(|(_, s)| done(s)).count();
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "sweep in {}: {total_done} of {} fits done, {} missing",
+        out.display(),
+        states.len(),
+        states.len() - total_done
+    );
+    let _ = writeln!(t, "{:>4}  {:<8}{:>6}{:>9}", "rank", "kind", "done", "missing");
+    for &rank in &plan.ranks {
+        for kind in [sweep::JobKind::Fit, sweep::JobKind::Heldout, sweep::JobKind::Null] {
+            let of: Vec<_> = states
+                .iter()
+                .filter(|(j, _)| j.rank == rank && j.kind == kind)
+                .collect();
+            if of.is_empty() {
+                continue;
+            }
+            let d = of.iter().filter(|(_, s)| done(s)).count();
+            let _ = writeln!(t, "{rank:>4}  {:<8}{d:>6}{:>9}", kind.name(), of.len() - d);
+        }
+    }
+    if let Some(n) = shards {
+        let jobs: Vec<sweep::Job> = states.iter().map(|(j, _)| *j).collect();
+        let of = sweep::shard_of(&jobs, n);
+        let _ = writeln!(t, "{:>5}  {:>6}{:>9}   (of {n} shards)", "shard", "done", "missing");
+        for k in 0..n {
+            let (mut d, mut m) = (0, 0);
+            for ((_, s), &sh) in states.iter().zip(&of) {
+                if sh == k {
+                    if done(s) {
+                        d += 1;
+                    } else {
+                        m += 1;
+                    }
+                }
+            }
+            let _ = writeln!(t, "{k:>5}  {d:>6}{m:>9}");
+        }
+    }
+    let damaged: Vec<sweep::Job> = states
+        .iter()
+        .filter(|(_, s)| matches!(s, RecordState::Damaged))
+        .map(|(j, _)| *j)
+        .collect();
+    if !damaged.is_empty() {
+        let _ = writeln!(
+            t,
+            "damaged records (recomputed by the next run): {}",
+            sweep::describe_jobs(&damaged, 20)
+        );
+    }
+    let other: Vec<sweep::Job> = states
+        .iter()
+        .filter(|(_, s)| matches!(s, RecordState::OtherPlan))
+        .map(|(j, _)| *j)
+        .collect();
+    if !other.is_empty() {
+        let _ = writeln!(
+            t,
+            "records of another sweep (refused): {}",
+            sweep::describe_jobs(&other, 20)
+        );
+    }
+    let missing: Vec<sweep::Job> = states.iter().filter(|(_, s)| !done(s)).map(|(j, _)| *j).collect();
+    if missing.is_empty() {
+        let _ = writeln!(
+            t,
+            "complete: run `nnmf-sweep merge {}` to build the results",
+            out.display()
+        );
+    } else {
+        let _ = writeln!(t, "missing: {}", sweep::describe_jobs(&missing, 20));
+    }
+    t
 }
 
 fn simulate_cmd(a: SimulateArgs) -> Result<()> {

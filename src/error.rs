@@ -5,12 +5,20 @@
 //! - 0: success;
 //! - 1: internal error (a bug, or an unexpected I/O or HDF5 failure);
 //! - 2: bad command line or configuration (syntax, unknown key, invalid value, a rank impossible
-//!   for the data);
-//! - 3: bad input data (missing file or dataset, wrong shape or type, negative/NaN/infinite entries);
-//! - 4: output directory problem (already holds results without `--force`, not writable);
-//! - 5: numerical failure (every fit of some rank produced a non-finite objective).
+//!   for the data, a bad `--shard` or Slurm array environment, `--force` with a shard);
+//! - 3: bad input data (missing file or dataset, wrong shape or type, negative/NaN/infinite
+//!   entries; at `merge`, data changed since the sweep ran);
+//! - 4: output directory problem (already holds results without `--force`, not writable, holds
+//!   the fit records of another sweep — other config or data — or, for `merge`/`status`, no sweep);
+//! - 5: numerical failure (every fit of some rank produced a non-finite objective);
+//! - 6: incomplete: the sweep stopped before every fit was done (SIGTERM, SIGINT, a Slurm time
+//!   limit or `scancel`), or `merge` found fits missing; finished fits are kept, and running the
+//!   same command again resumes (only the missing fits are computed).
 
 use std::path::PathBuf;
+
+/// The exit code of an incomplete sweep ("run the same command again to resume").
+pub const INCOMPLETE: u8 = 6;
 
 /// Shorthand for results carrying [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -111,6 +119,39 @@ pub enum Error {
         /// What to try.
         hint: String,
     },
+    /// The output directory belongs to another sweep (other config or data), or its records do.
+    #[error(
+        "output directory {dir} holds the records of another sweep: {differs}; records are never mixed: \
+         use another directory with --out or [output] dir, or pass --force to discard them (not with --shard)"
+    )]
+    OtherSweep {
+        /// The output directory.
+        dir: PathBuf,
+        /// What differs, e.g. "ranks: this run 2,3 vs 2,3,4 in the directory".
+        differs: String,
+    },
+    /// `merge` or `status` was given a directory that holds no sweep.
+    #[error("{dir} holds no sweep (no {manifest}): give the output directory of a sweep (its [output] dir or --out)")]
+    NoSweep {
+        /// The directory given.
+        dir: PathBuf,
+        /// The manifest's file name.
+        manifest: String,
+    },
+    /// A bad `--shard` value or Slurm array environment.
+    #[error("{source_name}: {message}")]
+    Shard {
+        /// Where the value came from (`--shard` or the environment variable).
+        source_name: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The sweep is not complete: stopped by a signal, or fits are missing at merge.
+    #[error("incomplete: {message}")]
+    Incomplete {
+        /// What is missing and how to resume.
+        message: String,
+    },
     /// An I/O failure while writing results.
     #[error("{context}: {source}")]
     Io {
@@ -145,10 +186,15 @@ impl Error {
             Error::ConfigRead { .. }
             | Error::ConfigSyntax { .. }
             | Error::UnknownKey { .. }
-            | Error::ConfigValue { .. } => 2,
+            | Error::ConfigValue { .. }
+            | Error::Shard { .. } => 2,
             Error::DataFile { .. } | Error::Data { .. } => 3,
-            Error::OutputExists { .. } | Error::OutputUnwritable { .. } => 4,
+            Error::OutputExists { .. }
+            | Error::OutputUnwritable { .. }
+            | Error::OtherSweep { .. }
+            | Error::NoSweep { .. } => 4,
             Error::Numerical { .. } => 5,
+            Error::Incomplete { .. } => INCOMPLETE,
             Error::Io { .. } | Error::Hdf5 { .. } => 1,
         }
     }

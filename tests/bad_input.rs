@@ -717,9 +717,17 @@ fn numerical_failure_leaves_no_results_h5() {
         !c.out_dir().join("results.h5").exists(),
         "results.h5 written by a failed sweep"
     );
-    // After fixing the data, the same command must not be refused with "already holds results".
+    // After fixing the data, the same command is not refused with "already holds results", but
+    // the failed run's fit records were made from other data: never mixed in, --force discards them.
     c.matrix(&matrix(20, 15));
-    c.succeed(&["--quiet"]);
+    let out = c.run(&["--quiet"]);
+    let err = c.stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("is not the data the stored fits were made from") && err.contains("pass --force"),
+        "{err}"
+    );
+    c.succeed(&["--quiet", "--force"]);
 }
 
 // ---- the command line ---------------------------------------------------------------------------
@@ -737,8 +745,10 @@ fn help_mentions_flags_and_exit_codes() {
         "--out",
         "--quiet",
         "--force",
+        "--shard <I/N>",
         "Exit codes: 0 success, 1 internal error, 2 bad command line or config, 3 bad input data, \
-         4 output directory problem, 5 numerical failure.",
+         4 output directory problem, 5 numerical failure, 6 incomplete (stopped by SIGTERM/SIGINT, or fits \
+         missing at merge): run the same command again to resume.",
     ] {
         assert!(text.contains(want), "--help lacks {want:?}: {text}");
     }

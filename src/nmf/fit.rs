@@ -28,8 +28,8 @@ pub enum StopReason {
     MaxIter,
     /// The objective became NaN or infinite: the fit failed and its factors are not used.
     NonFinite,
-    /// The driver's cancel flag was set while this fit was in flight. (Nothing sets it yet: the
-    /// SIGINT/SIGTERM handling that will comes with resumable runs.)
+    /// The driver's cancel flag was set while this fit was in flight (SIGTERM or SIGINT). A
+    /// cancelled fit is never stored: a resumed run computes it again, to the same bits.
     Cancelled,
 }
 

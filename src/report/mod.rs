@@ -26,6 +26,11 @@ use std::path::{Path, PathBuf};
 /// written last). Tables left by a failed or interrupted run do not count.
 pub const RESULT_MARKER: &str = "results.h5";
 
+/// Written (before results.h5) by `merge --allow-partial` when fits were missing, and removed
+/// once a complete result is written: results.h5 beside it is not a finished sweep, so running
+/// the sweep again resumes it.
+pub const PARTIAL_MARKER: &str = "partial.txt";
+
 /// Creates `dir` if needed, refuses one that holds finished results unless `force`, and checks
 /// that it can be written (by creating and removing a probe file). Returns whether it created `dir`.
 pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<bool> {
@@ -35,13 +40,14 @@ pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<bool> {
     };
     let created = !dir.exists();
     std::fs::create_dir_all(dir).map_err(unwritable)?;
-    if dir.join(RESULT_MARKER).exists() && !force {
+    if dir.join(RESULT_MARKER).exists() && !dir.join(PARTIAL_MARKER).exists() && !force {
         return Err(Error::OutputExists {
             dir: dir.to_path_buf(),
             found: RESULT_MARKER.to_string(),
         });
     }
-    let probe = dir.join(".nnmf-sweep-write-probe");
+    // A name of this process's own: shards probing one directory at once must not collide.
+    let probe = dir.join(format!(".nnmf-sweep-write-probe.{}", std::process::id()));
     std::fs::File::create(&probe)
         .and_then(|mut f| f.write_all(b"probe"))
         .map_err(unwritable)?;
@@ -54,7 +60,16 @@ fn is_owned(name: &str) -> bool {
     let stem_ext = |prefix: &str, exts: &[&str]| name.starts_with(prefix) && exts.iter().any(|e| name.ends_with(e));
     matches!(
         name,
-        "results.h5" | "fits.tsv" | "heldout.tsv" | "null_fits.tsv" | "summary.tsv" | "selection.txt" | "records"
+        "results.h5"
+            | "fits.tsv"
+            | "heldout.tsv"
+            | "null_fits.tsv"
+            | "summary.tsv"
+            | "selection.txt"
+            | "records"
+            | "sweep-manifest.txt"
+            | "partial.txt"
+            | "shards.txt"
     ) || name.ends_with(".partial")
         || stem_ext("rank_selection.", &[".png", ".svg"])
         || stem_ext("consensus_rank_", &[".png", ".svg", ".partial.png"])
@@ -238,7 +253,10 @@ mod tests {
             "{e}"
         );
         prepare_out_dir(&dir, true).unwrap();
-        assert!(!dir.join(".nnmf-sweep-write-probe").exists());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2, "no probe left");
+        // A partial merge's results.h5 does not count as finished: the sweep resumes.
+        std::fs::write(dir.join(PARTIAL_MARKER), "x").unwrap();
+        prepare_out_dir(&dir, false).unwrap();
     }
 
     #[test]

@@ -2,16 +2,26 @@
 //! rayon pool, each finished job handed to one writer thread that stores its record durably and
 //! then feeds the streaming statistics.
 //!
+//! Cluster runs: [`shard`] splits the grid among processes, [`store`] keeps one durable record
+//! per finished job (resume skips them), [`manifest`] ties an output directory to one sweep, and
+//! `merge` builds every output from the records.
+//!
 //! Determinism: a job depends only on (data, config, kind, rank, index); its start comes from
 //! `rng::fit_seed`; each fit runs single-threaded BLAS; every reduction is independent of the
 //! order in which jobs finish. So results are the same bits with 1 thread or many.
 
 mod collect;
+pub mod manifest;
 mod run;
+pub mod shard;
 pub mod store;
 
 pub use collect::{Collected, Collector, NullStats, RankSummary};
-pub use run::{Outcome, execute};
+pub use run::{
+    Outcome, Results, RunOptions, describe_jobs, execute, fingerprint, job_states, manifest_of, merge, plan_of_dir,
+    recorded_shards, shard_of,
+};
+pub use shard::Shard;
 pub use store::StoredFit;
 
 use crate::nmf::init::{self, Init, Svd};
@@ -296,7 +306,8 @@ fn fit_in<T: Scalar>(
 }
 
 /// Runs every job on a pool of `threads` workers and hands each result, as it finishes, to
-/// `on_done` on the calling thread (the single writer). Stops early when `on_done` fails.
+/// `on_done` on the calling thread (the single writer). Stops early when `on_done` fails; once
+/// `cancel` is set, no further job starts (those in flight stop at their next iteration).
 pub fn run_jobs<E>(
     data: &SweepData,
     settings: &FitSettings,
@@ -327,7 +338,9 @@ pub fn run_jobs<E>(
         s.spawn(|| {
             pool.install(|| {
                 order.par_iter().with_max_len(1).for_each_with(tx, |tx, &job| {
-                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed)
+                        || cancel.load(std::sync::atomic::Ordering::Relaxed)
+                    {
                         return;
                     }
                     // A send fails only if the receiver is gone (the writer stopped).

@@ -1,10 +1,14 @@
-//! One whole sweep: check the output dir, read and check the data, fit the grid (each finished
-//! job stored durably before it counts), compute the statistics, choose the rank, write results.
-//! Every check runs before the first product is computed.
+//! One whole sweep, or one shard of it: check the output dir, read and check the data, agree
+//! with the sweep manifest, skip the fits already stored (resume), fit the rest (each finished
+//! job stored durably before it counts), and, unless sharded, merge. `merge` builds every output
+//! from the stored records alone, in (rank, kind, index) order, so a run merged from shards gives
+//! the same bits as a single process. Every check runs before the first product is computed.
 
-use super::store::{self, StoredFit};
+use super::manifest::{self, Manifest};
+use super::shard::{self, Shard};
+use super::store::{self, RecordState, StoredFit};
 use super::{Collected, Collector, FitRecord, FitSettings, GridSize, Job, JobKind, SweepData, jobs, run_jobs};
-use crate::config::Plan;
+use crate::config::{Overrides, Plan};
 use crate::data::{Dataset, ZeroLines, read_hdf5};
 use crate::error::{Error, Result};
 use crate::nmf::{FitMatrix, Loss, StopReason};
@@ -12,16 +16,43 @@ use crate::progress::Observer;
 use crate::report;
 use crate::stats::{ConsensusAccumulator, Decision, Evidence, StabilityAccumulator, decide_all, spread};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-
-/// What a finished sweep hands back to the command line (the files are already written).
+use std::sync::atomic::{AtomicBool, Ordering};
+/// The results of a complete (or, with `--allow-partial`, partial) merge; the files are written.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Results {
     /// Records and per-rank results; W (N x r) and H (r x p) of the full data.
     pub collected: Collected,
     /// The rank decision.
     pub decision: Decision,
+    /// Jobs whose records were missing (empty unless `--allow-partial`).
+    pub missing: Vec<Job>,
+}
+
+/// What a run hands back to the command line.
+#[derive(Debug)]
+pub enum Outcome {
+    /// An unsharded run: every fit done and merged.
+    Merged(Results),
+    /// A shard: its fits are done and stored; nothing merged.
+    Shard {
+        /// Which shard.
+        shard: Shard,
+        /// Fits of the shard computed now.
+        computed: usize,
+        /// Fits of the shard found already stored (resume).
+        skipped: usize,
+    },
+}
+
+/// How a run is started.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Discard the previous results and records of the output directory (not with a shard).
+    pub force: bool,
+    /// Run only this shard's share of the grid, and do not merge.
+    pub shard: Option<Shard>,
 }
 
 /// The fingerprint of everything a job's result depends on: program version, the data's
@@ -45,16 +76,103 @@ pub fn fingerprint(plan: &Plan, data_sha256: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
 
-/// Runs the sweep of `plan`; `force` allows overwriting results in the output directory.
-pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &AtomicBool) -> Result<Outcome> {
-    let created = report::prepare_out_dir(&plan.out_dir, force)?;
-    // Ranks are checked against the matrix as fitted, without its all-zero rows and columns.
-    let checked = read_hdf5(&plan.data).and_then(|d| {
-        let zero = ZeroLines::find(&d.x);
-        let (n_fit, p_fit) = (d.x.nrows() - zero.zero_rows.len(), d.x.ncols() - zero.zero_cols.len());
-        plan.check_ranks(n_fit, p_fit, !zero.is_empty()).map(|w| (d, zero, w))
-    });
-    let (dataset, zero, warnings): (Dataset, ZeroLines, _) = match checked {
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The manifest of `plan` on data with checksum `data_sha256`: everything the records and the
+/// merged result depend on.
+pub fn manifest_of(plan: &Plan, data_sha256: &str) -> Manifest {
+    let sel = &plan.selection;
+    let list = |v: &[usize]| v.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(",");
+    let mut keys = BTreeMap::new();
+    for (k, v) in [
+        ("version", env!("CARGO_PKG_VERSION").to_string()),
+        ("fingerprint", hex(&fingerprint(plan, data_sha256))),
+        ("data_sha256", data_sha256.to_string()),
+        ("data_path", plan.data.path.display().to_string()),
+        ("data_dataset", plan.data.dataset.clone()),
+        ("transpose", plan.data.transpose.to_string()),
+        ("obs_names", plan.data.obs_names.clone().unwrap_or_default()),
+        ("var_names", plan.data.var_names.clone().unwrap_or_default()),
+        ("loss", plan.loss.name().to_string()),
+        ("solver", plan.solver.name().to_string()),
+        ("init", plan.init.name().to_string()),
+        ("penalty", format!("{:?}", plan.penalty)),
+        ("precision", plan.precision.name().to_string()),
+        ("seed", plan.seed.to_string()),
+        ("max_iter", plan.stop.max_iter.to_string()),
+        ("tol", format!("{:e}", plan.stop.tol)),
+        ("check_every", plan.stop.check_every.to_string()),
+        ("ranks", list(&plan.ranks)),
+        ("restarts", plan.restarts.to_string()),
+        ("rule", sel.rule.name().to_string()),
+        ("heldout_fraction", format!("{:e}", sel.heldout_fraction)),
+        ("heldout_repeats", sel.heldout_repeats.to_string()),
+        ("null_restarts", sel.null_restarts.to_string()),
+        ("consensus_max_mb", sel.consensus_max_mb.to_string()),
+        ("config_path", plan.config_path.display().to_string()),
+    ] {
+        keys.insert(k.to_string(), v);
+    }
+    Manifest {
+        keys,
+        config_text: plan.config_text.clone(),
+    }
+}
+
+fn grid_size(plan: &Plan) -> GridSize {
+    GridSize {
+        restarts: plan.restarts,
+        heldout_repeats: plan.selection.heldout_repeats,
+        null_restarts: plan.selection.null_restarts,
+    }
+}
+
+/// The whole grid of `plan`, in (rank, kind, index) order: the order every reduction uses.
+fn grid_of(plan: &Plan) -> Vec<Job> {
+    let mut g = jobs(&plan.ranks, grid_size(plan), plan.seed);
+    g.sort_by_key(|j| (j.rank, j.kind, j.index));
+    g
+}
+
+/// Reads the data of `plan` and runs every data-dependent check (rank bounds on the matrix as
+/// fitted, without its all-zero rows and columns); returns the warnings to show.
+fn read_checked(plan: &Plan) -> Result<(Dataset, ZeroLines, Vec<String>)> {
+    let d = read_hdf5(&plan.data)?;
+    let zero = ZeroLines::find(&d.x);
+    let (n_fit, p_fit) = (d.x.nrows() - zero.zero_rows.len(), d.x.ncols() - zero.zero_cols.len());
+    let mut warnings = plan.check_ranks(n_fit, p_fit, !zero.is_empty())?;
+    warnings.extend(zero.warning());
+    Ok((d, zero, warnings))
+}
+
+/// "fit r4 #3, heldout r2 #0, ..." (at most `max` named, then a count).
+pub fn describe_jobs(jobs: &[Job], max: usize) -> String {
+    let mut s: Vec<String> = jobs
+        .iter()
+        .take(max)
+        .map(|j| format!("{} r{} #{}", j.kind.name(), j.rank, j.index))
+        .collect();
+    if jobs.len() > max {
+        s.push(format!("and {} more", jobs.len() - max));
+    }
+    s.join(", ")
+}
+
+/// Runs the sweep of `plan` (or one shard of it). Stops early, with [`Error::Incomplete`], when
+/// `cancel` is set (a signal): the fits finished by then are stored, those in flight are not.
+pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &AtomicBool) -> Result<Outcome> {
+    if opts.force && opts.shard.is_some() {
+        return Err(Error::Shard {
+            source_name: "--force".into(),
+            message: "cannot be combined with a shard (it would delete the other shards' records); \
+                      empty the output directory once before submitting the shards, or use a new one"
+                .into(),
+        });
+    }
+    let created = report::prepare_out_dir(&plan.out_dir, opts.force)?;
+    let (dataset, zero, warnings) = match read_checked(plan) {
         Ok(v) => v,
         Err(e) => {
             if created {
@@ -64,27 +182,33 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
             return Err(e);
         }
     };
-    if force {
+    let sha = dataset.provenance.sha256.clone();
+    let stored_manifest = manifest::read(&plan.out_dir)?;
+    let this = manifest_of(plan, &sha);
+    if opts.force {
         // Every check passed: the previous run's results go now, marker first, so nothing of it
         // can be taken for part of this run (or for a finished run if this one is interrupted).
         report::clear_previous(&plan.out_dir)?;
+    } else if let Some(stored) = &stored_manifest {
+        // Checked before anything is written, so a refused run leaves the directory as it was;
+        // changed data gets its own message (the other differences are listed below).
+        if this.differences(stored).iter().any(|d| d.starts_with("data_sha256:")) {
+            return Err(Error::OtherSweep {
+                dir: plan.out_dir.clone(),
+                differs: format!(
+                    "the data {} (dataset \"{}\") is not the data the stored fits were made from (SHA-256 {} now, {} then)",
+                    plan.data.path.display(),
+                    plan.data.dataset,
+                    sha,
+                    stored.keys.get("data_sha256").map_or("?", |s| s.as_str())
+                ),
+            });
+        }
     }
-    for w in warnings {
-        obs.warn(&w);
+    manifest::write_or_check(&plan.out_dir, &this)?;
+    for w in &warnings {
+        obs.warn(w);
     }
-    if let Some(w) = zero.warning() {
-        obs.warn(&w);
-    }
-    let fitted = zero.reduce(&dataset.x);
-    let n_fit = fitted.nrows();
-    let sel = &plan.selection;
-    let size = GridSize {
-        restarts: plan.restarts,
-        heldout_repeats: sel.heldout_repeats,
-        null_restarts: sel.null_restarts,
-    };
-
-    let consensus = consensus_allowed(plan, n_fit, obs);
     if plan.init.is_deterministic() && plan.restarts > 1 {
         obs.warn(&format!(
             "init = \"{}\" is deterministic: all {} restarts of a rank start from the same point and give the same fit; \
@@ -93,60 +217,273 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
             plan.restarts
         ));
     }
-    let svd_rank = if plan.init.needs_svd() {
-        plan.ranks.iter().copied().max().unwrap_or(1)
-    } else {
-        0
-    };
-    let data = SweepData::new(
-        FitMatrix::new(fitted),
-        plan.seed,
-        sel.heldout_fraction,
-        sel.null_restarts > 0,
-        svd_rank,
-        sel.heldout_repeats,
-    )
-    .map_err(|message| Error::Data {
-        path: plan.data.path.clone(),
-        dataset: plan.data.dataset.clone(),
-        message,
-    })?;
-    let settings = FitSettings {
-        loss: plan.loss,
-        solver: plan.solver,
-        init: plan.init,
-        penalty: plan.penalty,
-        precision: plan.precision,
-        inner_parallel: false,
-        stop: plan.stop,
-    };
-    let grid = jobs(&plan.ranks, size, plan.seed);
-    let fp = fingerprint(plan, &dataset.provenance.sha256);
+    let fp = fingerprint(plan, &sha);
     let records_dir = store::records_dir(&plan.out_dir);
     std::fs::create_dir_all(&records_dir)
         .map_err(|e| Error::io(format!("cannot create {}", records_dir.display()), e))?;
+    if let Some(s) = opts.shard {
+        record_shard_count(&plan.out_dir, s.count)?;
+    }
 
-    obs.start(grid.len());
-    let mut collector = Collector::new(plan.loss, &plan.ranks, n_fit, size, consensus);
-    run_jobs(
-        &data,
-        &settings,
-        &grid,
-        plan.threads,
-        cancel,
-        |fit: StoredFit| -> Result<()> {
-            // Durable before it counts.
-            store::write(&plan.out_dir, &fp, &fit)?;
-            obs.fit_done(&fit.record);
-            collector.add(fit);
-            Ok(())
+    // This process's share, then what of it is already stored.
+    let grid = grid_of(plan);
+    let mine: Vec<Job> = match opts.shard {
+        Some(s) => grid
+            .iter()
+            .zip(shard::assign(&grid, s.count))
+            .filter(|(_, k)| *k == s.index)
+            .map(|(j, _)| *j)
+            .collect(),
+        None => grid.clone(),
+    };
+    let mut todo = Vec::new();
+    let mut damaged = Vec::new();
+    for job in &mine {
+        match store::check(&plan.out_dir, &fp, job)? {
+            RecordState::Done(_) => {}
+            RecordState::Missing => todo.push(*job),
+            RecordState::Damaged => {
+                damaged.push(*job);
+                todo.push(*job);
+            }
+            RecordState::OtherPlan => {
+                return Err(Error::OtherSweep {
+                    dir: plan.out_dir.clone(),
+                    differs: format!(
+                        "record {} was made from another config or other data",
+                        store::record_path(&plan.out_dir, job).display()
+                    ),
+                });
+            }
+        }
+    }
+    if !damaged.is_empty() {
+        obs.warn(&format!(
+            "{} stored fit record(s) are damaged (torn or corrupted: checksum mismatch) and will be recomputed: {}",
+            damaged.len(),
+            describe_jobs(&damaged, 10)
+        ));
+    }
+    let skipped = mine.len() - todo.len();
+    if skipped > 0 {
+        obs.warn(&format!(
+            "resuming: {skipped} of {} fits are already stored in {} and are not recomputed",
+            mine.len(),
+            records_dir.display()
+        ));
+    }
+
+    let mut computed = 0;
+    if !todo.is_empty() && !cancel.load(Ordering::Relaxed) {
+        let sel = &plan.selection;
+        let svd_rank = if plan.init.needs_svd() {
+            plan.ranks.iter().copied().max().unwrap_or(1)
+        } else {
+            0
+        };
+        let data = SweepData::new(
+            FitMatrix::new(zero.reduce(&dataset.x)),
+            plan.seed,
+            sel.heldout_fraction,
+            sel.null_restarts > 0,
+            svd_rank,
+            sel.heldout_repeats,
+        )
+        .map_err(|message| Error::Data {
+            path: plan.data.path.clone(),
+            dataset: plan.data.dataset.clone(),
+            message,
+        })?;
+        let settings = FitSettings {
+            loss: plan.loss,
+            solver: plan.solver,
+            init: plan.init,
+            penalty: plan.penalty,
+            precision: plan.precision,
+            inner_parallel: false,
+            stop: plan.stop,
+        };
+        obs.start(todo.len());
+        run_jobs(
+            &data,
+            &settings,
+            &todo,
+            plan.threads,
+            cancel,
+            |fit: StoredFit| -> Result<()> {
+                // A cancelled fit is not a result: it is recomputed on resume (same bits as if
+                // it had never been interrupted).
+                if fit.record.stop == StopReason::Cancelled {
+                    return Ok(());
+                }
+                // Durable before it counts.
+                store::write(&plan.out_dir, &fp, &fit)?;
+                computed += 1;
+                obs.fit_done(&fit.record);
+                Ok(())
+            },
+        )
+        .map_err(|e| Error::io("cannot start the worker threads", std::io::Error::other(e)))??;
+        obs.finish();
+    }
+    if cancel.load(Ordering::Relaxed) && computed < todo.len() {
+        let resume = match opts.shard {
+            Some(s) => format!("run the same command (with --shard {s}) again to resume"),
+            None => "run the same command again to resume".into(),
+        };
+        return Err(Error::Incomplete {
+            message: format!(
+                "stopped by a signal: {} of {} fits{} are stored in {} ({} still to do); {resume}",
+                skipped + computed,
+                mine.len(),
+                opts.shard.map_or(String::new(), |s| format!(" of shard {s}")),
+                records_dir.display(),
+                todo.len() - computed
+            ),
+        });
+    }
+    match opts.shard {
+        Some(shard) => Ok(Outcome::Shard {
+            shard,
+            computed,
+            skipped,
+        }),
+        None => build_results(plan, &dataset, &zero, false, obs).map(Outcome::Merged),
+    }
+}
+
+/// `nnmf-sweep merge OUTDIR`: rebuilds the plan from the directory's manifest, reads the data
+/// again (checked against the stored checksum), and builds every output from the records.
+pub fn merge(out: &Path, allow_partial: bool, obs: &mut dyn Observer) -> Result<Results> {
+    let (plan, stored) = plan_of_dir(out)?;
+    let (dataset, zero, warnings) = read_checked(&plan)?;
+    let this = manifest_of(&plan, &dataset.provenance.sha256);
+    if this.keys.get("data_sha256") != stored.keys.get("data_sha256") {
+        return Err(Error::Data {
+            path: plan.data.path.clone(),
+            dataset: plan.data.dataset.clone(),
+            message: format!(
+                "changed since the sweep ran (SHA-256 {} now, {} recorded in {}); merge needs the data the fits \
+                 were made from: restore it",
+                dataset.provenance.sha256,
+                stored.keys.get("data_sha256").map_or("?", |s| s.as_str()),
+                out.join(manifest::FILE).display()
+            ),
+        });
+    }
+    manifest::write_or_check(out, &this)?;
+    for w in &warnings {
+        obs.warn(w);
+    }
+    build_results(&plan, &dataset, &zero, allow_partial, obs)
+}
+
+/// The plan of the sweep stored in `out` (its manifest's config, with `out` as output directory).
+pub fn plan_of_dir(out: &Path) -> Result<(Plan, Manifest)> {
+    let stored = manifest::read(out)?.ok_or_else(|| Error::NoSweep {
+        dir: out.to_path_buf(),
+        manifest: manifest::FILE.into(),
+    })?;
+    let plan = crate::config::parse(
+        &stored.config_text,
+        &stored.config_path(),
+        &Overrides {
+            threads: Some(1),
+            out: Some(out.to_path_buf()),
         },
-    )
-    .map_err(|e| Error::io("cannot start the worker threads", std::io::Error::other(e)))??;
-    obs.finish();
+    )?;
+    Ok((plan, stored))
+}
 
+/// Per-job state of the sweep stored in `out`, in (rank, kind, index) order.
+pub fn job_states(out: &Path) -> Result<(Plan, Vec<(Job, RecordState)>)> {
+    let (plan, stored) = plan_of_dir(out)?;
+    let fp_hex = stored.keys.get("fingerprint").cloned().unwrap_or_default();
+    let mut fp = [0u8; 32];
+    for (i, b) in fp.iter_mut().enumerate() {
+        *b = fp_hex
+            .get(2 * i..2 * i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+    }
+    let states = grid_of(&plan)
+        .into_iter()
+        .map(|j| store::check(out, &fp, &j).map(|s| (j, s)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((plan, states))
+}
+
+/// Records N in `<out>/shards.txt` (for `status`), through a temporary file of this process's own:
+/// shards starting together must not rename one another's temporary file away.
+fn record_shard_count(out: &Path, count: usize) -> Result<()> {
+    let path = out.join("shards.txt");
+    let tmp = out.join(format!("shards.txt.{}.partial", std::process::id()));
+    std::fs::write(&tmp, format!("{count}\n"))
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+}
+
+/// The shard count recorded by the shards of `out` (`shards.txt`), if any.
+pub fn recorded_shards(out: &Path) -> Option<usize> {
+    std::fs::read_to_string(out.join("shards.txt"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .filter(|&n| n >= 1)
+}
+
+/// The shard of each job of `jobs` among `count` shards.
+pub fn shard_of(jobs: &[Job], count: usize) -> Vec<usize> {
+    shard::assign(jobs, count)
+}
+
+/// Builds every output from the stored records, reduced in (rank, kind, index) order; refuses
+/// (listing them) when records are missing, unless `allow_partial`.
+fn build_results(
+    plan: &Plan,
+    dataset: &Dataset,
+    zero: &ZeroLines,
+    allow_partial: bool,
+    obs: &mut dyn Observer,
+) -> Result<Results> {
+    let out = &plan.out_dir;
+    let fp = fingerprint(plan, &dataset.provenance.sha256);
+    let n_fit = dataset.x.nrows() - zero.zero_rows.len();
+    let grid = grid_of(plan);
+    let mut missing = Vec::new();
+    for job in &grid {
+        match store::check(out, &fp, job)? {
+            RecordState::Done(_) => {}
+            RecordState::Missing | RecordState::Damaged => missing.push(*job),
+            RecordState::OtherPlan => {
+                return Err(Error::OtherSweep {
+                    dir: out.clone(),
+                    differs: format!(
+                        "record {} was made from another config or other data",
+                        store::record_path(out, job).display()
+                    ),
+                });
+            }
+        }
+    }
+    if !missing.is_empty() && !allow_partial {
+        return Err(Error::Incomplete {
+            message: format!(
+                "{} of {} fits are missing from {}: {}; run the sweep (or the missing shards) again to compute \
+                 them, or pass --allow-partial to build a result from the fits done",
+                missing.len(),
+                grid.len(),
+                store::records_dir(out).display(),
+                describe_jobs(&missing, 20)
+            ),
+        });
+    }
+    let consensus = consensus_allowed(plan, n_fit, obs);
+    let mut collector = Collector::new(plan.loss, &plan.ranks, n_fit, grid_size(plan), consensus);
+    for job in grid.iter().filter(|j| !missing.contains(j)) {
+        collector.add(store::read(out, &fp, job)?);
+    }
     let mut collected = collector.finish();
-    rank_statistics(&mut collected, &plan.out_dir, &fp, plan.loss)?;
+    rank_statistics(&mut collected, out, &fp, plan.loss)?;
     let evidence: Vec<Evidence> = collected
         .ranks
         .iter()
@@ -157,11 +494,20 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
             heldout: s.heldout.clone(),
         })
         .collect();
-    let decision = decide_all(sel.rule, &evidence);
+    let decision = decide_all(plan.selection.rule, &evidence);
 
+    if let Some(s) = collected.ranks.iter().find(|s| s.fits == 0) {
+        return Err(Error::Incomplete {
+            message: format!(
+                "rank {} has no finished fit yet; even a partial result needs one per rank: run the sweep \
+                 (or the missing shards) again",
+                s.rank
+            ),
+        });
+    }
     if let Some(s) = collected.ranks.iter().find(|s| s.best.is_none()) {
         // No results.h5 (its presence means a finished sweep); the tables stay for diagnosis.
-        report::write_tables(&plan.out_dir, &collected, &decision)?;
+        report::write_tables(out, &collected, &decision)?;
         let other = match plan.loss {
             Loss::Kl => "loss = \"frobenius\"",
             Loss::Frobenius => "loss = \"kl\" (for counts)",
@@ -172,7 +518,7 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
             hint: format!(
                 "no results.h5 was written; the failed fits are listed in {}; check the data's scale \
                  (very large or tiny values: rescale it) or try {other}",
-                plan.out_dir.join("fits.tsv").display()
+                out.join("fits.tsv").display()
             ),
         });
     }
@@ -182,7 +528,34 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
             *h = zero.restore_h(h);
         }
     }
-    report::write_results(plan, &dataset, &zero, &collected, &decision)?;
+    let partial = out.join(report::PARTIAL_MARKER);
+    if !missing.is_empty() {
+        // Before results.h5: a partial result must never pass for a finished sweep.
+        report::write_atomic(
+            &partial,
+            &format!(
+                "results.h5 here was merged with --allow-partial; {} of {} fits were missing:\n{}\n",
+                missing.len(),
+                grid.len(),
+                missing
+                    .iter()
+                    .map(|j| format!("{}\t{}\t{}", j.kind.name(), j.rank, j.index))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        )?;
+        obs.warn(&format!(
+            "partial result: {} of {} fits missing ({}); listed in {}",
+            missing.len(),
+            grid.len(),
+            describe_jobs(&missing, 10),
+            partial.display()
+        ));
+    }
+    report::write_results(plan, dataset, zero, &collected, &decision)?;
+    if missing.is_empty() && partial.exists() {
+        std::fs::remove_file(&partial).map_err(|e| Error::io(format!("cannot remove {}", partial.display()), e))?;
+    }
     for s in &collected.ranks {
         if s.failed > 0 {
             obs.warn(&format!(
@@ -191,7 +564,11 @@ pub fn execute(plan: &Plan, force: bool, obs: &mut dyn Observer, cancel: &Atomic
             ));
         }
     }
-    Ok(Outcome { collected, decision })
+    Ok(Results {
+        collected,
+        decision,
+        missing,
+    })
 }
 
 /// Whether the N x N consensus statistics fit in `[selection] consensus_max_mb`; warns why not.

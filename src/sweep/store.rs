@@ -191,7 +191,9 @@ pub fn decode(bytes: &[u8], fingerprint: &[u8; 32]) -> std::result::Result<Store
 /// Writes `fit`'s record under `out` atomically and durably.
 pub fn write(out: &Path, fingerprint: &[u8; 32], fit: &StoredFit) -> Result<()> {
     let path = record_path(out, &fit.record.job);
-    let tmp = path.with_extension("rec.partial");
+    // A name of this process's own: two processes that (by mistake) run the same job never write
+    // into one temporary file.
+    let tmp = path.with_extension(format!("rec.{}.partial", std::process::id()));
     let err = |e| Error::io(format!("cannot write fit record {}", path.display()), e);
     let bytes = encode(fingerprint, fit);
     let mut f = std::fs::File::create(&tmp).map_err(err)?;
@@ -199,6 +201,34 @@ pub fn write(out: &Path, fingerprint: &[u8; 32], fit: &StoredFit) -> Result<()> 
     drop(f);
     std::fs::rename(&tmp, &path).map_err(err)?;
     crate::report::sync_parent(&path).map_err(err)
+}
+
+/// What the records directory holds for one job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordState {
+    /// A complete record of this job made under the fingerprint (its summary).
+    Done(FitRecord),
+    /// No record.
+    Missing,
+    /// A record that fails its checksum or layout, or is not this job's (torn or corrupted).
+    Damaged,
+    /// A complete record made from another config or other data.
+    OtherPlan,
+}
+
+/// Checks `job`'s record under `out` (reads the whole file to verify its checksum).
+pub fn check(out: &Path, fingerprint: &[u8; 32], job: &Job) -> Result<RecordState> {
+    let path = record_path(out, job);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RecordState::Missing),
+        Err(e) => return Err(Error::io(format!("cannot read fit record {}", path.display()), e)),
+    };
+    Ok(match decode(&bytes, fingerprint) {
+        Ok(fit) if fit.record.job == *job => RecordState::Done(fit.record),
+        Ok(_) | Err(Invalid::Damaged) => RecordState::Damaged,
+        Err(Invalid::OtherPlan) => RecordState::OtherPlan,
+    })
 }
 
 /// Reads `job`'s record under `out`.
