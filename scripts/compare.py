@@ -106,6 +106,9 @@ def parse_args():
                          "(its time is then also extrapolated to --restarts; stated in the table)")
     ap.add_argument("--r-maxiter", type=int, default=0,
                     help="medium case: iteration cap of R NMF's single runs (default 0: the package's 2000)")
+    ap.add_argument("--nnmf-variants", default="mu:f64:1e-6",
+                    help="brunet case: nnmf-sweep runs as solver:precision:tol, comma-separated; the first "
+                         "is the reference of the ratios (default mu:f64:1e-6)")
     ap.add_argument("--skip-whole", action="store_true",
                     help="medium case: only the time-to-target comparison, not the whole-run table")
     ap.add_argument("--no-target", action="store_true",
@@ -200,7 +203,7 @@ class Fit:
 # nnmf-sweep
 
 
-def run_nnmf(np, h5py, work, name, loss, solver, ranks, restarts, threads, seed, tool):
+def run_nnmf(np, h5py, work, name, loss, solver, ranks, restarts, threads, seed, tool, precision="f64", tol=1e-6):
     """Writes a config, runs the binary, reads back the best fit of every rank from results.h5."""
     cfg = os.path.join(work, f"{name}.toml")
     out = os.path.join(work, f"{name}-results")
@@ -214,6 +217,7 @@ dataset = "X"
 loss = "{loss}"
 solver = "{solver}"
 init = "random"
+precision = "{precision}"
 
 [sweep]
 ranks = {list(ranks)}
@@ -222,7 +226,7 @@ seed = {seed}
 
 [stop]
 max_iter = 2000
-tol = 1e-6
+tol = {tol:g}
 
 [selection]
 heldout_repeats = 0     # no cross-validation fits: only the restarts run, as with the peers
@@ -237,8 +241,8 @@ threads = {threads}
     seconds = time.perf_counter() - t0
     if res.returncode != 0:
         die(f"nnmf-sweep failed (exit {res.returncode}):\n{res.stderr}")
-    settings = (f"{solver}, init random, {restarts} restart{'s' if restarts > 1 else ''}"
-                f"{'/rank' if len(ranks) > 1 else ''}, max_iter 2000, tol 1e-6, heldout_repeats 0, "
+    settings = (f"{solver}, {precision}, init random, {restarts} restart{'s' if restarts > 1 else ''}"
+                f"{'/rank' if len(ranks) > 1 else ''}, max_iter 2000, tol {tol:g}, heldout_repeats 0, "
                 f"{threads} thread{'s' if threads > 1 else ''}")
     fits, fit_seconds = [], 0.0
     with h5py.File(os.path.join(out, "results.h5"), "r") as f:
@@ -368,10 +372,12 @@ def case_brunet(np, h5py, X, work, xbin, args, v):
     t, R = args.threads, args.restarts
     fits, notes = [], []
 
-    f, n = run_nnmf(np, h5py, work, "nnmf-kl-mu", "kl", "mu", BRUNET_RANKS, R, t, args.seed,
-                    f"nnmf-sweep {v['nnmf-sweep']}")
-    fits += f
-    notes += n
+    for variant in args.nnmf_variants.split(","):
+        solver, precision, tol = variant.split(":")
+        f, n = run_nnmf(np, h5py, work, f"nnmf-kl-{solver}-{precision}-{tol}", "kl", solver, BRUNET_RANKS, R, t,
+                        args.seed, f"nnmf-sweep {v['nnmf-sweep']}", precision, float(tol))
+        fits += f
+        notes += n
 
     rows, proc = run_r(np, work, xbin, X.shape, "nmf-brunet-sweep", t, args.seed, args.r_nrun, 0)
     settings = (f'method "brunet", nrun {args.r_nrun}, seed {args.seed}, .options "p{t}" ({t} workers), '
@@ -611,8 +617,12 @@ def print_table(fits, args, v, shape, rows_info):
           "| KL | KL vs nnmf-sweep | Frobenius² | Frobenius² vs nnmf-sweep |")
     print("|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     # Reference: nnmf-sweep's run of the same loss (its time) and its fit of the same rank.
-    ref_run = {fit.loss: fit for fit in fits if fit.tool.startswith("nnmf-sweep")}
-    ref_fit = {(fit.loss, fit.rank): fit for fit in fits if fit.tool.startswith("nnmf-sweep")}
+    # With several nnmf-sweep runs of a loss (--nnmf-variants), the first one is the reference.
+    ref_run, ref_fit = {}, {}
+    for fit in fits:
+        if fit.tool.startswith("nnmf-sweep"):
+            ref_run.setdefault(fit.loss, fit)
+            ref_fit.setdefault((fit.loss, fit.rank), fit)
     seen_runs = set()
     for fit in fits:
         first = fit.run_id not in seen_runs
