@@ -123,6 +123,9 @@ struct SimulateArgs {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every product runs on one BLAS thread (parallelism is rayon's, across or inside fits):
+    // multi-threaded BLAS does not promise the same bits for every thread count.
+    crate::linalg::set_blas_threads(1);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -491,3 +491,35 @@ fn threads_inside_one_fit_give_the_same_bits() {
         assert!(same(&results[0].1, &results[1].1), "{precision}: H differs");
     }
 }
+
+/// NNDSVD starts on a matrix large enough for the randomized SVD give the same bits whatever
+/// thread count OpenBLAS would pick by itself (OPENBLAS_NUM_THREADS 1 vs 2) and whatever
+/// `--threads`: every product, the SVD's included, runs on one BLAS thread.
+#[test]
+fn svd_starts_do_not_depend_on_blas_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    simulate(tmp.path(), 700, 420, 4, 6);
+    let cfg = write_config(
+        tmp.path(),
+        "c.toml",
+        "[data]\npath = \"planted.h5\"\ndataset = \"X\"\n[model]\ninit = \"nndsvdar\"\n[sweep]\nranks = [4]\nrestarts = 2\n\
+         [stop]\nmax_iter = 30\n[selection]\nheldout_repeats = 0\nrule = \"cophenetic\"\n",
+    );
+    let mut ws = Vec::new();
+    for (blas, threads) in [("1", "1"), ("2", "2")] {
+        let out = tmp.path().join(format!("b{blas}"));
+        bin()
+            .env("OPENBLAS_NUM_THREADS", blas)
+            .arg(&cfg)
+            .args(["--quiet", "--threads", threads, "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        let f = hdf5::File::open(out.join("results.h5")).unwrap();
+        ws.push(read2(&f, "rank_4/W"));
+    }
+    assert!(
+        ws[0].iter().zip(ws[1].iter()).all(|(a, b)| a.to_bits() == b.to_bits()),
+        "W differs between BLAS thread counts"
+    );
+}

@@ -205,6 +205,10 @@ impl SweepData {
         });
         let mut svd = Vec::new();
         if svd_rank > 0 {
+            // Multi-threaded BLAS/LAPACK gives other bits than single-threaded (seen with the
+            // randomized SVD's products and QR): the SVDs, like the fits, run on one BLAS thread,
+            // so a start does not depend on the machine's core count.
+            crate::linalg::set_blas_threads(1);
             let top = |x: ndarray::ArrayView2<f64>, what: &str| {
                 Svd::top(x, svd_rank).ok_or_else(|| format!("the SVD of {what} failed (LAPACK); use init = \"random\""))
             };
