@@ -7,12 +7,24 @@
 use assert_cmd::Command;
 use hdf5::types::VarLenUnicode;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 fn bin() -> Command {
     Command::cargo_bin("nnmf-sweep").unwrap()
 }
 
 /// A planted rank-5 count matrix (120 x 80) with observation names "cell_<i>".
+/// The HDF5 C library opens files without close-on-exec: a binary spawned by one test while
+/// another test of this file has its HDF5 input open for writing (`planted` adds the names in
+/// this process) inherits that descriptor and its lock, and the other test's run then fails with
+/// "unable to lock file" (seen under load in CI). The tests of this file therefore run one at a
+/// time (tests/bad_input.rs does the same with a finer read/write lock).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn planted(dir: &Path) -> PathBuf {
     let path = dir.join("planted.h5");
     bin()
@@ -56,6 +68,7 @@ fn summary_column(dir: &Path, name: &str) -> Vec<String> {
 
 #[test]
 fn planted_rank_five_is_chosen_with_reasons_and_every_statistic_is_written() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     planted(tmp.path());
     let cfg = config(tmp.path(), "");
@@ -172,12 +185,13 @@ fn planted_rank_five_is_chosen_with_reasons_and_every_statistic_is_written() {
 
 #[test]
 fn consensus_over_the_memory_limit_is_skipped_with_a_reason() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     planted(tmp.path());
     let cfg = config(tmp.path(), "[selection]\nconsensus_max_mb = 0\nheldout_repeats = 2\n");
     let out = bin().arg(&cfg).output().unwrap();
-    assert!(out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(
         stderr.contains(
             "warning: consensus statistics (cophenetic, dispersion, consensus clusters) skipped: 120 observations need \
@@ -201,6 +215,7 @@ fn consensus_over_the_memory_limit_is_skipped_with_a_reason() {
 
 #[test]
 fn null_baseline_and_named_rules() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     planted(tmp.path());
     let cfg = config(
@@ -245,6 +260,7 @@ fn null_baseline_and_named_rules() {
 
 #[test]
 fn default_rule_without_heldout_is_a_config_error() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     planted(tmp.path());
     let cfg = config(tmp.path(), "[selection]\nheldout_repeats = 0\n");
