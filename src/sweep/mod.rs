@@ -159,9 +159,6 @@ pub struct FitSettings {
     pub penalty: Penalty,
     /// Floating-point type of the products.
     pub precision: Precision,
-    /// Whether a fit may spread its steps over the pool (set by `run_jobs` when there are fewer
-    /// fits than threads; the same bits either way).
-    pub inner_parallel: bool,
 }
 
 /// The matrices the jobs run on, and the SVDs that NNDSVD starts need.
@@ -245,8 +242,10 @@ impl SweepData {
 }
 
 /// Runs one job: random start from the job's own stream, then the driver loop; a held-out fit is
-/// then scored on its held-out entries (`extra`: per-block deviance sums, then counts).
-pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, cancel: &AtomicBool) -> StoredFit {
+/// then scored on its held-out entries (`extra`: per-block deviance sums, then counts). With
+/// `inner_parallel` (fewer fits than threads) the fit spreads its steps over the rayon pool; the
+/// bits are the same either way.
+pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, inner_parallel: bool, cancel: &AtomicBool) -> StoredFit {
     let t0 = Instant::now();
     let heldout_data;
     let matrix = match job.kind {
@@ -268,8 +267,8 @@ pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, cancel: &AtomicBool)
         _ => init::random(&mut rng, n, p, job.rank, matrix.mean()),
     };
     let out = match s.precision {
-        Precision::F64 => fit_in::<f64>(matrix, s, job.rank, w, h, cancel),
-        Precision::F32 => fit_in::<f32>(matrix, s, job.rank, w, h, cancel),
+        Precision::F64 => fit_in::<f64>(matrix, s, job.rank, w, h, inner_parallel, cancel),
+        Precision::F32 => fit_in::<f32>(matrix, s, job.rank, w, h, inner_parallel, cancel),
     };
     let extra = match matrix.heldout() {
         Some(ho) if out.stop != StopReason::NonFinite => {
@@ -294,18 +293,19 @@ pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, cancel: &AtomicBool)
     }
 }
 
-/// One fit of `matrix` at `rank` from (w, h), in precision T.
+/// One fit of `matrix` at `rank` from (w, h), in precision T (`inner_parallel` as in [`run_job`]).
 fn fit_in<T: Scalar>(
     matrix: &FitMatrix,
     s: &FitSettings,
     rank: usize,
     w: Array2<f64>,
     h: Array2<f64>,
+    inner_parallel: bool,
     cancel: &AtomicBool,
 ) -> FitOutcome {
     let (n, p) = matrix.dim();
     let mut rule = s.solver.rule::<T>(s.loss, n, p, rank, matrix.heldout(), s.penalty);
-    rule.set_parallel(s.inner_parallel);
+    rule.set_parallel(inner_parallel);
     fit(matrix, s.loss, rule.as_mut(), w, h, &s.stop, &s.penalty, cancel, None)
 }
 
@@ -327,10 +327,7 @@ pub fn run_jobs<E>(
     // parallel form, which gives the same bits).
     crate::linalg::set_blas_threads(1);
     let threads = threads.max(1);
-    let settings = &FitSettings {
-        inner_parallel: jobs.len() < threads,
-        ..*settings
-    };
+    let inner_parallel = jobs.len() < threads;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     // Costly jobs (high ranks) first, so the last jobs to run are short ones.
     let mut order: Vec<Job> = jobs.to_vec();
@@ -348,7 +345,7 @@ pub fn run_jobs<E>(
                         return;
                     }
                     // A send fails only if the receiver is gone (the writer stopped).
-                    let _ = tx.send(run_job(data, settings, job, cancel));
+                    let _ = tx.send(run_job(data, settings, job, inner_parallel, cancel));
                 });
             });
         });
@@ -376,7 +373,6 @@ mod tests {
             init: Init::Random,
             penalty: Penalty::NONE,
             precision: Precision::F64,
-            inner_parallel: false,
             stop: StopRule {
                 max_iter: 200,
                 tol: 1e-7,

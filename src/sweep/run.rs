@@ -300,7 +300,6 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
             init: plan.init,
             penalty: plan.penalty,
             precision: plan.precision,
-            inner_parallel: false,
             stop: plan.stop,
         };
         obs.start(todo.len());

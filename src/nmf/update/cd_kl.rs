@@ -55,18 +55,11 @@ impl<T: Real> CdKl<T> {
 /// compiler, so one running sum is a chain of dependent additions; 8 of them vectorize.
 const LANES: usize = 8;
 
-/// `(Σ_i a_i x_i/λ_i, Σ_i a_i² x_i/λ_i²)` in a fixed order (the same bits on every run). Terms
-/// with x = 0 or a = 0 are exactly 0 without a branch (the floored λ keeps 1/λ finite); a branch
-/// mispredicted on sparse counts.
+/// Calls `term(lane, a_i, x_i, λ_i)` for every i, with lane = i mod [`LANES`] (the chunks of
+/// contiguous rows run as fixed-width loops that vectorize). Each lane's sum therefore has a fixed
+/// order, the same bits on every run.
 #[inline]
-fn slope_terms<T: Real>(a: ArrayView1<T>, x: ArrayView1<T>, l: ArrayView1<T>) -> (T, T) {
-    let (mut g, mut h) = ([T::zero(); LANES], [T::zero(); LANES]);
-    let mut term = |k: usize, ai: T, xi: T, li: T| {
-        let u = T::one() / li.max(T::MODEL_FLOOR);
-        let q = ai * (xi * u);
-        g[k] += q;
-        h[k] += q * ai * u;
-    };
+fn for_each_lane<T: Real>(a: ArrayView1<T>, x: ArrayView1<T>, l: ArrayView1<T>, mut term: impl FnMut(usize, T, T, T)) {
     match (a.as_slice(), x.as_slice(), l.as_slice()) {
         (Some(a), Some(x), Some(l)) => {
             let whole = a.len() / LANES * LANES;
@@ -89,8 +82,26 @@ fn slope_terms<T: Real>(a: ArrayView1<T>, x: ArrayView1<T>, l: ArrayView1<T>) ->
             }
         }
     }
-    let sum = |v: [T; LANES]| v.iter().fold(T::zero(), |s, &t| s + t);
-    (sum(g), sum(h))
+}
+
+/// The sum of the lanes, in lane order.
+#[inline]
+fn lanes_sum<T: Real>(v: [T; LANES]) -> T {
+    v.iter().fold(T::zero(), |s, &t| s + t)
+}
+
+/// `(Σ_i a_i x_i/λ_i, Σ_i a_i² x_i/λ_i²)` in a fixed order. Terms with x = 0 or a = 0 are exactly
+/// 0 without a branch (the floored λ keeps 1/λ finite); a branch mispredicted on sparse counts.
+#[inline]
+fn slope_terms<T: Real>(a: ArrayView1<T>, x: ArrayView1<T>, l: ArrayView1<T>) -> (T, T) {
+    let (mut g, mut h) = ([T::zero(); LANES], [T::zero(); LANES]);
+    for_each_lane(a, x, l, |k, ai, xi, li| {
+        let u = T::one() / li.max(T::MODEL_FLOOR);
+        let q = ai * (xi * u);
+        g[k] += q;
+        h[k] += q * ai * u;
+    });
+    (lanes_sum(g), lanes_sum(h))
 }
 
 /// `Σ_i a_i x_i / (λ_i + s·a_i)`, the data part of f'(s), in a fixed order. A term whose shifted
@@ -99,32 +110,10 @@ fn slope_terms<T: Real>(a: ArrayView1<T>, x: ArrayView1<T>, l: ArrayView1<T>) ->
 #[inline]
 fn shifted_terms<T: Real>(a: ArrayView1<T>, x: ArrayView1<T>, l: ArrayView1<T>, s: T) -> T {
     let mut acc = [T::zero(); LANES];
-    let mut term = |k: usize, ai: T, xi: T, li: T| {
+    for_each_lane(a, x, l, |k, ai, xi, li| {
         acc[k] += ai * xi / (li + s * ai).max(T::MODEL_FLOOR);
-    };
-    match (a.as_slice(), x.as_slice(), l.as_slice()) {
-        (Some(a), Some(x), Some(l)) => {
-            let whole = a.len() / LANES * LANES;
-            for ((ac, xc), lc) in a[..whole]
-                .chunks_exact(LANES)
-                .zip(x[..whole].chunks_exact(LANES))
-                .zip(l[..whole].chunks_exact(LANES))
-            {
-                for k in 0..LANES {
-                    term(k, ac[k], xc[k], lc[k]);
-                }
-            }
-            for (k, ((&ai, &xi), &li)) in a[whole..].iter().zip(&x[whole..]).zip(&l[whole..]).enumerate() {
-                term(k, ai, xi, li);
-            }
-        }
-        _ => {
-            for (i, ((&ai, &xi), &li)) in a.iter().zip(x.iter()).zip(l.iter()).enumerate() {
-                term(i % LANES, ai, xi, li);
-            }
-        }
-    }
-    acc.iter().fold(T::zero(), |sum, &t| sum + t)
+    });
+    lanes_sum(acc)
 }
 
 /// Moves `v` (one entry of W or H) by safeguarded Newton steps; `a` is its coefficient vector in

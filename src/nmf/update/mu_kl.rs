@@ -118,13 +118,18 @@ impl<T: Real> RatioBlocks<T> {
         self.parallel = on;
     }
 
+    /// Runs `f` on every group: on the rayon pool when `parallel` is set, else in order.
+    fn each_group(&mut self, f: impl Fn(&mut Group<T>) + Sync + Send) {
+        if self.parallel {
+            self.groups.par_iter_mut().for_each(f);
+        } else {
+            self.groups.iter_mut().for_each(f);
+        }
+    }
+
     /// `num = Wᵀ (X ⊘ WH)` (r x p): each group's partial sum, then their sum in group order.
     pub(super) fn wt_ratio(&mut self, x: ArrayView2<T>, w: &Array2<T>, h: &Array2<T>, num: &mut Array2<T>) {
-        if self.parallel {
-            self.groups.par_iter_mut().for_each(|g| g.wt_ratio(x, w, h));
-        } else {
-            self.groups.iter_mut().for_each(|g| g.wt_ratio(x, w, h));
-        }
+        self.each_group(|g| g.wt_ratio(x, w, h));
         num.fill(T::zero());
         for g in &self.groups {
             *num += &g.partial;
@@ -133,11 +138,7 @@ impl<T: Real> RatioBlocks<T> {
 
     /// `num = (X ⊘ WH) Hᵀ` (N x r).
     pub(super) fn ratio_ht(&mut self, x: ArrayView2<T>, w: &Array2<T>, h: &Array2<T>, num: &mut Array2<T>) {
-        if self.parallel {
-            self.groups.par_iter_mut().for_each(|g| g.ratio_ht(x, w, h));
-        } else {
-            self.groups.iter_mut().for_each(|g| g.ratio_ht(x, w, h));
-        }
+        self.each_group(|g| g.ratio_ht(x, w, h));
         for g in &self.groups {
             num.slice_mut(s![g.start..g.end, ..]).assign(&g.out);
         }
