@@ -15,6 +15,7 @@ pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod simulate;
+pub mod sparse;
 pub mod stats;
 pub mod sweep;
 

@@ -117,7 +117,7 @@ pub fn read_hdf5(spec: &DataSpec) -> Result<Dataset> {
         message,
     };
     Ok(Dataset {
-        x,
+        x: super::Matrix::Dense(x),
         provenance,
         obs_names: obs_names.map_err(names_err)?,
         var_names: var_names.map_err(names_err)?,

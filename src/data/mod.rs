@@ -10,6 +10,7 @@ mod zero_lines;
 pub use hdf5_reader::read_hdf5;
 pub use zero_lines::ZeroLines;
 
+use crate::sparse::Csr;
 use ndarray::Array2;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -31,11 +32,64 @@ pub struct Provenance {
     pub sha256: String,
 }
 
-/// The checked input: finite, non-negative, N x p with N, p ≥ 1 and at least one positive entry.
+/// X as read: dense, or sparse (CSR) when the file stores it sparse.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Matrix {
+    /// A dense N x p array.
+    Dense(Array2<f64>),
+    /// A CSR matrix (N x p); entries not stored are 0.
+    Sparse(Csr),
+}
+
+impl Matrix {
+    /// (N, p).
+    pub fn dim(&self) -> (usize, usize) {
+        match self {
+            Matrix::Dense(x) => x.dim(),
+            Matrix::Sparse(x) => x.dim(),
+        }
+    }
+
+    /// The dense form (a copy for sparse input).
+    pub fn to_dense(&self) -> Array2<f64> {
+        match self {
+            Matrix::Dense(x) => x.clone(),
+            Matrix::Sparse(x) => x.to_dense(),
+        }
+    }
+
+    /// SHA-256 of the matrix, in hex: [`checksum`] for dense X; for sparse X the same over the
+    /// shape, then the row offsets, column indices and values (so a changed pattern shows too).
+    pub fn checksum(&self) -> String {
+        match self {
+            Matrix::Dense(x) => checksum(x),
+            Matrix::Sparse(x) => {
+                let mut h = Sha256::new();
+                let (n, p) = x.dim();
+                h.update(b"csr");
+                h.update((n as u64).to_le_bytes());
+                h.update((p as u64).to_le_bytes());
+                for &o in x.indptr() {
+                    h.update((o as u64).to_le_bytes());
+                }
+                for &j in x.indices() {
+                    h.update(j.to_le_bytes());
+                }
+                for v in x.data() {
+                    h.update(v.to_le_bytes());
+                }
+                h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+            }
+        }
+    }
+}
+
+/// The checked input: non-negative, N x p with N, p ≥ 1 and at least one positive entry; finite
+/// except for NaN entries that mark missing values (only where `[data] missing` or `mask` says so).
 #[derive(Debug, Clone)]
 pub struct Dataset {
     /// X (N x p), observations as rows.
-    pub x: Array2<f64>,
+    pub x: Matrix,
     /// Where it came from.
     pub provenance: Provenance,
     /// Names of the N observations (`[data] obs_names`).

@@ -140,8 +140,9 @@ fn grid_of(plan: &Plan) -> Vec<Job> {
 /// fitted, without its all-zero rows and columns); returns the warnings to show.
 fn read_checked(plan: &Plan) -> Result<(Dataset, ZeroLines, Vec<String>)> {
     let d = read_hdf5(&plan.data)?;
-    let zero = ZeroLines::find(&d.x);
-    let (n_fit, p_fit) = (d.x.nrows() - zero.zero_rows.len(), d.x.ncols() - zero.zero_cols.len());
+    let (n, p) = d.x.dim();
+    let zero = ZeroLines::find(&d.x.to_dense());
+    let (n_fit, p_fit) = (n - zero.zero_rows.len(), p - zero.zero_cols.len());
     let mut warnings = plan.check_ranks(n_fit, p_fit, !zero.is_empty())?;
     warnings.extend(zero.warning());
     Ok((d, zero, warnings))
@@ -282,7 +283,7 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
             0
         };
         let data = SweepData::new(
-            FitMatrix::new(zero.reduce(&dataset.x)),
+            FitMatrix::new(zero.reduce(&dataset.x.to_dense())),
             plan.seed,
             sel.heldout_fraction,
             sel.null_restarts > 0,
@@ -446,7 +447,7 @@ fn build_results(
 ) -> Result<Results> {
     let out = &plan.out_dir;
     let fp = fingerprint(plan, &dataset.provenance.sha256);
-    let n_fit = dataset.x.nrows() - zero.zero_rows.len();
+    let n_fit = dataset.x.dim().0 - zero.zero_rows.len();
     let grid = grid_of(plan);
     let mut missing = Vec::new();
     for job in &grid {
