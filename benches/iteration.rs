@@ -19,11 +19,10 @@ fn one<T: Scalar>(
     let (n, p) = data.dim();
     let (w0, h0) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
     let (mut w, mut h) = (w0.mapv(T::of), h0.mapv(T::of));
-    let x = data.x_in::<T>();
-    let mut rule = solver.rule::<T>(loss, n, p, r, None, Penalty::NONE);
+    let mut rule = solver.rule::<T>(data, loss, r, Penalty::NONE);
     let name = format!("{}_{}_{}", solver.name(), loss.name(), std::any::type_name::<T>());
     let id = BenchmarkId::new(name, format!("{n}x{p}_r{r}"));
-    c.bench_function(id, |b| b.iter(|| rule.step(x, &mut w, &mut h)));
+    c.bench_function(id, |b| b.iter(|| rule.step(&mut w, &mut h)));
 }
 
 fn iteration(c: &mut Criterion) {

@@ -424,14 +424,17 @@ fn main() {
                 prods.push((idx, pr.count));
             }
             let (mut w, mut h) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, mean);
-            let mut rule = case.rule::<f64>(n, p, r);
-            let xs = Rc::clone(&x);
+            // The rule borrows its data for the life of the measurement closure: a measurement
+            // tool, so the matrix is leaked rather than reference-counted.
+            let data: &'static nnmf_sweep::nmf::FitMatrix =
+                Box::leak(Box::new(nnmf_sweep::nmf::FitMatrix::new((*x).clone())));
+            let mut rule = case.rule::<f64>(data, r);
             for _ in 0..3 {
-                SolverCase::step(rule.as_mut(), xs.view(), &mut w, &mut h);
+                SolverCase::step(rule.as_mut(), &mut w, &mut h);
             }
             items.push(Item::new(
                 format!("{n}x{p} r{r}: {} iteration", case.name()),
-                Box::new(move || SolverCase::step(rule.as_mut(), xs.view(), &mut w, &mut h)),
+                Box::new(move || SolverCase::step(rule.as_mut(), &mut w, &mut h)),
             ));
             runs.push(SolverRun {
                 shape: (n, p, r),

@@ -132,7 +132,7 @@ fn main() {
     let (w, h) = match a.init {
         Init::Random => init::random(&mut rng, n, p, r, data.mean()),
         _ => {
-            let svd = Svd::top(data.x(), r).unwrap_or_else(|| {
+            let svd = Svd::top_of(&data, r).unwrap_or_else(|| {
                 eprintln!("trace: the SVD of X failed");
                 std::process::exit(1)
             });
@@ -169,12 +169,10 @@ fn iterate<T: Scalar>(
     w0: ndarray::Array2<f64>,
     h0: ndarray::Array2<f64>,
 ) -> (&'static str, usize) {
-    let (n, p) = data.dim();
     let (_, loss) = a.case.solver_loss();
-    let x = data.x_in::<T>();
     let (mut w, mut h) = (w0.mapv(T::of), h0.mapv(T::of));
-    let mut rule = a.case.rule::<T>(n, p, a.rank);
-    let mut scratch = ndarray::Array2::zeros((n, p));
+    let mut rule = a.case.rule::<T>(data, a.rank);
+    let mut scratch = data.objective_scratch(a.rank);
     let mut eval = |w: &ndarray::Array2<T>, h: &ndarray::Array2<T>| {
         let (w, h) = (w.mapv(|v| v.f64()), h.mapv(|v| v.f64()));
         objectives_of(data, w.view(), h.view(), &mut scratch)
@@ -187,7 +185,7 @@ fn iterate<T: Scalar>(
     let mut it = 0;
     while stop == "max_iter" && it < a.max_iter {
         let t = Instant::now();
-        SolverCase::step(rule.as_mut(), x, &mut w, &mut h);
+        SolverCase::step(rule.as_mut(), &mut w, &mut h);
         clock += t.elapsed().as_secs_f64();
         it += 1;
         if it % a.every == 0 || it == a.max_iter {

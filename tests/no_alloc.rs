@@ -5,9 +5,12 @@
 
 use ndarray::Array2;
 use nnmf_sweep::nmf::loss::objectives_of;
+use nnmf_sweep::nmf::mask::HeldOut;
 use nnmf_sweep::nmf::{FitMatrix, Loss, Scalar, Solver, init};
+use nnmf_sweep::sparse::Csr;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::Arc;
 
 struct Counting;
 
@@ -47,12 +50,11 @@ fn step_allocations<T: Scalar>(data: &FitMatrix, r: usize, solver: Solver, loss:
     let (n, p) = data.dim();
     let (w, h) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
     let (mut w, mut h) = (w.mapv(T::of), h.mapv(T::of));
-    let x = data.x_in::<T>();
-    let mut rule = solver.rule::<T>(loss, n, p, r, None, nnmf_sweep::nmf::Penalty::NONE);
-    rule.step(x, &mut w, &mut h);
+    let mut rule = solver.rule::<T>(data, loss, r, nnmf_sweep::nmf::Penalty::NONE);
+    rule.step(&mut w, &mut h);
     allocations_in(|| {
         for _ in 0..20 {
-            rule.step(x, &mut w, &mut h);
+            rule.step(&mut w, &mut h);
         }
     })
 }
@@ -64,30 +66,45 @@ fn iterations_and_objectives_do_not_allocate() {
     assert_eq!(allocations_in(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
     let (n, p, r) = (120, 80, 5);
     let x = Array2::from_shape_fn((n, p), |(i, j)| ((i * 7 + j * 13) % 17) as f64);
-    let data = FitMatrix::new(x);
-    for (solver, loss) in [
-        (Solver::Mu, Loss::Kl),
-        (Solver::Cd, Loss::Kl),
-        (Solver::Mu, Loss::Frobenius),
-        (Solver::Hals, Loss::Frobenius),
-    ] {
-        for (precision, count) in [
-            ("f64", step_allocations::<f64>(&data, r, solver, loss)),
-            ("f32", step_allocations::<f32>(&data, r, solver, loss)),
+    let (train, ho) = HeldOut::split(x.view(), 3, 0, 0.1);
+    let ho = Arc::new(ho);
+    let sparse = Csr::from_dense(x.view());
+    let sparse_train = Csr::from_dense(train.view());
+    // Dense, sparse, and both with left-out entries (missing or held out: the weighted rules).
+    let cases = [
+        ("dense", FitMatrix::new(x.clone())),
+        ("sparse", FitMatrix::sparse(sparse)),
+        ("dense, left out", FitMatrix::with_heldout(train, Arc::clone(&ho))),
+        (
+            "sparse, left out",
+            FitMatrix::sparse(sparse_train).excluding(Some(Arc::clone(&ho)), Some(Arc::clone(&ho))),
+        ),
+    ];
+    for (what, data) in &cases {
+        for (solver, loss) in [
+            (Solver::Mu, Loss::Kl),
+            (Solver::Cd, Loss::Kl),
+            (Solver::Mu, Loss::Frobenius),
+            (Solver::Hals, Loss::Frobenius),
         ] {
-            assert_eq!(
-                count, 0,
-                "{solver:?} {loss:?} {precision}: {count} allocations in 20 iterations"
-            );
+            for (precision, count) in [
+                ("f64", step_allocations::<f64>(data, r, solver, loss)),
+                ("f32", step_allocations::<f32>(data, r, solver, loss)),
+            ] {
+                assert_eq!(
+                    count, 0,
+                    "{what}: {solver:?} {loss:?} {precision}: {count} allocations in 20 iterations"
+                );
+            }
         }
+        let (w, h) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
+        let mut scratch = data.objective_scratch(r);
+        let _ = objectives_of(data, w.view(), h.view(), &mut scratch);
+        let count = allocations_in(|| {
+            for _ in 0..20 {
+                assert!(objectives_of(data, w.view(), h.view(), &mut scratch).is_finite());
+            }
+        });
+        assert_eq!(count, 0, "{what}: {count} allocations in 20 objective evaluations");
     }
-    let (w, h) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
-    let mut scratch = Array2::zeros((n, p));
-    let _ = objectives_of(&data, w.view(), h.view(), &mut scratch);
-    let count = allocations_in(|| {
-        for _ in 0..20 {
-            assert!(objectives_of(&data, w.view(), h.view(), &mut scratch).is_finite());
-        }
-    });
-    assert_eq!(count, 0, "{count} allocations in 20 objective evaluations");
 }

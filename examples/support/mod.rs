@@ -7,9 +7,9 @@
 // Each example uses part of this module.
 #![allow(dead_code)]
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 use nnmf_sweep::linalg::Real;
-use nnmf_sweep::nmf::{Loss, Penalty, Solver, UpdateRule};
+use nnmf_sweep::nmf::{FitMatrix, Loss, Penalty, Scalar, Solver, UpdateRule};
 use nnmf_sweep::simulate::{Planted, draw};
 
 /// A solver and the loss it minimizes, as measured here.
@@ -65,16 +65,15 @@ impl SolverCase {
         }
     }
 
-    /// The update rule for X of shape (n, p) at rank r in precision T, unpenalized, no
-    /// held-out entries.
-    pub fn rule<T: Real>(self, n: usize, p: usize, r: usize) -> Box<dyn UpdateRule<T>> {
+    /// The update rule for `data` at rank r in precision T, unpenalized.
+    pub fn rule<T: Scalar>(self, data: &FitMatrix, r: usize) -> Box<dyn UpdateRule<T> + '_> {
         let (solver, loss) = self.solver_loss();
-        solver.rule::<T>(loss, n, p, r, None, Penalty::NONE)
+        solver.rule::<T>(data, loss, r, Penalty::NONE)
     }
 
     /// One iteration of `rule` (H then W).
-    pub fn step<T: Real>(rule: &mut dyn UpdateRule<T>, x: ArrayView2<T>, w: &mut Array2<T>, h: &mut Array2<T>) {
-        rule.step(x, w, h);
+    pub fn step<T: Real>(rule: &mut dyn UpdateRule<T>, w: &mut Array2<T>, h: &mut Array2<T>) {
+        rule.step(w, h);
     }
 }
 

@@ -6,6 +6,7 @@
 //! zero rows of W and zero columns of H, with a warning that counts them: the objectives are the
 //! same as those of the full matrix, and the KL updates never see a 0/0 on such lines.
 
+use super::Matrix;
 use ndarray::{Array2, Axis};
 
 /// The all-zero lines of X (N x p) and the kept ones.
@@ -24,15 +25,25 @@ pub struct ZeroLines {
 }
 
 impl ZeroLines {
-    /// Finds the all-zero rows and columns of `x`.
-    pub fn find(x: &Array2<f64>) -> Self {
+    /// Finds the all-zero rows and columns of `x` (missing (NaN) entries count as zero: a line
+    /// with no positive observed entry is fitted by zeros all the same).
+    pub fn find(x: &Matrix) -> Self {
         let (n, p) = x.dim();
         let mut row_nz = vec![false; n];
         let mut col_nz = vec![false; p];
-        for ((i, j), &v) in x.indexed_iter() {
-            if v != 0.0 {
+        let mut mark = |i: usize, j: usize, v: f64| {
+            if v > 0.0 {
                 row_nz[i] = true;
                 col_nz[j] = true;
+            }
+        };
+        match x {
+            Matrix::Dense(x) => x.indexed_iter().for_each(|((i, j), &v)| mark(i, j, v)),
+            Matrix::Sparse(x) => {
+                for i in 0..n {
+                    let (c, v) = x.row(i);
+                    c.iter().zip(v).for_each(|(&j, &v)| mark(i, j as usize, v));
+                }
             }
         }
         let split = |nz: &[bool]| -> (Vec<usize>, Vec<usize>) { (0..nz.len()).partition(|&i| !nz[i]) };
@@ -59,11 +70,14 @@ impl ZeroLines {
     }
 
     /// X without its all-zero rows and columns (N' x p').
-    pub fn reduce(&self, x: &Array2<f64>) -> Array2<f64> {
+    pub fn reduce(&self, x: &Matrix) -> Matrix {
         if self.is_empty() {
             return x.clone();
         }
-        x.select(Axis(0), &self.kept_rows).select(Axis(1), &self.kept_cols)
+        match x {
+            Matrix::Dense(x) => Matrix::Dense(x.select(Axis(0), &self.kept_rows).select(Axis(1), &self.kept_cols)),
+            Matrix::Sparse(x) => Matrix::Sparse(x.select(&self.kept_rows, &self.kept_cols)),
+        }
     }
 
     /// W (N' x r) of the reduced matrix → W (N x r) with zero rows restored.
@@ -123,9 +137,10 @@ mod tests {
     #[test]
     fn reduce_and_restore() {
         let x = array![[0.0, 0.0, 0.0], [1.0, 0.0, 2.0], [3.0, 0.0, 0.0]];
+        let x = Matrix::Dense(x);
         let z = ZeroLines::find(&x);
         assert_eq!((z.zero_rows.clone(), z.zero_cols.clone()), (vec![0], vec![1]));
-        assert_eq!(z.reduce(&x), array![[1.0, 2.0], [3.0, 0.0]]);
+        assert_eq!(z.reduce(&x), Matrix::Dense(array![[1.0, 2.0], [3.0, 0.0]]));
         let w = array![[1.0], [2.0]];
         assert_eq!(z.restore_w(&w), array![[0.0], [1.0], [2.0]]);
         let h = array![[5.0, 6.0]];
@@ -135,6 +150,6 @@ mod tests {
             "the data has 1 all-zero rows (0) and 1 all-zero columns (1); they are fitted exactly by zero rows of W \
              and zero columns of H, and left out of the updates"
         );
-        assert!(ZeroLines::find(&array![[1.0]]).warning().is_none());
+        assert!(ZeroLines::find(&Matrix::Dense(array![[1.0]])).warning().is_none());
     }
 }

@@ -2,7 +2,7 @@
 //! iterations, stop on convergence, `max_iter`, a non-finite objective, or cancellation.
 //! The reason is a value stored with the fit ([`StopReason`]), never hidden.
 
-use super::loss::{FitMatrix, Loss, Objectives, Penalty, Scalar, objectives_of};
+use super::loss::{FitMatrix, Loss, ObjectiveScratch, Objectives, Penalty, Scalar, objectives_of};
 use super::update::UpdateRule;
 use ndarray::{Array2, Zip};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,15 +68,15 @@ struct Evaluator<'a> {
     /// W and H in f64 (N x r, r x p).
     w64: Array2<f64>,
     h64: Array2<f64>,
-    /// WH (N x p).
-    wh: Array2<f64>,
+    /// Buffers of the objective evaluation.
+    scratch: ObjectiveScratch,
 }
 
 impl Evaluator<'_> {
     fn eval<T: Scalar>(&mut self, w: &Array2<T>, h: &Array2<T>) -> Objectives {
         Zip::from(&mut self.w64).and(w).for_each(|a, &b| *a = b.f64());
         Zip::from(&mut self.h64).and(h).for_each(|a, &b| *a = b.f64());
-        let mut o = objectives_of(self.data, self.w64.view(), self.h64.view(), &mut self.wh);
+        let mut o = objectives_of(self.data, self.w64.view(), self.h64.view(), &mut self.scratch);
         o.penalty = self.penalty.value(self.w64.view(), self.h64.view());
         o
     }
@@ -100,15 +100,15 @@ pub fn fit<T: Scalar>(
     cancel: &AtomicBool,
     mut trace: Option<&mut Vec<Objectives>>,
 ) -> FitOutcome {
-    let x = data.x_in::<T>();
     let mut w: Array2<T> = w0.mapv(T::of);
     let mut h: Array2<T> = h0.mapv(T::of);
+    let scratch = data.objective_scratch(w0.ncols());
     let mut ev = Evaluator {
         data,
         penalty,
         w64: w0,
         h64: h0,
-        wh: Array2::zeros(x.dim()),
+        scratch,
     };
     let mut last = ev.eval(&w, &h);
     if !last.usable(loss) {
@@ -124,7 +124,7 @@ pub fn fit<T: Scalar>(
     let mut outcome_stop = StopReason::MaxIter;
     let mut iterations = 0;
     for it in 1..=stop.max_iter {
-        rule.step(x, &mut w, &mut h);
+        rule.step(&mut w, &mut h);
         iterations = it;
         let check = it % stop.check_every == 0 || it == stop.max_iter;
         if check || trace.is_some() {
@@ -178,7 +178,7 @@ mod tests {
     fn run(loss: Loss, stop: StopRule, trace: Option<&mut Vec<Objectives>>) -> FitOutcome {
         let data = FitMatrix::new(awkward_data(30, 20));
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(11), 30, 20, 3, data.mean());
-        let mut rule = Solver::Mu.rule::<f64>(loss, 30, 20, 3, None, Penalty::NONE);
+        let mut rule = Solver::Mu.rule::<f64>(&data, loss, 3, Penalty::NONE);
         fit(
             &data,
             loss,
@@ -241,7 +241,7 @@ mod tests {
     fn cancelled_fit_reports_cancelled() {
         let data = FitMatrix::new(awkward_data(10, 8));
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(1), 10, 8, 2, data.mean());
-        let mut rule = Solver::Mu.rule::<f64>(Loss::Kl, 10, 8, 2, None, Penalty::NONE);
+        let mut rule = Solver::Mu.rule::<f64>(&data, Loss::Kl, 2, Penalty::NONE);
         let stop = StopRule {
             max_iter: 100,
             tol: 0.0,

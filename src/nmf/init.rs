@@ -111,6 +111,43 @@ impl Svd {
         }
     }
 
+    /// [`Svd::top`] of a fit matrix, dense or sparse. Sparse X takes the randomized SVD through
+    /// sparse products (O(nnz·k) each, never densified) when [`Svd::top`] would; otherwise (small
+    /// matrices) the exact SVD of its dense form.
+    pub fn top_of(data: &crate::nmf::FitMatrix, k: usize) -> Option<Svd> {
+        if let Some(x) = data.dense() {
+            return Self::top(x, k);
+        }
+        let csr = data.csr()?;
+        let (n, p) = csr.dim();
+        if 4 * (k + OVERSAMPLE) <= n.min(p) && n * p >= 250_000 {
+            Self::randomized_sparse(csr, k, if 10 * k < n.min(p) { 7 } else { 4 })
+        } else {
+            Self::exact(csr.to_dense().view(), k)
+        }
+    }
+
+    /// The randomized SVD of [`Svd::top`] for sparse X, with the products taken by `Csr`.
+    fn randomized_sparse(x: &crate::sparse::Csr, k: usize, power: usize) -> Option<Svd> {
+        let (n, p) = x.dim();
+        let l = (k + OVERSAMPLE).min(n.min(p));
+        let mut rng = crate::rng::fit_rng(0x5eed_5eed_5eed_5eed);
+        let omega = Array2::from_shape_simple_fn((p, l), || StandardNormal.sample(&mut rng));
+        let mut q = x.mul_dense(omega.view()).qr().ok()?.0;
+        for _ in 0..power {
+            let qz = x.t_mul_dense(q.view()).qr().ok()?.0;
+            q = x.mul_dense(qz.view()).qr().ok()?.0;
+        }
+        // B = Qᵀ X = (Xᵀ Q)ᵀ (l x p).
+        let b = x.t_mul_dense(q.view()).reversed_axes();
+        let small = Self::exact(b.as_standard_layout().view(), k)?;
+        Some(Svd {
+            u: q.dot(&small.u),
+            s: small.s,
+            vt: small.vt,
+        })
+    }
+
     /// The thin SVD of X (LAPACK gesdd), truncated to the leading `k` triplets.
     pub fn exact(x: ArrayView2<f64>, k: usize) -> Option<Svd> {
         let (u, s, vt) = x.svddc(JobSvd::Some).ok()?;

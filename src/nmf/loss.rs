@@ -10,8 +10,9 @@
 
 use super::mask::HeldOut;
 use crate::linalg::Real;
-use ndarray::{Array2, ArrayView2};
-use std::sync::Arc;
+use crate::sparse::Csr;
+use ndarray::{Array2, ArrayView1, ArrayView2};
+use std::sync::{Arc, OnceLock};
 
 /// The loss a fit minimizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,20 +73,74 @@ impl Objectives {
     }
 }
 
-/// The data matrix X (N x p) of a fit, with the constants of X that the objectives need.
-#[derive(Debug, Clone)]
+/// How X is held: a dense array, or CSR with only its nonzeros.
+#[derive(Debug)]
+enum Store {
+    /// X (N x p) and, made on first use by an f32 fit and shared by all of them, X rounded to f32.
+    Dense { x: Array2<f64>, x32: OnceLock<Array2<f32>> },
+    /// X in CSR form, its values rounded to f32 (made on first use), and its transpose (CSC of X,
+    /// made on first use by the solvers that sweep columns).
+    Sparse {
+        csr: Csr,
+        v32: OnceLock<Vec<f32>>,
+        csc: OnceLock<(Csr, OnceLock<Vec<f32>>)>,
+    },
+}
+
+/// The data matrix X (N x p) of a fit, dense or sparse, with the constants of X that the
+/// objectives need and the entries that are left out (missing or held out).
+#[derive(Debug)]
 pub struct FitMatrix {
-    x: Array2<f64>,
+    store: Store,
     /// Σ ln Γ(x+1), the constant of the Poisson log-likelihood.
     lgamma_sum: f64,
     /// Σ x ln x − x over x > 0 (links KL and the log-likelihood).
     x_log_x: f64,
     /// Mean of X (for the scale of random starts).
     mean: f64,
-    /// Entries left out of the objective and the updates (cross-validation), if any.
+    /// Entries left out of the objective and the updates (missing values, plus the held-out
+    /// entries of a cross-validation fit); X is 0 there.
+    excluded: Option<Arc<HeldOut>>,
+    /// The held-out entries a cross-validation fit is scored on (a subset of `excluded`).
     heldout: Option<Arc<HeldOut>>,
-    /// X rounded to f32, made on first use by an f32 fit and shared by all of them.
-    x32: std::sync::OnceLock<Array2<f32>>,
+}
+
+/// A CSR matrix (N x p) in precision T, borrowed from a [`FitMatrix`].
+#[derive(Debug, Clone, Copy)]
+pub struct SparseView<'a, T> {
+    /// N.
+    pub nrows: usize,
+    /// p.
+    pub ncols: usize,
+    /// N + 1 row offsets.
+    pub indptr: &'a [usize],
+    /// Column of each stored entry.
+    pub indices: &'a [u32],
+    /// Value of each stored entry.
+    pub values: &'a [T],
+}
+
+impl<'a, T> SparseView<'a, T> {
+    /// Row i's columns and values.
+    #[inline]
+    pub fn row(&self, i: usize) -> (&'a [u32], &'a [T]) {
+        let (a, b) = (self.indptr[i], self.indptr[i + 1]);
+        (&self.indices[a..b], &self.values[a..b])
+    }
+
+    /// Number of stored entries.
+    pub fn nnz(&self) -> usize {
+        self.values.len()
+    }
+}
+
+/// X as an update rule sees it, in precision T.
+#[derive(Debug, Clone, Copy)]
+pub enum XView<'a, T> {
+    /// A dense N x p array.
+    Dense(ArrayView2<'a, T>),
+    /// CSR.
+    Sparse(SparseView<'a, T>),
 }
 
 /// The floating-point type of a fit's products (`[model] precision`).
@@ -111,62 +166,124 @@ impl Precision {
     }
 }
 
-/// A precision a fit can run in: the numerical type of its products plus the copy of X in that
-/// type ([`FitMatrix::x_in`]).
+/// A precision a fit can run in: the numerical type of its products, and X's values in that type
+/// (f64: X itself; f32: a rounded copy, made once and shared by every fit).
 pub trait Scalar: Real {
-    /// X (N x p) in this precision.
-    fn x_of(data: &FitMatrix) -> ArrayView2<'_, Self>;
+    /// A dense X (N x p) in this precision.
+    fn dense_in<'a>(x: &'a Array2<f64>, x32: &'a OnceLock<Array2<f32>>) -> ArrayView2<'a, Self>;
+    /// Sparse values in this precision.
+    fn values_in<'a>(v: &'a [f64], v32: &'a OnceLock<Vec<f32>>) -> &'a [Self];
 }
 
 impl Scalar for f64 {
-    fn x_of(data: &FitMatrix) -> ArrayView2<'_, f64> {
-        data.x.view()
+    fn dense_in<'a>(x: &'a Array2<f64>, _: &'a OnceLock<Array2<f32>>) -> ArrayView2<'a, f64> {
+        x.view()
+    }
+    fn values_in<'a>(v: &'a [f64], _: &'a OnceLock<Vec<f32>>) -> &'a [f64] {
+        v
     }
 }
 
 impl Scalar for f32 {
-    fn x_of(data: &FitMatrix) -> ArrayView2<'_, f32> {
+    fn dense_in<'a>(x: &'a Array2<f64>, x32: &'a OnceLock<Array2<f32>>) -> ArrayView2<'a, f32> {
         // Counts below 2^24 are exact in f32.
-        data.x32.get_or_init(|| data.x.mapv(|v| v as f32)).view()
+        x32.get_or_init(|| x.mapv(|v| v as f32)).view()
+    }
+    fn values_in<'a>(v: &'a [f64], v32: &'a OnceLock<Vec<f32>>) -> &'a [f32] {
+        v32.get_or_init(|| v.iter().map(|&x| x as f32).collect())
     }
 }
 
-impl FitMatrix {
-    /// Wraps X (N x p); X must be finite and non-negative (checked by `data`).
-    pub fn new(x: Array2<f64>) -> Self {
-        let mut lgamma_sum = 0.0;
-        let mut x_log_x = 0.0;
-        let mut sum = 0.0;
-        for row in x.rows() {
-            let (mut lg, mut xl, mut s) = (0.0, 0.0, 0.0);
-            for &v in row {
-                if v > 0.0 {
-                    lg += libm::lgamma(v + 1.0);
-                    xl += v * v.ln() - v;
-                    s += v;
-                }
-            }
-            lgamma_sum += lg;
-            x_log_x += xl;
-            sum += s;
+/// Buffers for evaluating objectives of one (W, H) shape without allocating: WH (N x p) for dense
+/// X; Hᵀ (p x r) and two r x r Gram matrices for sparse X (no N x p array).
+#[derive(Debug)]
+pub struct ObjectiveScratch {
+    wh: Array2<f64>,
+    ht: Array2<f64>,
+    wtw: Array2<f64>,
+    hht: Array2<f64>,
+}
+
+/// Σ over one row's stored entries of (x ln(x/λ) − x, (x − λ)² − λ²), with λ = W_i· (Hᵀ)_j·.
+fn sparse_row_terms(cols: &[u32], vals: &[f64], wi: ArrayView1<f64>, ht: &Array2<f64>) -> (f64, f64) {
+    let (mut k, mut f) = (0.0, 0.0);
+    for (&j, &x) in cols.iter().zip(vals) {
+        let l = wi.dot(&ht.row(j as usize));
+        if x > 0.0 {
+            k += x * (x / l).ln() - x;
         }
-        let mean = if x.is_empty() { 0.0 } else { sum / x.len() as f64 };
+        f += (x - l) * (x - l) - l * l;
+    }
+    (k, f)
+}
+
+impl FitMatrix {
+    /// Wraps a dense X (N x p); X must be finite and non-negative (checked by `data`).
+    pub fn new(x: Array2<f64>) -> Self {
+        let stats = Self::constants(x.iter().copied(), x.len());
+        Self::build(
+            Store::Dense {
+                x,
+                x32: OnceLock::new(),
+            },
+            stats,
+        )
+    }
+
+    /// Wraps a sparse X (N x p, CSR); its values must be finite and non-negative.
+    pub fn sparse(x: Csr) -> Self {
+        let (n, p) = x.dim();
+        let stats = Self::constants(x.data().iter().copied(), n * p);
+        Self::build(
+            Store::Sparse {
+                csr: x,
+                v32: OnceLock::new(),
+                csc: OnceLock::new(),
+            },
+            stats,
+        )
+    }
+
+    /// Σ ln Γ(x+1), Σ x ln x − x and the mean, over the nonzeros (of `len` entries in all).
+    fn constants(values: impl Iterator<Item = f64>, len: usize) -> (f64, f64, f64) {
+        let (mut lgamma_sum, mut x_log_x, mut sum) = (0.0, 0.0, 0.0);
+        for v in values {
+            if v > 0.0 {
+                lgamma_sum += libm::lgamma(v + 1.0);
+                x_log_x += v * v.ln() - v;
+                sum += v;
+            }
+        }
+        (lgamma_sum, x_log_x, if len == 0 { 0.0 } else { sum / len as f64 })
+    }
+
+    fn build(store: Store, (lgamma_sum, x_log_x, mean): (f64, f64, f64)) -> Self {
         FitMatrix {
-            x,
+            store,
             lgamma_sum,
             x_log_x,
             mean,
+            excluded: None,
             heldout: None,
-            x32: std::sync::OnceLock::new(),
         }
     }
 
     /// A training matrix (held-out entries already 0) whose objectives leave out `heldout`.
     pub fn with_heldout(train: Array2<f64>, heldout: Arc<HeldOut>) -> Self {
-        FitMatrix {
-            heldout: Some(heldout),
-            ..FitMatrix::new(train)
-        }
+        FitMatrix::new(train).excluding(Some(Arc::clone(&heldout)), Some(heldout))
+    }
+
+    /// This matrix with `excluded` entries (which must be 0 in X) left out of the objectives and
+    /// the updates, and `heldout` (a subset) the entries a cross-validation fit is scored on.
+    pub fn excluding(mut self, excluded: Option<Arc<HeldOut>>, heldout: Option<Arc<HeldOut>>) -> Self {
+        self.excluded = excluded.filter(|e| !e.is_empty());
+        self.heldout = heldout;
+        self
+    }
+
+    /// The entries left out of the objective and the updates (missing or held out), if any.
+    pub fn excluded(&self) -> Option<&Arc<HeldOut>> {
+        self.excluded.as_ref()
     }
 
     /// The held-out entries, for cross-validation fits.
@@ -174,19 +291,57 @@ impl FitMatrix {
         self.heldout.as_ref()
     }
 
-    /// X (N x p).
-    pub fn x(&self) -> ArrayView2<'_, f64> {
-        self.x.view()
+    /// X (N x p) when it is held dense.
+    pub fn dense(&self) -> Option<ArrayView2<'_, f64>> {
+        match &self.store {
+            Store::Dense { x, .. } => Some(x.view()),
+            Store::Sparse { .. } => None,
+        }
     }
 
-    /// X (N x p) in precision T (f64: X itself; f32: a rounded copy, made once).
-    pub fn x_in<T: Scalar>(&self) -> ArrayView2<'_, T> {
-        T::x_of(self)
+    /// X in CSR form when it is held sparse.
+    pub fn csr(&self) -> Option<&Csr> {
+        match &self.store {
+            Store::Dense { .. } => None,
+            Store::Sparse { csr, .. } => Some(csr),
+        }
+    }
+
+    /// X (N x p) in precision T, as the update rules read it.
+    pub fn view_in<T: Scalar>(&self) -> XView<'_, T> {
+        match &self.store {
+            Store::Dense { x, x32 } => XView::Dense(T::dense_in(x, x32)),
+            Store::Sparse { csr, v32, .. } => XView::Sparse(sparse_view(csr, T::values_in(csr.data(), v32))),
+        }
+    }
+
+    /// Xᵀ (p x N) in CSR form (the CSC form of X) in precision T, made on first use; None for
+    /// dense X.
+    pub fn transposed_in<T: Scalar>(&self) -> Option<SparseView<'_, T>> {
+        match &self.store {
+            Store::Dense { .. } => None,
+            Store::Sparse { csr, csc, .. } => {
+                let (t, v32) = csc.get_or_init(|| (csr.transpose(), OnceLock::new()));
+                Some(sparse_view(t, T::values_in(t.data(), v32)))
+            }
+        }
+    }
+
+    /// Dense X (N x p) in precision T (f64: X itself; f32: a rounded copy, made once); None
+    /// for sparse X.
+    pub fn x_in<T: Scalar>(&self) -> Option<ArrayView2<'_, T>> {
+        match self.view_in::<T>() {
+            XView::Dense(x) => Some(x),
+            XView::Sparse(_) => None,
+        }
     }
 
     /// N, p.
     pub fn dim(&self) -> (usize, usize) {
-        self.x.dim()
+        match &self.store {
+            Store::Dense { x, .. } => x.dim(),
+            Store::Sparse { csr, .. } => csr.dim(),
+        }
     }
 
     /// Mean entry of X.
@@ -194,15 +349,62 @@ impl FitMatrix {
         self.mean
     }
 
-    /// All three objectives of the model Λ = `wh` (N x p, already computed).
+    /// `X B` (N x k) for B (p x k), in f64 (the SVD of the starts).
+    pub fn mul_dense(&self, b: ArrayView2<f64>) -> Array2<f64> {
+        match &self.store {
+            Store::Dense { x, .. } => x.dot(&b),
+            Store::Sparse { csr, .. } => csr.mul_dense(b),
+        }
+    }
+
+    /// `Xᵀ B` (p x k) for B (N x k), in f64.
+    pub fn t_mul_dense(&self, b: ArrayView2<f64>) -> Array2<f64> {
+        match &self.store {
+            Store::Dense { x, .. } => x.t().dot(&b),
+            Store::Sparse { csr, .. } => csr.t_mul_dense(b),
+        }
+    }
+
+    /// Buffers for [`objectives_of`] at rank r.
+    pub fn objective_scratch(&self, r: usize) -> ObjectiveScratch {
+        let (n, p) = self.dim();
+        let sparse = matches!(self.store, Store::Sparse { .. });
+        ObjectiveScratch {
+            wh: if sparse {
+                Array2::zeros((0, 0))
+            } else {
+                Array2::zeros((n, p))
+            },
+            ht: if sparse {
+                Array2::zeros((p, r))
+            } else {
+                Array2::zeros((0, 0))
+            },
+            wtw: Array2::zeros((r, r)),
+            hht: Array2::zeros((r, r)),
+        }
+    }
+
+    /// All three objectives of the model Λ = `wh` (N x p, already computed), for dense X.
     ///
     /// Sums run row by row in a fixed order, so the result is the same bits on every run.
     pub fn objectives(&self, wh: ArrayView2<f64>) -> Objectives {
+        let Store::Dense { x, .. } = &self.store else {
+            // Sparse X: the same values from the factors would need W and H; callers with
+            // sparse data use `objectives_of`. NaN marks the misuse instead of a wrong number.
+            let nan = f64::NAN;
+            return Objectives {
+                kl: nan,
+                poisson_loglik: nan,
+                frobenius_sq: nan,
+                penalty: 0.0,
+            };
+        };
         // KL is summed per entry (no cancellation when the fit is nearly exact); the
         // log-likelihood follows from the identity x ln λ − λ = (x ln x − x) − [x ln(x/λ) − x + λ].
         let mut kl = 0.0;
         let mut frob = 0.0;
-        for (xr, lr) in self.x.rows().into_iter().zip(wh.rows()) {
+        for (xr, lr) in x.rows().into_iter().zip(wh.rows()) {
             let (mut k, mut f) = (0.0, 0.0);
             for (&x, &l) in xr.iter().zip(lr.iter()) {
                 k += if x > 0.0 { x * (x / l).ln() - x + l } else { l };
@@ -212,21 +414,74 @@ impl FitMatrix {
             kl += k;
             frob += f;
         }
-        if let Some(ho) = &self.heldout {
-            // Held-out entries are 0 in the training X; take out what they added (λ to KL, λ² to
+        if let Some(ex) = &self.excluded {
+            // Left-out entries are 0 in X; take out what they added (λ to KL, λ² to
             // Frobenius), so the objective is over observed entries only.
-            for (i, j, _, _) in ho.entries() {
+            for (i, j, _, _) in ex.entries() {
                 let l = wh[[i, j]];
                 kl -= l;
                 frob -= l * l;
             }
         }
+        self.finish(kl, frob)
+    }
+
+    fn finish(&self, kl: f64, frob: f64) -> Objectives {
         Objectives {
             kl,
             poisson_loglik: self.x_log_x - self.lgamma_sum - kl,
             frobenius_sq: frob,
             penalty: 0.0,
         }
+    }
+
+    /// All three objectives of (W, H) for sparse X, in O(nnz·r + (N + p)·r²), without WH:
+    /// KL = Σ_nz [x ln(x/λ) − x] + Σ_all λ, with Σ_all λ = Σ_k (Σ_i W_ik)(Σ_j H_kj);
+    /// ‖X − WH‖² = Σ_nz [(x − λ)² − λ²] + ‖WH‖², with ‖WH‖² = Σ_kl (WᵀW)_kl (HHᵀ)_kl; left-out
+    /// entries then take out their λ and λ².
+    fn sparse_objectives(
+        &self,
+        csr: &Csr,
+        w: ArrayView2<f64>,
+        h: ArrayView2<f64>,
+        s: &mut ObjectiveScratch,
+    ) -> Objectives {
+        s.ht.assign(&h.t());
+        let (mut kl, mut frob) = (0.0, 0.0);
+        for (i, wi) in w.rows().into_iter().enumerate() {
+            let (cols, vals) = csr.row(i);
+            let (k, f) = sparse_row_terms(cols, vals, wi, &s.ht);
+            kl += k;
+            frob += f;
+        }
+        let mut total = 0.0;
+        for (wk, hk) in w.columns().into_iter().zip(h.rows()) {
+            total += wk.sum() * hk.sum();
+        }
+        crate::linalg::matmul_tn_into(w, w, s.wtw.view_mut());
+        crate::linalg::matmul_nt_into(h, h, s.hht.view_mut());
+        let sq: f64 = s.wtw.iter().zip(s.hht.iter()).map(|(a, b)| a * b).sum();
+        kl += total;
+        frob += sq;
+        if let Some(ex) = &self.excluded {
+            for (i, j, _, _) in ex.entries() {
+                let l = w.row(i).dot(&s.ht.row(j));
+                kl -= l;
+                frob -= l * l;
+            }
+        }
+        self.finish(kl, frob)
+    }
+}
+
+fn sparse_view<'a, T>(csr: &'a Csr, values: &'a [T]) -> SparseView<'a, T> {
+    let (nrows, ncols) = csr.dim();
+    SparseView {
+        nrows,
+        ncols,
+        indptr: csr.indptr(),
+        indices: csr.indices(),
+        values,
     }
 }
 
@@ -267,10 +522,16 @@ impl Penalty {
     }
 }
 
-/// Computes Λ = W H into `wh` (N x p) and returns the objectives of (W, H).
-pub fn objectives_of(data: &FitMatrix, w: ArrayView2<f64>, h: ArrayView2<f64>, wh: &mut Array2<f64>) -> Objectives {
-    crate::linalg::matmul_into(w, h, wh.view_mut());
-    data.objectives(wh.view())
+/// The objectives of (W, H) on `data`, through the buffers of [`FitMatrix::objective_scratch`]:
+/// for dense X, Λ = WH is computed into the scratch first; sparse X never forms WH.
+pub fn objectives_of(data: &FitMatrix, w: ArrayView2<f64>, h: ArrayView2<f64>, s: &mut ObjectiveScratch) -> Objectives {
+    match &data.store {
+        Store::Dense { .. } => {
+            crate::linalg::matmul_into(w, h, s.wh.view_mut());
+            data.objectives(s.wh.view())
+        }
+        Store::Sparse { csr, .. } => data.sparse_objectives(csr, w, h, s),
+    }
 }
 
 /// Straightforward per-entry definitions, for tests of the fused version above.
@@ -304,8 +565,9 @@ mod tests {
         let w = matrix(&f["W"]);
         let h = matrix(&f["H"]);
         let data = FitMatrix::new(x.clone());
-        let mut wh = Array2::zeros(x.dim());
-        let o = objectives_of(&data, w.view(), h.view(), &mut wh);
+        let mut s = data.objective_scratch(w.ncols());
+        let o = objectives_of(&data, w.view(), h.view(), &mut s);
+        let wh = w.dot(&h);
         let rel = |a: f64, b: f64| ((a - b) / b).abs();
         let kl = f["kl"].as_f64().unwrap();
         assert!(rel(o.kl, kl) < 1e-12, "kl {} vs {}", o.kl, kl);

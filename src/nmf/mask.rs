@@ -1,6 +1,8 @@
-//! Held-out entries of X for cross-validation (Wold-style, as in RcppML): a sparse row-wise list
-//! built from the pure function `rng::held_out(seed, repeat, i, j)`, never a dense mask.
+//! Entry lists: the held-out entries of X for cross-validation (Wold-style, as in RcppML), built
+//! from the pure function `rng::held_out(seed, repeat, i, j)`, and the missing entries (NaN in the
+//! input); sparse row-wise lists, never a dense mask.
 
+use crate::sparse::Csr;
 use ndarray::{Array2, ArrayView2};
 
 /// The held-out entries of one cross-validation repeat, row by row, with their true values.
@@ -20,8 +22,9 @@ pub struct HeldOut {
 pub const BLOCKS: usize = 20;
 
 impl HeldOut {
-    /// Holds out about `fraction` of the entries of X (N x p) for `repeat`; returns the training
-    /// matrix (held-out entries set to 0) and the list.
+    /// Holds out about `fraction` of the observed entries of X (N x p) for `repeat`; returns the
+    /// training matrix (held-out and missing (NaN) entries set to 0) and the list. Missing entries
+    /// are never held out.
     pub fn split(x: ArrayView2<f64>, seed: u64, repeat: usize, fraction: f64) -> (Array2<f64>, HeldOut) {
         let mut train = x.to_owned();
         let mut row_start = Vec::with_capacity(x.nrows() + 1);
@@ -29,7 +32,9 @@ impl HeldOut {
         for (i, mut row) in train.rows_mut().into_iter().enumerate() {
             row_start.push(cols.len());
             for (j, v) in row.iter_mut().enumerate() {
-                if crate::rng::held_out(seed, repeat, i, j, fraction) {
+                if v.is_nan() {
+                    *v = 0.0;
+                } else if crate::rng::held_out(seed, repeat, i, j, fraction) {
                     cols.push(j as u32);
                     values.push(*v);
                     blocks.push(crate::rng::entry_block(seed, repeat, i, j, BLOCKS) as u16);
@@ -47,6 +52,139 @@ impl HeldOut {
                 blocks,
             },
         )
+    }
+
+    /// The same split for sparse X (N x p, CSR; NaN values are missing): every position (i, j)
+    /// is drawn as in [`HeldOut::split`], so the held-out set equals the dense one; the training
+    /// matrix keeps the stored entries that are neither held out nor missing.
+    pub fn split_sparse(x: &Csr, seed: u64, repeat: usize, fraction: f64) -> (Csr, HeldOut) {
+        let (n, p) = x.dim();
+        let mut row_start = Vec::with_capacity(n + 1);
+        let (mut cols, mut values, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            row_start.push(cols.len());
+            let (sc, sv) = x.row(i);
+            let mut at = 0;
+            for j in 0..p {
+                let stored = if at < sc.len() && sc[at] as usize == j {
+                    at += 1;
+                    Some(sv[at - 1])
+                } else {
+                    None
+                };
+                if stored.is_some_and(f64::is_nan) {
+                    continue;
+                }
+                if crate::rng::held_out(seed, repeat, i, j, fraction) {
+                    cols.push(j as u32);
+                    values.push(stored.unwrap_or(0.0));
+                    blocks.push(crate::rng::entry_block(seed, repeat, i, j, BLOCKS) as u16);
+                }
+            }
+        }
+        row_start.push(cols.len());
+        let ho = HeldOut {
+            row_start,
+            cols,
+            values,
+            blocks,
+        };
+        let mut train = x.clone();
+        let mut cursor = (usize::MAX, 0usize);
+        train.retain(|i, j, v| {
+            if v.is_nan() {
+                return false;
+            }
+            if cursor.0 != i {
+                cursor = (i, 0);
+            }
+            let row = ho.row(i);
+            while cursor.1 < row.len() && (row[cursor.1] as usize) < j {
+                cursor.1 += 1;
+            }
+            !(cursor.1 < row.len() && row[cursor.1] as usize == j)
+        });
+        (train, ho)
+    }
+
+    /// The missing entries (NaN) of dense X, as a list (values 0), or None when there are none.
+    pub fn missing_dense(x: ArrayView2<f64>) -> Option<HeldOut> {
+        let mut rows: Vec<Vec<u32>> = Vec::with_capacity(x.nrows());
+        for row in x.rows() {
+            rows.push(
+                row.iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_nan())
+                    .map(|(j, _)| j as u32)
+                    .collect(),
+            );
+        }
+        Self::from_rows(rows)
+    }
+
+    /// The missing entries (stored NaN values) of sparse X, or None when there are none.
+    pub fn missing_sparse(x: &Csr) -> Option<HeldOut> {
+        let rows = (0..x.dim().0)
+            .map(|i| {
+                let (c, v) = x.row(i);
+                c.iter().zip(v).filter(|(_, v)| v.is_nan()).map(|(&j, _)| j).collect()
+            })
+            .collect();
+        Self::from_rows(rows)
+    }
+
+    /// A list from each row's ascending columns (values 0, block 0); None when empty.
+    fn from_rows(rows: Vec<Vec<u32>>) -> Option<HeldOut> {
+        let mut row_start = Vec::with_capacity(rows.len() + 1);
+        let mut cols = Vec::new();
+        for r in rows {
+            row_start.push(cols.len());
+            cols.extend(r);
+        }
+        row_start.push(cols.len());
+        let len = cols.len();
+        (len > 0).then(|| HeldOut {
+            row_start,
+            cols,
+            values: vec![0.0; len],
+            blocks: vec![0; len],
+        })
+    }
+
+    /// The entries in either list (row by row, ascending; for an entry in both, `self`'s).
+    pub fn union(&self, other: &HeldOut) -> HeldOut {
+        let n = self.row_start.len() - 1;
+        let mut out = HeldOut {
+            row_start: Vec::with_capacity(n + 1),
+            cols: Vec::new(),
+            values: Vec::new(),
+            blocks: Vec::new(),
+        };
+        for i in 0..n {
+            out.row_start.push(out.cols.len());
+            let (a, b) = (
+                self.row_start[i]..self.row_start[i + 1],
+                other.row_start[i]..other.row_start[i + 1],
+            );
+            let (mut p, mut q) = (a.start, b.start);
+            while p < a.end || q < b.end {
+                let take_self = q >= b.end || (p < a.end && self.cols[p] <= other.cols[q]);
+                let (src, e) = if take_self { (self, p) } else { (other, q) };
+                if take_self && q < b.end && self.cols[p] == other.cols[q] {
+                    q += 1;
+                }
+                out.cols.push(src.cols[e]);
+                out.values.push(src.values[e]);
+                out.blocks.push(src.blocks[e]);
+                if take_self {
+                    p += 1;
+                } else {
+                    q += 1;
+                }
+            }
+        }
+        out.row_start.push(out.cols.len());
+        out
     }
 
     /// Number of held-out entries.
@@ -85,6 +223,34 @@ impl HeldOut {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sparse_split_equals_dense_split_and_skips_missing() {
+        let mut x = Array2::from_shape_fn(
+            (30, 25),
+            |(i, j)| if (i * 7 + j * 3) % 4 == 0 { (i + j) as f64 } else { 0.0 },
+        );
+        x[[3, 4]] = f64::NAN;
+        x[[10, 0]] = f64::NAN;
+        let csr = Csr::from_dense(x.view());
+        let (train_d, ho_d) = HeldOut::split(x.view(), 9, 1, 0.3);
+        let (train_s, ho_s) = HeldOut::split_sparse(&csr, 9, 1, 0.3);
+        assert_eq!(ho_d, ho_s);
+        assert_eq!(train_s.to_dense(), train_d);
+        assert!(ho_d.entries().all(|(i, j, _, _)| (i, j) != (3, 4) && (i, j) != (10, 0)));
+        let miss = HeldOut::missing_dense(x.view()).unwrap();
+        assert_eq!(miss, HeldOut::missing_sparse(&csr).unwrap());
+        assert_eq!(
+            miss.entries().map(|e| (e.0, e.1)).collect::<Vec<_>>(),
+            vec![(3, 4), (10, 0)]
+        );
+        let all = ho_d.union(&miss);
+        assert_eq!(all.len(), ho_d.len() + 2);
+        assert_eq!(all.union(&miss), all);
+        for (i, j, _, _) in all.entries() {
+            assert_eq!(train_d[[i, j]], 0.0);
+        }
+    }
 
     #[test]
     fn split_zeroes_and_remembers() {

@@ -22,11 +22,12 @@ pub fn entry_deviance(loss: Loss, x: f64, l: f64) -> f64 {
     }
 }
 
-/// Per-block deviance sums then counts (2 x BLOCKS values) of a fit's model `wh` (N x p).
-pub fn score(ho: &HeldOut, wh: ArrayView2<f64>, loss: Loss) -> Vec<f64> {
+/// Per-block deviance sums then counts (2 x BLOCKS values) of the model WH of a fit (W N x r,
+/// H r x p), evaluated at the held-out entries only.
+pub fn score(ho: &HeldOut, w: ArrayView2<f64>, h: ArrayView2<f64>, loss: Loss) -> Vec<f64> {
     let mut out = vec![0.0; 2 * BLOCKS];
     for (i, j, x, b) in ho.entries() {
-        out[b] += entry_deviance(loss, x, wh[[i, j]]);
+        out[b] += entry_deviance(loss, x, w.row(i).dot(&h.column(j)));
         out[BLOCKS + b] += 1.0;
     }
     out

@@ -24,13 +24,14 @@ pub use run::{
 pub use shard::Shard;
 pub use store::StoredFit;
 
+use crate::data::Matrix;
 use crate::nmf::init::{self, Init, Svd};
-use crate::nmf::loss::objectives_of;
 use crate::nmf::mask::HeldOut;
 use crate::nmf::{
     FitMatrix, FitOutcome, Loss, Objectives, Penalty, Precision, Scalar, Solver, StopReason, StopRule, fit,
 };
 use crate::rng::{fit_rng, fit_seed};
+use crate::sparse::Csr;
 use ndarray::Array2;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -164,7 +165,10 @@ pub struct FitSettings {
 /// The matrices the jobs run on, and the SVDs that NNDSVD starts need.
 #[derive(Debug)]
 pub struct SweepData {
-    /// X as fitted (N' x p', all-zero lines removed).
+    /// X as read (N' x p', all-zero lines removed; NaN marks a missing entry): the source of the
+    /// cross-validation splits.
+    source: Matrix,
+    /// X as fitted: missing entries 0 and left out.
     pub main: FitMatrix,
     /// Column-permuted X for null fits.
     pub null: Option<FitMatrix>,
@@ -177,58 +181,143 @@ pub struct SweepData {
     svd: Vec<(JobKind, usize, Svd)>,
 }
 
+/// The fit matrix of `x` (NaN entries are missing: 0 in the fit matrix and left out of it).
+pub fn fit_matrix(x: &Matrix) -> FitMatrix {
+    match x {
+        Matrix::Dense(d) => match HeldOut::missing_dense(d.view()) {
+            None => FitMatrix::new(d.clone()),
+            Some(miss) => {
+                let filled = d.mapv(|v| if v.is_nan() { 0.0 } else { v });
+                FitMatrix::new(filled).excluding(Some(Arc::new(miss)), None)
+            }
+        },
+        Matrix::Sparse(c) => match HeldOut::missing_sparse(c) {
+            None => FitMatrix::sparse(c.clone()),
+            Some(miss) => {
+                let mut kept = c.clone();
+                kept.retain(|_, _, v| !v.is_nan());
+                FitMatrix::sparse(kept).excluding(Some(Arc::new(miss)), None)
+            }
+        },
+    }
+}
+
+/// `x` with each column's entries shuffled independently (R NMF's `randomize`), NaN (missing)
+/// entries moving with their column like any value. Sparse X: each column's stored entries move
+/// to rows drawn without replacement, the same distribution as a random permutation of the
+/// column, in O(nnz) instead of O(N·p).
+fn permuted_columns(x: &Matrix, rng: &mut impl rand::Rng) -> Matrix {
+    use rand::seq::SliceRandom;
+    match x {
+        Matrix::Dense(d) => {
+            let mut x = d.clone();
+            for mut col in x.columns_mut() {
+                let mut v = col.to_vec();
+                v.shuffle(rng);
+                col.assign(&ndarray::ArrayView1::from(&v));
+            }
+            Matrix::Dense(x)
+        }
+        Matrix::Sparse(c) => {
+            let (n, p) = c.dim();
+            let t = c.transpose();
+            let (mut indptr, mut indices, mut data) =
+                (vec![0], Vec::with_capacity(t.nnz()), Vec::with_capacity(t.nnz()));
+            for j in 0..p {
+                let (_, vals) = t.row(j);
+                let mut rows = rand::seq::index::sample(rng, n, vals.len()).into_vec();
+                rows.sort_unstable();
+                let mut v = vals.to_vec();
+                v.shuffle(rng);
+                indices.extend(rows.iter().map(|&i| i as u32));
+                data.extend(v);
+                indptr.push(indices.len());
+            }
+            // Built in CSC form (rows ascending per column): valid by construction.
+            match Csr::from_parts((p, n), indptr, indices, data, "column") {
+                Ok(t) => Matrix::Sparse(t.transpose()),
+                Err(_) => Matrix::Sparse(c.clone()),
+            }
+        }
+    }
+}
+
 impl SweepData {
-    /// The data of `main` and, when `null` is set, a column-permuted copy (each column shuffled
-    /// independently, as R NMF's `randomize`) drawn from the master seed. With `svd_rank` > 0, the
-    /// SVDs for NNDSVD starts; an error names the matrix whose SVD failed.
+    /// The data of `source` (NaN entries are missing) and, when `null` is set, a column-permuted
+    /// copy drawn from the master seed. With `svd_rank` > 0, the SVDs for NNDSVD starts; an error
+    /// names the matrix whose SVD failed.
     pub fn new(
-        main: FitMatrix,
+        source: Matrix,
         seed: u64,
         heldout_fraction: f64,
         null: bool,
         svd_rank: usize,
         heldout_repeats: usize,
     ) -> Result<Self, String> {
+        let main = fit_matrix(&source);
         let null = null.then(|| {
-            use rand::seq::SliceRandom;
-            let mut x = main.x().to_owned();
             let mut rng = fit_rng(fit_seed(seed ^ JobKind::Null.stream(), 0, usize::MAX));
-            for mut col in x.columns_mut() {
-                let mut v = col.to_vec();
-                v.shuffle(&mut rng);
-                col.assign(&ndarray::ArrayView1::from(&v));
-            }
-            FitMatrix::new(x)
+            fit_matrix(&permuted_columns(&source, &mut rng))
         });
-        let mut svd = Vec::new();
+        let mut data = SweepData {
+            source,
+            main,
+            null,
+            seed,
+            heldout_fraction,
+            svd: Vec::new(),
+        };
         if svd_rank > 0 {
             // Multi-threaded BLAS/LAPACK gives other bits than single-threaded (seen with the
             // randomized SVD's products and QR): the SVDs, like the fits, run on one BLAS thread,
             // so a start does not depend on the machine's core count.
             crate::linalg::set_blas_threads(1);
-            let top = |x: ndarray::ArrayView2<f64>, what: &str| {
-                Svd::top(x, svd_rank).ok_or_else(|| format!("the SVD of {what} failed (LAPACK); use init = \"random\""))
+            let top = |x: &FitMatrix, what: &str| {
+                Svd::top_of(x, svd_rank)
+                    .ok_or_else(|| format!("the SVD of {what} failed (LAPACK); use init = \"random\""))
             };
-            svd.push((JobKind::Fit, 0, top(main.x(), "the data")?));
-            if let Some(nm) = &null {
-                svd.push((JobKind::Null, 0, top(nm.x(), "the permuted data")?));
+            let mut svd = vec![(JobKind::Fit, 0, top(&data.main, "the data")?)];
+            if let Some(nm) = &data.null {
+                svd.push((JobKind::Null, 0, top(nm, "the permuted data")?));
             }
             for repeat in 0..heldout_repeats {
-                let (train, _) = HeldOut::split(main.x(), seed, repeat, heldout_fraction);
+                let train = data.heldout_matrix(repeat);
                 svd.push((
                     JobKind::Heldout,
                     repeat,
-                    top(train.view(), "a cross-validation training matrix")?,
+                    top(&train, "a cross-validation training matrix")?,
                 ));
             }
+            data.svd = svd;
         }
-        Ok(SweepData {
-            main,
-            null,
-            seed,
-            heldout_fraction,
-            svd,
-        })
+        Ok(data)
+    }
+
+    /// The training matrix of cross-validation repeat `repeat`: held-out and missing entries 0 and
+    /// left out, scored on the held-out ones.
+    pub fn heldout_matrix(&self, repeat: usize) -> FitMatrix {
+        let (seed, f) = (self.seed, self.heldout_fraction);
+        let (train, ho) = match &self.source {
+            Matrix::Dense(x) => {
+                let (train, ho) = HeldOut::split(x.view(), seed, repeat, f);
+                (FitMatrix::new(train), ho)
+            }
+            Matrix::Sparse(x) => {
+                let (train, ho) = HeldOut::split_sparse(x, seed, repeat, f);
+                (FitMatrix::sparse(train), ho)
+            }
+        };
+        let ho = Arc::new(ho);
+        let excluded = match self.main.excluded() {
+            Some(miss) => Arc::new(ho.union(miss)),
+            None => Arc::clone(&ho),
+        };
+        train.excluding(Some(excluded), Some(ho))
+    }
+
+    /// Entries of X that are missing (left out of every fit).
+    pub fn missing(&self) -> usize {
+        self.main.excluded().map_or(0, |m| m.len())
     }
 
     /// The SVD a job's NNDSVD start comes from.
@@ -252,8 +341,7 @@ pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, inner_parallel: bool
         JobKind::Fit => &data.main,
         JobKind::Null => data.null.as_ref().unwrap_or(&data.main),
         JobKind::Heldout => {
-            let (train, ho) = HeldOut::split(data.main.x(), data.seed, job.index, data.heldout_fraction);
-            heldout_data = FitMatrix::with_heldout(train, Arc::new(ho));
+            heldout_data = data.heldout_matrix(job.index);
             &heldout_data
         }
     };
@@ -272,9 +360,7 @@ pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, inner_parallel: bool
     };
     let extra = match matrix.heldout() {
         Some(ho) if out.stop != StopReason::NonFinite => {
-            let mut wh = Array2::zeros((n, p));
-            let _ = objectives_of(matrix, out.w.view(), out.h.view(), &mut wh);
-            crate::stats::heldout::score(ho, wh.view(), s.loss)
+            crate::stats::heldout::score(ho, out.w.view(), out.h.view(), s.loss)
         }
         _ => Vec::new(),
     };
@@ -303,8 +389,7 @@ fn fit_in<T: Scalar>(
     inner_parallel: bool,
     cancel: &AtomicBool,
 ) -> FitOutcome {
-    let (n, p) = matrix.dim();
-    let mut rule = s.solver.rule::<T>(s.loss, n, p, rank, matrix.heldout(), s.penalty);
+    let mut rule = s.solver.rule::<T>(matrix, s.loss, rank, s.penalty);
     rule.set_parallel(inner_parallel);
     fit(matrix, s.loss, rule.as_mut(), w, h, &s.stop, &s.penalty, cancel, None)
 }
@@ -388,7 +473,7 @@ mod tests {
     };
 
     fn sweep(threads: usize) -> Collected {
-        let data = SweepData::new(FitMatrix::new(awkward_data(30, 25)), 5, 0.1, true, 0, 0).unwrap();
+        let data = SweepData::new(Matrix::Dense(awkward_data(30, 25)), 5, 0.1, true, 0, 0).unwrap();
         let grid = jobs(&[2, 3], SIZE, 5);
         let mut c = Collector::new(Loss::Kl, &[2, 3], 30, SIZE, true);
         run_jobs(&data, &settings(), &grid, threads, &AtomicBool::new(false), |f| {

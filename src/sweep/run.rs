@@ -11,7 +11,7 @@ use super::{Collected, Collector, FitRecord, FitSettings, GridSize, Job, JobKind
 use crate::config::{Overrides, Plan};
 use crate::data::{Dataset, ZeroLines, read_hdf5};
 use crate::error::{Error, Result};
-use crate::nmf::{FitMatrix, Loss, StopReason};
+use crate::nmf::{Loss, StopReason};
 use crate::progress::Observer;
 use crate::report;
 use crate::stats::{ConsensusAccumulator, Decision, Evidence, StabilityAccumulator, decide_all, spread};
@@ -141,7 +141,7 @@ fn grid_of(plan: &Plan) -> Vec<Job> {
 fn read_checked(plan: &Plan) -> Result<(Dataset, ZeroLines, Vec<String>)> {
     let d = read_hdf5(&plan.data)?;
     let (n, p) = d.x.dim();
-    let zero = ZeroLines::find(&d.x.to_dense());
+    let zero = ZeroLines::find(&d.x);
     let (n_fit, p_fit) = (n - zero.zero_rows.len(), p - zero.zero_cols.len());
     let mut warnings = plan.check_ranks(n_fit, p_fit, !zero.is_empty())?;
     warnings.extend(zero.warning());
@@ -283,7 +283,7 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
             0
         };
         let data = SweepData::new(
-            FitMatrix::new(zero.reduce(&dataset.x.to_dense())),
+            zero.reduce(&dataset.x),
             plan.seed,
             sel.heldout_fraction,
             sel.null_restarts > 0,

@@ -22,7 +22,9 @@ const INNER: usize = 1;
 const HALVINGS: usize = 30;
 
 /// Buffers for KL coordinate descent, allocated once per fit (Xᵀ on the first step).
-pub struct CdKl<T> {
+pub struct CdKl<'a, T> {
+    /// X (N x p).
+    x: ArrayView2<'a, T>,
     /// L1/L2 penalty weights.
     pen: Weights<T>,
     /// Xᵀ (p x N).
@@ -37,10 +39,12 @@ pub struct CdKl<T> {
     sums: Array1<T>,
 }
 
-impl<T: Real> CdKl<T> {
+impl<'a, T: Real> CdKl<'a, T> {
     /// Buffers for X of shape (n, p) at rank r.
-    pub(crate) fn new(n: usize, p: usize, r: usize, pen: Weights<T>) -> Self {
+    pub(crate) fn new(x: ArrayView2<'a, T>, r: usize, pen: Weights<T>) -> Self {
+        let (n, p) = x.dim();
         CdKl {
+            x,
             pen,
             xt: None,
             wt: Array2::zeros((r, n)),
@@ -121,7 +125,15 @@ fn shifted_terms<T: Real>(a: ArrayView1<T>, x: ArrayView1<T>, l: ArrayView1<T>, 
 /// the same index (updated in place).
 #[inline]
 #[allow(clippy::too_many_arguments)]
-fn newton<T: Real>(v: &mut T, sum_a: T, a: ArrayView1<T>, x: ArrayView1<T>, mut l: ArrayViewMut1<T>, l1: T, l2: T) {
+pub(super) fn newton<T: Real>(
+    v: &mut T,
+    sum_a: T,
+    a: ArrayView1<T>,
+    x: ArrayView1<T>,
+    mut l: ArrayViewMut1<T>,
+    l1: T,
+    l2: T,
+) {
     let (zero, two, half) = (T::zero(), T::of(2.0), T::of(0.5));
     for _ in 0..INNER {
         // The penalty l1·v + l2·v² adds l1 + 2·l2·v to the gradient and 2·l2 to the curvature.
@@ -175,8 +187,9 @@ fn newton<T: Real>(v: &mut T, sum_a: T, a: ArrayView1<T>, x: ArrayView1<T>, mut 
     }
 }
 
-impl<T: Real> UpdateRule<T> for CdKl<T> {
-    fn step(&mut self, x: ArrayView2<T>, w: &mut Array2<T>, h: &mut Array2<T>) {
+impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
+    fn step(&mut self, w: &mut Array2<T>, h: &mut Array2<T>) {
+        let x = self.x;
         let xt = self.xt.get_or_insert_with(|| x.t().as_standard_layout().into_owned());
         // H half-step: for each column j, the entries H_kj in turn, along Xᵀ_j and (WH)ᵀ_j.
         self.wt.assign(&w.t());

@@ -17,7 +17,8 @@
 
 use super::{UpdateRule, Weights};
 use crate::linalg::{Real, matmul_nt_into, matmul_tn_into};
-use ndarray::{Array1, Array2, ArrayView2};
+use crate::nmf::loss::XView;
+use ndarray::{Array1, Array2};
 
 /// Share of the first sweep's change below which the inner sweeps stop (Gillis & Glineur's δ).
 const DELTA: f64 = 0.1;
@@ -29,7 +30,11 @@ const ALPHA: f64 = 0.5;
 const FLOOR: f64 = 1e-16;
 
 /// Buffers for HALS at one shape, allocated once per fit.
-pub struct Hals<T> {
+pub struct Hals<'a, T> {
+    /// X (N x p).
+    x: XView<'a, T>,
+    /// Scratch (p x r) of the sparse products (empty for dense X).
+    pr: Array2<T>,
     /// L1/L2 penalty weights.
     pen: Weights<T>,
     /// WᵀW or HHᵀ (r x r).
@@ -47,14 +52,19 @@ pub struct Hals<T> {
     max_inner_w: usize,
 }
 
-impl<T: Real> Hals<T> {
+impl<'a, T: Real> Hals<'a, T> {
     /// Buffers for X of shape (n, p) at rank r.
-    pub(crate) fn new(n: usize, p: usize, r: usize, pen: Weights<T>) -> Self {
+    pub(crate) fn new(x: XView<'a, T>, r: usize, pen: Weights<T>) -> Self {
+        let (n, p) = x.dim();
         let (nf, pf, rf) = (n as f64, p as f64, r as f64);
-        // ρ = cost of the products / cost of one sweep (Gillis & Glineur, section 3).
+        // ρ = cost of the products / cost of one sweep (Gillis & Glineur, section 3), counted
+        // for dense X also when X is sparse: the number of inner sweeps then depends on the data
+        // only, not on how it is stored, so sparse and dense input give the same fit.
         let rho_h = 1.0 + nf * (pf + rf) / (pf * (rf + 1.0));
         let rho_w = 1.0 + pf * (nf + rf) / (nf * (rf + 1.0));
         Hals {
+            pr: x.product_scratch(r),
+            x,
             pen,
             gram: Array2::zeros((r, r)),
             wtx: Array2::zeros((r, p)),
@@ -119,10 +129,11 @@ fn sweep_w<T: Real>(w: &mut Array2<T>, gram: &Array2<T>, xht: &Array2<T>, l1: T,
     change
 }
 
-impl<T: Real> UpdateRule<T> for Hals<T> {
-    fn step(&mut self, x: ArrayView2<T>, w: &mut Array2<T>, h: &mut Array2<T>) {
+impl<T: Real> UpdateRule<T> for Hals<'_, T> {
+    fn step(&mut self, w: &mut Array2<T>, h: &mut Array2<T>) {
+        let x = self.x;
         matmul_tn_into(w.view(), w.view(), self.gram.view_mut());
-        matmul_tn_into(w.view(), x, self.wtx.view_mut());
+        x.wt_x_into(w, &mut self.wtx, &mut self.pr);
         let first = sweep_h(h, &self.gram, &self.wtx, &mut self.row, self.pen.l1_h, self.pen.l2_h);
         for _ in 1..self.max_inner_h {
             if sweep_h(h, &self.gram, &self.wtx, &mut self.row, self.pen.l1_h, self.pen.l2_h) <= self.delta2 * first {
@@ -130,7 +141,7 @@ impl<T: Real> UpdateRule<T> for Hals<T> {
             }
         }
         matmul_nt_into(h.view(), h.view(), self.gram.view_mut());
-        matmul_nt_into(x, h.view(), self.xht.view_mut());
+        x.x_ht_into(h, &mut self.xht, &mut self.pr);
         let first = sweep_w(w, &self.gram, &self.xht, self.pen.l1_w, self.pen.l2_w);
         for _ in 1..self.max_inner_w {
             if sweep_w(w, &self.gram, &self.xht, self.pen.l1_w, self.pen.l2_w) <= self.delta2 * first {

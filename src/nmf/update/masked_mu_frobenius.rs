@@ -16,7 +16,9 @@ use ndarray::{Array2, ArrayView2};
 use std::sync::Arc;
 
 /// Buffers for the masked Frobenius multiplicative updates, allocated once per fit.
-pub struct MaskedMuFrobenius<T> {
+pub struct MaskedMuFrobenius<'a, T> {
+    /// X (N x p).
+    x: ArrayView2<'a, T>,
     /// L1/L2 penalty weights.
     pen: Weights<T>,
     heldout: Arc<HeldOut>,
@@ -30,10 +32,12 @@ pub struct MaskedMuFrobenius<T> {
     scratch: Array2<T>,
 }
 
-impl<T: Real> MaskedMuFrobenius<T> {
+impl<'a, T: Real> MaskedMuFrobenius<'a, T> {
     /// Buffers for X of shape (n, p) at rank r, leaving out `heldout`.
-    pub(crate) fn new(n: usize, p: usize, r: usize, heldout: Arc<HeldOut>, pen: Weights<T>) -> Self {
+    pub(crate) fn new(x: ArrayView2<'a, T>, r: usize, heldout: Arc<HeldOut>, pen: Weights<T>) -> Self {
+        let (n, p) = x.dim();
         MaskedMuFrobenius {
+            x,
             pen,
             heldout,
             wtx: Array2::zeros((r, p)),
@@ -45,8 +49,9 @@ impl<T: Real> MaskedMuFrobenius<T> {
     }
 }
 
-impl<T: Real> UpdateRule<T> for MaskedMuFrobenius<T> {
-    fn step(&mut self, x: ArrayView2<T>, w: &mut Array2<T>, h: &mut Array2<T>) {
+impl<T: Real> UpdateRule<T> for MaskedMuFrobenius<'_, T> {
+    fn step(&mut self, w: &mut Array2<T>, h: &mut Array2<T>) {
+        let x = self.x;
         let scratch = &mut self.scratch;
         matmul_tn_into(w.view(), x, self.wtx.view_mut());
         matmul_into(w.view(), h.view(), scratch.view_mut());

@@ -18,7 +18,9 @@ use ndarray::{Array2, ArrayView2, Axis, Zip};
 use std::sync::Arc;
 
 /// Buffers for the masked KL multiplicative updates at one shape, allocated once per fit.
-pub struct MaskedMuKl<T> {
+pub struct MaskedMuKl<'a, T> {
+    /// X (N x p).
+    x: ArrayView2<'a, T>,
     /// L1/L2 penalty weights.
     pen: Weights<T>,
     heldout: Arc<HeldOut>,
@@ -32,10 +34,12 @@ pub struct MaskedMuKl<T> {
     blocks: RatioBlocks<T>,
 }
 
-impl<T: Real> MaskedMuKl<T> {
+impl<'a, T: Real> MaskedMuKl<'a, T> {
     /// Buffers for X of shape (n, p) at rank r, leaving out `heldout`.
-    pub(crate) fn new(n: usize, p: usize, r: usize, heldout: Arc<HeldOut>, pen: Weights<T>) -> Self {
+    pub(crate) fn new(x: ArrayView2<'a, T>, r: usize, heldout: Arc<HeldOut>, pen: Weights<T>) -> Self {
+        let (n, p) = x.dim();
         MaskedMuKl {
+            x,
             pen,
             heldout,
             num_h: Array2::zeros((r, p)),
@@ -47,8 +51,9 @@ impl<T: Real> MaskedMuKl<T> {
     }
 }
 
-impl<T: Real> UpdateRule<T> for MaskedMuKl<T> {
-    fn step(&mut self, x: ArrayView2<T>, w: &mut Array2<T>, h: &mut Array2<T>) {
+impl<T: Real> UpdateRule<T> for MaskedMuKl<'_, T> {
+    fn step(&mut self, w: &mut Array2<T>, h: &mut Array2<T>) {
+        let x = self.x;
         self.blocks.wt_ratio(x, w, h, &mut self.num_h);
         for (mut den_row, col) in self.den_h.rows_mut().into_iter().zip(w.axis_iter(Axis(1))) {
             den_row.fill(col.sum());

@@ -8,6 +8,9 @@ mod masked_mu_frobenius;
 mod masked_mu_kl;
 mod mu_frobenius;
 mod mu_kl;
+mod sparse_cd_kl;
+mod sparse_masked_mu_frobenius;
+mod sparse_mu_kl;
 
 pub use cd_kl::CdKl;
 pub use hals::Hals;
@@ -15,18 +18,21 @@ pub use masked_mu_frobenius::MaskedMuFrobenius;
 pub use masked_mu_kl::MaskedMuKl;
 pub use mu_frobenius::MuFrobenius;
 pub use mu_kl::MuKl;
+pub use sparse_cd_kl::SparseCdKl;
+pub use sparse_masked_mu_frobenius::SparseMaskedMuFrobenius;
+pub use sparse_mu_kl::SparseMuKl;
 
-use super::mask::HeldOut;
+use super::loss::{FitMatrix, Scalar, XView};
 use super::{Loss, Penalty};
-use crate::linalg::Real;
-use ndarray::{Array1, Array2, ArrayView2, Zip};
-use std::sync::Arc;
+use crate::linalg::{Real, matmul_nt_into, matmul_tn_into};
+use ndarray::{Array1, Array2, Zip};
 
-/// One iteration of an NMF algorithm, in precision T (f64 or f32).
+/// One iteration of an NMF algorithm on the X (N x p) it was made for, in precision T (f64 or
+/// f32).
 pub trait UpdateRule<T: Real>: Send {
-    /// Updates H (r x p), then W (N x r) from the new H, for data X (N x p). Every buffer the
-    /// rule needs was allocated when it was made; a step allocates nothing.
-    fn step(&mut self, x: ArrayView2<T>, w: &mut Array2<T>, h: &mut Array2<T>);
+    /// Updates H (r x p), then W (N x r) from the new H. Every buffer the rule needs was
+    /// allocated when it was made; a step allocates nothing.
+    fn step(&mut self, w: &mut Array2<T>, h: &mut Array2<T>);
 
     /// Lets a step spread over the rayon pool (for a fit that has spare threads). The results
     /// are the same bits either way. Rules without a parallel form (all but the KL
@@ -91,34 +97,104 @@ impl Solver {
         }
     }
 
-    /// The solver that cross-validation fits use: weighted updates exist for the multiplicative
-    /// rules; HALS's closed-form block updates do not carry over to missing entries.
+    /// The solver that fits with left-out entries (cross-validation, missing values) use:
+    /// weighted updates exist for the multiplicative rules; HALS's closed-form block updates and
+    /// coordinate descent's column sweeps are not implemented with weights.
     pub fn for_heldout(self) -> Solver {
         Solver::Mu
     }
 
-    /// The update rule of this solver for `loss`, with buffers for X of shape (n, p) at rank `r`;
-    /// with `heldout`, the weighted rule of [`Solver::for_heldout`] that leaves those entries out.
-    pub fn rule<T: Real>(
+    /// The update rule of this solver for `loss` on `data` (dense or sparse) at rank `r`, with
+    /// its buffers allocated. When `data` has left-out entries (missing or held out), the
+    /// weighted rule of [`Solver::for_heldout`] that leaves them out.
+    pub fn rule<'a, T: Scalar>(
         self,
+        data: &'a FitMatrix,
         loss: Loss,
-        n: usize,
-        p: usize,
         r: usize,
-        heldout: Option<&Arc<HeldOut>>,
         pen: Penalty,
-    ) -> Box<dyn UpdateRule<T>> {
+    ) -> Box<dyn UpdateRule<T> + 'a> {
         let pen = Weights::of(pen);
-        match (self, loss, heldout) {
-            (_, Loss::Kl, Some(ho)) => Box::new(MaskedMuKl::new(n, p, r, Arc::clone(ho), pen)),
-            (_, Loss::Frobenius, Some(ho)) => Box::new(MaskedMuFrobenius::new(n, p, r, Arc::clone(ho), pen)),
-            (Solver::Mu, Loss::Kl, None) => Box::new(MuKl::new(n, p, r, pen)),
-            (Solver::Mu, Loss::Frobenius, None) => Box::new(MuFrobenius::new(n, p, r, pen)),
-            (Solver::Hals, Loss::Frobenius, None) => Box::new(Hals::new(n, p, r, pen)),
-            (Solver::Cd, Loss::Kl, None) => Box::new(CdKl::new(n, p, r, pen)),
-            // Rejected by the config check (`supports`); MU is the safe rule for either loss.
-            (Solver::Hals, Loss::Kl, None) => Box::new(MuKl::new(n, p, r, pen)),
-            (Solver::Cd, Loss::Frobenius, None) => Box::new(MuFrobenius::new(n, p, r, pen)),
+        let ex = data.excluded().cloned();
+        // Rejected by the config check (`supports`): MU is the safe rule for either loss.
+        let solver = if self.supports(loss) { self } else { Solver::Mu };
+        let solver = if ex.is_some() { solver.for_heldout() } else { solver };
+        match (data.view_in::<T>(), solver, loss, ex) {
+            (XView::Dense(x), _, Loss::Kl, Some(ex)) => Box::new(MaskedMuKl::new(x, r, ex, pen)),
+            (XView::Dense(x), _, Loss::Frobenius, Some(ex)) => Box::new(MaskedMuFrobenius::new(x, r, ex, pen)),
+            (XView::Dense(x), Solver::Cd, Loss::Kl, None) => Box::new(CdKl::new(x, r, pen)),
+            (XView::Dense(x), _, Loss::Kl, None) => Box::new(MuKl::new(x, r, pen)),
+            (XView::Sparse(x), Solver::Cd, Loss::Kl, None) => {
+                let xt = data.transposed_in::<T>().unwrap_or(x);
+                Box::new(SparseCdKl::new(x, xt, r, pen))
+            }
+            (XView::Sparse(x), _, Loss::Kl, ex) => Box::new(SparseMuKl::new(x, r, ex, pen)),
+            (XView::Sparse(x), _, Loss::Frobenius, Some(ex)) => Box::new(SparseMaskedMuFrobenius::new(x, r, ex, pen)),
+            (x, Solver::Hals, Loss::Frobenius, None) => Box::new(Hals::new(x, r, pen)),
+            (x, _, Loss::Frobenius, None) => Box::new(MuFrobenius::new(x, r, pen)),
+        }
+    }
+}
+
+impl<T: Real> XView<'_, T> {
+    /// (N, p).
+    pub fn dim(&self) -> (usize, usize) {
+        match self {
+            XView::Dense(x) => x.dim(),
+            XView::Sparse(x) => (x.nrows, x.ncols),
+        }
+    }
+
+    /// Entries a product with X touches: N·p dense, nnz sparse.
+    pub fn entries(&self) -> usize {
+        match self {
+            XView::Dense(x) => x.len(),
+            XView::Sparse(x) => x.nnz(),
+        }
+    }
+
+    /// The p x r scratch that [`XView::wt_x_into`] and [`XView::x_ht_into`] need for sparse X
+    /// (empty for dense X, whose products go straight through BLAS).
+    pub fn product_scratch(&self, r: usize) -> Array2<T> {
+        match self {
+            XView::Dense(_) => Array2::zeros((0, 0)),
+            XView::Sparse(x) => Array2::zeros((x.ncols, r)),
+        }
+    }
+
+    /// `out = Wᵀ X` (r x p) for W (N x r): BLAS for dense X; for sparse X each stored x_ij adds
+    /// x_ij W_i· to row j of the scratch (p x r), O(nnz·r), which is then transposed into `out`.
+    pub fn wt_x_into(&self, w: &Array2<T>, out: &mut Array2<T>, pr: &mut Array2<T>) {
+        match self {
+            XView::Dense(x) => matmul_tn_into(w.view(), *x, out.view_mut()),
+            XView::Sparse(x) => {
+                pr.fill(T::zero());
+                for (i, wi) in w.rows().into_iter().enumerate() {
+                    let (cols, vals) = x.row(i);
+                    for (&j, &v) in cols.iter().zip(vals) {
+                        pr.row_mut(j as usize).scaled_add(v, &wi);
+                    }
+                }
+                out.assign(&pr.t());
+            }
+        }
+    }
+
+    /// `out = X Hᵀ` (N x r) for H (r x p): BLAS for dense X; for sparse X, row i is
+    /// Σ_j x_ij (Hᵀ)_j· over row i's stored entries, O(nnz·r), with Hᵀ in the scratch (p x r).
+    pub fn x_ht_into(&self, h: &Array2<T>, out: &mut Array2<T>, pr: &mut Array2<T>) {
+        match self {
+            XView::Dense(x) => matmul_nt_into(*x, h.view(), out.view_mut()),
+            XView::Sparse(x) => {
+                pr.assign(&h.t());
+                for (i, mut oi) in out.rows_mut().into_iter().enumerate() {
+                    oi.fill(T::zero());
+                    let (cols, vals) = x.row(i);
+                    for (&j, &v) in cols.iter().zip(vals) {
+                        oi.scaled_add(v, &pr.row(j as usize));
+                    }
+                }
+            }
         }
     }
 }
@@ -178,6 +254,7 @@ fn flush<T: Real>(v: T) -> T {
 pub(crate) mod tests {
     use super::*;
     use crate::nmf::loss::{FitMatrix, objectives_of};
+    use std::sync::Arc;
 
     /// Reads a fixture of ../shared/fixtures.
     pub(crate) fn fixture(name: &str) -> serde_json::Value {
@@ -198,15 +275,14 @@ pub(crate) mod tests {
         let x = matrix(&f["X"]);
         let mut w = matrix(&f["W0"]);
         let mut h = matrix(&f["H0"]);
-        let (n, p) = x.dim();
         let r = w.ncols();
         let data = FitMatrix::new(x.clone());
-        let mut rule = Solver::Mu.rule::<f64>(loss, n, p, r, None, Penalty::NONE);
-        let mut scratch = Array2::zeros((n, p));
+        let mut rule = Solver::Mu.rule::<f64>(&data, loss, r, Penalty::NONE);
+        let mut scratch = data.objective_scratch(r);
         let trace = f["objective_after_each_iteration"].as_array().unwrap();
         let rel = |a: f64, b: f64| ((a - b) / b).abs();
         for it in 1..=100 {
-            rule.step(x.view(), &mut w, &mut h);
+            rule.step(&mut w, &mut h);
             let o = objectives_of(&data, w.view(), h.view(), &mut scratch);
             let want = &trace[it - 1];
             for (got, key) in [
@@ -260,11 +336,11 @@ pub(crate) mod tests {
             let data = FitMatrix::new(x.clone());
             let mut rng = crate::rng::fit_rng(7);
             let (mut w, mut h) = crate::nmf::init::random(&mut rng, 40, 30, 5, data.mean());
-            let mut rule = solver.rule::<f64>(loss, 40, 30, 5, None, Penalty::NONE);
-            let mut scratch = Array2::zeros((40, 30));
+            let mut rule = solver.rule::<f64>(&data, loss, 5, Penalty::NONE);
+            let mut scratch = data.objective_scratch(5);
             let mut prev = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
             for it in 0..500 {
-                rule.step(x.view(), &mut w, &mut h);
+                rule.step(&mut w, &mut h);
                 let o = objectives_of(&data, w.view(), h.view(), &mut scratch);
                 assert!(o.is_finite(), "{solver:?} {loss:?} iteration {it}: {o:?}");
                 let cur = o.value(loss);
@@ -292,17 +368,16 @@ pub(crate) mod tests {
         ] {
             let x = awkward_data(40, 30);
             let data = FitMatrix::new(x.clone());
-            let x32 = data.x_in::<f32>();
             let (mut w, mut h) = crate::nmf::init::random(&mut crate::rng::fit_rng(7), 40, 30, 5, data.mean());
             let (mut w32, mut h32) = (w.mapv(|v| v as f32), h.mapv(|v| v as f32));
-            let mut rule = solver.rule::<f64>(loss, 40, 30, 5, None, Penalty::NONE);
-            let mut rule32 = solver.rule::<f32>(loss, 40, 30, 5, None, Penalty::NONE);
-            let mut scratch = Array2::zeros((40, 30));
+            let mut rule = solver.rule::<f64>(&data, loss, 5, Penalty::NONE);
+            let mut rule32 = solver.rule::<f32>(&data, loss, 5, Penalty::NONE);
+            let mut scratch = data.objective_scratch(5);
             let mut prev = f64::INFINITY;
             let mut worst = 0.0f64;
             for it in 0..300 {
-                rule.step(x.view(), &mut w, &mut h);
-                rule32.step(x32, &mut w32, &mut h32);
+                rule.step(&mut w, &mut h);
+                rule32.step(&mut w32, &mut h32);
                 assert!(w32.iter().chain(h32.iter()).all(|v| *v >= 0.0 && v.is_finite()));
                 let o = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
                 let (wu, hu) = (w32.mapv(f64::from), h32.mapv(f64::from));
@@ -325,15 +400,16 @@ pub(crate) mod tests {
     fn vanished_components_and_underflow_stay_finite() {
         for loss in [Loss::Kl, Loss::Frobenius] {
             let x = awkward_data(12, 9);
+            let data = FitMatrix::new(x.clone());
             let mut w = Array2::from_elem((12, 3), 1.0);
             let mut h = Array2::from_elem((3, 9), 1.0);
             w.column_mut(0).fill(0.0); // a dead component
             h.row_mut(1).fill(1e-310); // subnormal start
             w[[3, 2]] = 1e-320;
-            let mut rule = Solver::Mu.rule::<f64>(loss, 12, 9, 3, None, Penalty::NONE);
-            let mut scratch = Array2::zeros((12, 9));
+            let mut rule = Solver::Mu.rule::<f64>(&data, loss, 3, Penalty::NONE);
+            let mut scratch = data.objective_scratch(3);
             for _ in 0..50 {
-                rule.step(x.view(), &mut w, &mut h);
+                rule.step(&mut w, &mut h);
             }
             let bad: Vec<f64> = w
                 .iter()
@@ -342,7 +418,7 @@ pub(crate) mod tests {
                 .filter(|v| !(v.is_finite() && *v >= 0.0 && (*v == 0.0 || v.is_normal())))
                 .collect();
             assert!(bad.is_empty(), "{loss:?}: {bad:?}");
-            let o = objectives_of(&FitMatrix::new(x.clone()), w.view(), h.view(), &mut scratch);
+            let o = objectives_of(&data, w.view(), h.view(), &mut scratch);
             assert!(o.is_finite(), "{loss:?}: {o:?}");
         }
     }
@@ -356,11 +432,11 @@ pub(crate) mod tests {
             let ho = Arc::new(ho);
             let data = FitMatrix::with_heldout(train.clone(), Arc::clone(&ho));
             let (mut w, mut h) = crate::nmf::init::random(&mut crate::rng::fit_rng(2), 40, 30, 4, data.mean());
-            let mut rule = Solver::Mu.rule::<f64>(loss, 40, 30, 4, Some(&ho), Penalty::NONE);
-            let mut scratch = Array2::zeros((40, 30));
+            let mut rule = Solver::Mu.rule::<f64>(&data, loss, 4, Penalty::NONE);
+            let mut scratch = data.objective_scratch(4);
             let mut prev = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
             for it in 0..300 {
-                rule.step(data.x(), &mut w, &mut h);
+                rule.step(&mut w, &mut h);
                 let cur = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
                 assert!(
                     cur.is_finite() && cur <= prev * (1.0 + 1e-13),
@@ -393,11 +469,16 @@ pub(crate) mod tests {
             let ho = Arc::new(ho);
             let (w0, h0) = crate::nmf::init::random(&mut crate::rng::fit_rng(4), 20, 15, 3, 5.0);
             let (mut w1, mut h1, mut w2, mut h2) = (w0.clone(), h0.clone(), w0, h0);
-            let mut plain = Solver::Mu.rule::<f64>(loss, 20, 15, 3, None, Penalty::NONE);
-            let mut masked = Solver::Mu.rule::<f64>(loss, 20, 15, 3, Some(&ho), Penalty::NONE);
+            let data = FitMatrix::new(x.clone());
+            let mut plain = Solver::Mu.rule::<f64>(&data, loss, 3, Penalty::NONE);
+            let pen = Weights::of(Penalty::NONE);
+            let mut masked: Box<dyn UpdateRule<f64>> = match loss {
+                Loss::Kl => Box::new(MaskedMuKl::new(train.view(), 3, Arc::clone(&ho), pen)),
+                Loss::Frobenius => Box::new(MaskedMuFrobenius::new(train.view(), 3, Arc::clone(&ho), pen)),
+            };
             for _ in 0..20 {
-                plain.step(x.view(), &mut w1, &mut h1);
-                masked.step(train.view(), &mut w2, &mut h2);
+                plain.step(&mut w1, &mut h1);
+                masked.step(&mut w2, &mut h2);
             }
             for (a, b) in w1.iter().chain(h1.iter()).zip(w2.iter().chain(h2.iter())) {
                 assert!((a - b).abs() <= 1e-12 * a.abs().max(1e-300), "{loss:?}: {a} vs {b}");
@@ -411,7 +492,7 @@ pub(crate) mod tests {
         h: &Array2<f64>,
         pen: &Penalty,
         loss: Loss,
-        s: &mut Array2<f64>,
+        s: &mut crate::nmf::loss::ObjectiveScratch,
     ) -> f64 {
         let mut o = objectives_of(data, w.view(), h.view(), s);
         o.penalty = pen.value(w.view(), h.view());
@@ -445,11 +526,11 @@ pub(crate) mod tests {
                 FitMatrix::new(x.clone())
             };
             let (mut w, mut h) = crate::nmf::init::random(&mut crate::rng::fit_rng(9), 40, 30, 4, data.mean());
-            let mut rule = solver.rule::<f64>(loss, 40, 30, 4, masked.then_some(&ho), pen);
-            let mut sc = Array2::zeros((40, 30));
+            let mut rule = solver.rule::<f64>(&data, loss, 4, pen);
+            let mut sc = data.objective_scratch(4);
             let mut prev = penalized(&data, &w, &h, &pen, loss, &mut sc);
             for it in 0..300 {
-                rule.step(data.x(), &mut w, &mut h);
+                rule.step(&mut w, &mut h);
                 let cur = penalized(&data, &w, &h, &pen, loss, &mut sc);
                 assert!(
                     cur.is_finite() && cur <= prev * (1.0 + 1e-12),
@@ -480,9 +561,9 @@ pub(crate) mod tests {
         for (solver, loss) in [(Solver::Mu, Loss::Kl), (Solver::Hals, Loss::Frobenius)] {
             let run = |p: Penalty| {
                 let (mut w, mut h) = crate::nmf::init::random(&mut crate::rng::fit_rng(4), 60, 50, 3, data.mean());
-                let mut rule = solver.rule::<f64>(loss, 60, 50, 3, None, p);
+                let mut rule = solver.rule::<f64>(&data, loss, 3, p);
                 for _ in 0..400 {
-                    rule.step(data.x(), &mut w, &mut h);
+                    rule.step(&mut w, &mut h);
                 }
                 (w, h)
             };
@@ -499,7 +580,7 @@ pub(crate) mod tests {
                 small(&h1),
                 small(&h0)
             );
-            let mut sc = Array2::zeros((60, 50));
+            let mut sc = data.objective_scratch(3);
             let (f1, f0) = (
                 penalized(&data, &w1, &h1, &pen, loss, &mut sc),
                 penalized(&data, &w0, &h0, &pen, loss, &mut sc),
@@ -509,5 +590,178 @@ pub(crate) mod tests {
                 "{solver:?}: the penalized fit minimizes the penalized objective: {f1} vs {f0}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod sparse_tests {
+    use super::tests::awkward_data;
+    use super::*;
+    use crate::nmf::loss::{FitMatrix, objectives_of};
+    use crate::nmf::mask::HeldOut;
+    use crate::sparse::Csr;
+    use std::sync::Arc;
+
+    /// Planted counts with about 70% zeros (sparse enough that the stored pattern matters).
+    fn sparse_counts(n: usize, p: usize) -> Array2<f64> {
+        let x = crate::simulate::draw(&crate::simulate::Planted {
+            n,
+            p,
+            rank: 4,
+            mean: 0.6,
+            mix: 0.1,
+            seed: 5,
+            dispersion: None,
+        })
+        .0;
+        assert!(x.iter().filter(|v| **v == 0.0).count() * 2 > x.len());
+        x
+    }
+
+    /// Runs `iters` steps of `solver` from the same start on both matrices; returns the largest
+    /// difference of W and of H relative to the largest entry, and the objective of the dense fit.
+    fn same_fit(a: &FitMatrix, b: &FitMatrix, solver: Solver, loss: Loss, pen: Penalty, iters: usize) -> (f64, f64) {
+        let (n, p) = a.dim();
+        let (w0, h0) = crate::nmf::init::random(&mut crate::rng::fit_rng(3), n, p, 4, a.mean());
+        let (mut w1, mut h1, mut w2, mut h2) = (w0.clone(), h0.clone(), w0, h0);
+        let mut ra = solver.rule::<f64>(a, loss, 4, pen);
+        let mut rb = solver.rule::<f64>(b, loss, 4, pen);
+        for _ in 0..iters {
+            ra.step(&mut w1, &mut h1);
+            rb.step(&mut w2, &mut h2);
+        }
+        let rel = |x: &Array2<f64>, y: &Array2<f64>| {
+            let top = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            x.iter().zip(y.iter()).fold(0.0f64, |m, (p, q)| m.max((p - q).abs())) / top
+        };
+        let (mut sa, mut sb) = (a.objective_scratch(4), b.objective_scratch(4));
+        let (oa, ob) = (
+            objectives_of(a, w1.view(), h1.view(), &mut sa),
+            objectives_of(b, w2.view(), h2.view(), &mut sb),
+        );
+        assert!(
+            (oa.value(loss) - ob.value(loss)).abs() <= 1e-9 * oa.value(loss),
+            "{solver:?} {loss:?}: {oa:?} vs {ob:?}"
+        );
+        (rel(&w1, &w2).max(rel(&h1, &h2)), oa.value(loss))
+    }
+
+    #[test]
+    fn sparse_objectives_equal_dense_objectives() {
+        let x = awkward_data(30, 20);
+        let (train, ho) = HeldOut::split(x.view(), 1, 0, 0.2);
+        let ho = Arc::new(ho);
+        let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(1), 30, 20, 3, 4.0);
+        for (d, s) in [
+            (FitMatrix::new(x.clone()), FitMatrix::sparse(Csr::from_dense(x.view()))),
+            (
+                FitMatrix::with_heldout(train.clone(), Arc::clone(&ho)),
+                FitMatrix::sparse(Csr::from_dense(train.view())).excluding(Some(Arc::clone(&ho)), Some(ho.clone())),
+            ),
+        ] {
+            let od = objectives_of(&d, w.view(), h.view(), &mut d.objective_scratch(3));
+            let os = objectives_of(&s, w.view(), h.view(), &mut s.objective_scratch(3));
+            for (a, b) in [
+                (od.kl, os.kl),
+                (od.poisson_loglik, os.poisson_loglik),
+                (od.frobenius_sq, os.frobenius_sq),
+            ] {
+                assert!((a - b).abs() <= 1e-12 * a.abs(), "{a} vs {b}");
+            }
+        }
+    }
+
+    /// Sparse and dense input give the same fit: every solver, with and without penalties and
+    /// left-out entries, 200 iterations from the same start, factors within 1e-8 of the largest
+    /// entry (the bound; sums run in another order, so not the same bits).
+    #[test]
+    fn sparse_and_dense_input_give_the_same_fit() {
+        let x = sparse_counts(60, 45);
+        let (train, ho) = HeldOut::split(x.view(), 2, 0, 0.1);
+        let ho = Arc::new(ho);
+        let dense = FitMatrix::new(x.clone());
+        let sparse = FitMatrix::sparse(Csr::from_dense(x.view()));
+        let dense_ho = FitMatrix::with_heldout(train.clone(), Arc::clone(&ho));
+        let sparse_ho =
+            FitMatrix::sparse(Csr::from_dense(train.view())).excluding(Some(Arc::clone(&ho)), Some(Arc::clone(&ho)));
+        let pen = Penalty {
+            l1_w: 0.1,
+            l1_h: 0.2,
+            l2_w: 0.05,
+            l2_h: 0.01,
+        };
+        for (solver, loss) in [
+            (Solver::Mu, Loss::Kl),
+            (Solver::Cd, Loss::Kl),
+            (Solver::Mu, Loss::Frobenius),
+            (Solver::Hals, Loss::Frobenius),
+        ] {
+            for p in [Penalty::NONE, pen] {
+                let (d, _) = same_fit(&dense, &sparse, solver, loss, p, 200);
+                assert!(d <= 1e-8, "{solver:?} {loss:?} {p:?}: {d:e}");
+                let (d, _) = same_fit(&dense_ho, &sparse_ho, solver, loss, p, 200);
+                assert!(d <= 1e-8, "{solver:?} {loss:?} {p:?} left out: {d:e}");
+            }
+        }
+    }
+
+    /// The sparse KL rules never increase their objective (observed entries only when some are
+    /// left out), and the factors stay finite and non-negative.
+    #[test]
+    fn sparse_rules_are_monotone() {
+        let x = sparse_counts(50, 40);
+        let (train, ho) = HeldOut::split(x.view(), 4, 0, 0.1);
+        let ho = Arc::new(ho);
+        let cases = [
+            FitMatrix::sparse(Csr::from_dense(x.view())),
+            FitMatrix::sparse(Csr::from_dense(train.view())).excluding(Some(Arc::clone(&ho)), Some(ho)),
+        ];
+        for data in &cases {
+            for (solver, loss) in [
+                (Solver::Mu, Loss::Kl),
+                (Solver::Cd, Loss::Kl),
+                (Solver::Mu, Loss::Frobenius),
+                (Solver::Hals, Loss::Frobenius),
+            ] {
+                let (mut w, mut h) = crate::nmf::init::random(&mut crate::rng::fit_rng(8), 50, 40, 3, data.mean());
+                let mut rule = solver.rule::<f64>(data, loss, 3, Penalty::NONE);
+                let mut sc = data.objective_scratch(3);
+                let mut prev = objectives_of(data, w.view(), h.view(), &mut sc).value(loss);
+                for it in 0..300 {
+                    rule.step(&mut w, &mut h);
+                    let cur = objectives_of(data, w.view(), h.view(), &mut sc).value(loss);
+                    assert!(
+                        cur.is_finite() && cur <= prev * (1.0 + 1e-12),
+                        "{solver:?} {loss:?} iteration {it}: {prev} -> {cur}"
+                    );
+                    assert!(w.iter().chain(h.iter()).all(|v| *v >= 0.0 && v.is_finite()));
+                    prev = cur;
+                }
+            }
+        }
+    }
+
+    /// The sparse KL multiplicative updates give the same bits with their row groups on the rayon
+    /// pool as one after the other.
+    #[test]
+    fn sparse_mu_kl_parallel_equals_sequential() {
+        let x = sparse_counts(400, 30);
+        let data = FitMatrix::sparse(Csr::from_dense(x.view()));
+        let (w0, h0) = crate::nmf::init::random(&mut crate::rng::fit_rng(1), 400, 30, 3, data.mean());
+        let run = |parallel: bool| {
+            let (mut w, mut h) = (w0.clone(), h0.clone());
+            let mut rule = Solver::Mu.rule::<f64>(&data, Loss::Kl, 3, Penalty::NONE);
+            rule.set_parallel(parallel);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+            pool.install(|| {
+                for _ in 0..30 {
+                    rule.step(&mut w, &mut h);
+                }
+            });
+            (w, h)
+        };
+        let (a, b) = (run(false), run(true));
+        assert!(a.0.iter().zip(b.0.iter()).all(|(p, q)| p.to_bits() == q.to_bits()));
+        assert!(a.1.iter().zip(b.1.iter()).all(|(p, q)| p.to_bits() == q.to_bits()));
     }
 }

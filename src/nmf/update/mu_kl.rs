@@ -154,7 +154,9 @@ fn ratio_block<T: Real>(x: ArrayView2<T>, w: ArrayView2<T>, h: ArrayView2<T>, mu
 }
 
 /// Buffers for the KL multiplicative updates at one shape, allocated once per fit.
-pub struct MuKl<T> {
+pub struct MuKl<'a, T> {
+    /// X (N x p).
+    x: ArrayView2<'a, T>,
     /// L1/L2 penalty weights.
     pen: Weights<T>,
     /// Wᵀ R (r x p).
@@ -167,10 +169,12 @@ pub struct MuKl<T> {
     blocks: RatioBlocks<T>,
 }
 
-impl<T: Real> MuKl<T> {
+impl<'a, T: Real> MuKl<'a, T> {
     /// Buffers for X of shape (n, p) at rank r.
-    pub(crate) fn new(n: usize, p: usize, r: usize, pen: Weights<T>) -> Self {
+    pub(crate) fn new(x: ArrayView2<'a, T>, r: usize, pen: Weights<T>) -> Self {
+        let (n, p) = x.dim();
         MuKl {
+            x,
             pen,
             num_h: Array2::zeros((r, p)),
             num_w: Array2::zeros((n, r)),
@@ -180,8 +184,9 @@ impl<T: Real> MuKl<T> {
     }
 }
 
-impl<T: Real> UpdateRule<T> for MuKl<T> {
-    fn step(&mut self, x: ArrayView2<T>, w: &mut Array2<T>, h: &mut Array2<T>) {
+impl<T: Real> UpdateRule<T> for MuKl<'_, T> {
+    fn step(&mut self, w: &mut Array2<T>, h: &mut Array2<T>) {
+        let x = self.x;
         // H update from the current W.
         self.blocks.wt_ratio(x, w, h, &mut self.num_h);
         for (s, col) in self.sums.iter_mut().zip(w.axis_iter(Axis(1))) {
