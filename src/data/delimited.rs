@@ -16,6 +16,7 @@ use super::text::{Lines, number};
 use super::{Format, Matrix};
 use crate::error::{Error, Result};
 use ndarray::Array2;
+use std::borrow::Cow;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -66,6 +67,40 @@ struct Field {
 
 /// Splits `line` (line number `n`) at `delimiter`, honouring double quotes.
 fn split(line: &str, n: usize, delimiter: char) -> Result<Vec<Field>, String> {
+    Ok(fields(line, n, delimiter)?
+        .into_iter()
+        .map(|(col, text)| Field {
+            col,
+            text: text.into_owned(),
+        })
+        .collect())
+}
+
+/// The fields of `line` (line number `n`) with their 1-based character columns, borrowed from the
+/// line unless quotes had to be removed.
+fn fields(line: &str, n: usize, delimiter: char) -> Result<Vec<(usize, Cow<'_, str>)>, String> {
+    if line.contains('"') {
+        return quoted_fields(line, n, delimiter);
+    }
+    let ascii = line.is_ascii();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for piece in line.split(delimiter) {
+        let lead = piece.len() - piece.trim_start().len();
+        let byte = start + if lead == piece.len() { 0 } else { lead };
+        let col = if ascii {
+            byte + 1
+        } else {
+            line[..byte].chars().count() + 1
+        };
+        out.push((col, Cow::Borrowed(piece.trim())));
+        start += piece.len() + delimiter.len_utf8();
+    }
+    Ok(out)
+}
+
+/// [`fields`] of a line with double quotes (`""` is a quote inside a quoted field).
+fn quoted_fields(line: &str, n: usize, delimiter: char) -> Result<Vec<(usize, Cow<'_, str>)>, String> {
     let mut fields = Vec::new();
     let mut chars = line.chars().enumerate().peekable();
     loop {
@@ -108,7 +143,7 @@ fn split(line: &str, n: usize, delimiter: char) -> Result<Vec<Field>, String> {
             }
             text.truncate(text.trim_end().len());
         }
-        fields.push(Field { col, text });
+        fields.push((col, Cow::Owned(text)));
         if chars.next().is_none() {
             return Ok(fields);
         }
@@ -138,7 +173,7 @@ fn parse<R: BufRead>(reader: R, delimiter: char, rules: ValueRules) -> Result<Ta
     let header = first.1[1..].iter().any(|f| !numeric(f))
         || (!numeric(&first.1[0]) && second.as_ref().is_some_and(|s| numeric(&s.1[0])));
     // The second line is a row of numbers too when the first is not a header.
-    let (header, data, mut pending) = if header {
+    let (header, data, pending) = if header {
         (Some(first), second, None)
     } else {
         (None, Some(first), second)
@@ -182,8 +217,7 @@ fn parse<R: BufRead>(reader: R, delimiter: char, rules: ValueRules) -> Result<Ta
     let mut values = Vec::new();
     let mut bad = BadEntries::new(rules);
     let mut rows = 0;
-    let mut row = Some(data);
-    while let Some((n, fields)) = row {
+    let mut row = |n: usize, fields: &[(usize, &str)]| -> Result<(), String> {
         if fields.len() != width {
             return Err(format!(
                 "line {n} has {} fields, but line {first_line} (the first row of numbers) has {width}; every row \
@@ -192,26 +226,31 @@ fn parse<R: BufRead>(reader: R, delimiter: char, rules: ValueRules) -> Result<Ta
             ));
         }
         if row_names {
-            names.push(fields[0].text.clone());
+            names.push(fields[0].1.to_string());
         }
-        for f in &fields[skip..] {
-            let v = number(&f.text).ok_or_else(|| {
+        for &(col, text) in &fields[skip..] {
+            let v = number(text).ok_or_else(|| {
                 format!(
-                    "line {n}, column {}: \"{}\" is not a number; after the header row{} every field must be a \
-                     number (or NaN, NA or empty for a missing value)",
-                    f.col,
-                    f.text,
+                    "line {n}, column {col}: \"{text}\" is not a number; after the header row{} every field must be \
+                     a number (or NaN, NA or empty for a missing value)",
                     if row_names { " and the row names" } else { "" }
                 )
             })?;
-            bad.note(v, || Pos::Text(n, f.col));
+            bad.note(v, || Pos::Text(n, col));
             values.push(v);
         }
         rows += 1;
-        row = match pending.take() {
-            Some(r) => Some(r),
-            None => next_row(&mut lines, delimiter)?,
-        };
+        Ok(())
+    };
+    // The rows read for the detection, then the rest straight from each line.
+    for (n, f) in std::iter::once(data).chain(pending) {
+        row(n, &f.iter().map(|f| (f.col, f.text.as_str())).collect::<Vec<_>>())?;
+    }
+    while let Some((n, l)) = lines.next_line()? {
+        if !l.trim().is_empty() {
+            let f = fields(l, n, delimiter)?;
+            row(n, &f.iter().map(|(c, t)| (*c, t.as_ref())).collect::<Vec<_>>())?;
+        }
     }
     if let Some(b) = bad.describe() {
         return Err(format!("has {b}"));
