@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what nnmf-sweep needs and is missing on a Debian 12 / Ubuntu machine with a Rust
 # toolchain: the system HDF5 and OpenBLAS libraries (and pkg-config to find them). With --test,
-# also Python's h5py and numpy, used by the interoperability tests. Idempotent: skips what is there.
+# also Python's h5py, numpy, scipy and anndata (with pandas), used by the interoperability tests
+# and by scripts/make_format_fixtures.py (tests/formats.rs). Idempotent: skips what is there.
 set -euo pipefail
 
 want_test=0
@@ -25,10 +26,11 @@ fi
 
 if ((want_test)); then
     command -v python3 >/dev/null || { echo "setup: installing python3" >&2; apt_install python3; }
-    if ! python3 -c 'import h5py, numpy' 2>/dev/null; then
-        echo "setup: installing Python packages h5py, numpy" >&2
+    if ! python3 -c 'import h5py, numpy, scipy, anndata' 2>/dev/null; then
+        echo "setup: installing Python packages h5py, numpy, scipy, anndata" >&2
         # pip where it may install (a user or pyenv Python), else Debian's packages.
-        python3 -m pip install --quiet h5py numpy 2>/dev/null || apt_install python3-h5py python3-numpy
-        python3 -c 'import h5py, numpy'
+        python3 -m pip install --quiet anndata scipy h5py numpy 2>/dev/null ||
+            apt_install python3-h5py python3-numpy python3-scipy python3-anndata
+        python3 -c 'import h5py, numpy, scipy, anndata'
     fi
 fi

@@ -4,6 +4,9 @@
 //!
 //! Exit codes: 2 config/command line (including a rank impossible for the data), 3 bad input
 //! data, 4 output directory problem, 5 numerical failure.
+//!
+//! Input formats other than a dense dataset: sparse groups (every broken CSR/CSC invariant), AnnData
+//! layers, 10x groups, Matrix Market and CSV files, each fault with its exact message.
 
 use assert_cmd::Command;
 use hdf5::types::{FixedAscii, VarLenUnicode};
@@ -464,6 +467,287 @@ fn transpose_swaps_observations_and_features() {
     c.succeed(&["--quiet"]);
     assert_eq!(c.result("rank_2/W").dim(), (30, 2));
     assert_eq!(c.result("rank_2/H").dim(), (2, 20));
+}
+
+// ---- sparse groups and the other formats --------------------------------------------------------
+
+/// A string attribute, as anndata and h5py write them (variable-length UTF-8).
+fn str_attr(loc: &hdf5::Location, name: &str, value: &str) -> hdf5::Result<()> {
+    let v: VarLenUnicode = value.parse().expect("valid string");
+    loc.new_attr::<VarLenUnicode>().create(name)?.write_scalar(&v)
+}
+
+/// The parts of a sparse group: its encoding, shape, indptr, indices and values.
+struct Sparse {
+    encoding: &'static str,
+    shape: [i64; 2],
+    indptr: Vec<i64>,
+    indices: Vec<i32>,
+    data: Vec<f64>,
+}
+
+/// A valid 3 x 4 CSR matrix [[1, 0, 2, 0], [0, 3, 0, 0], [4, 0, 0, 5]].
+fn csr() -> Sparse {
+    Sparse {
+        encoding: "csr_matrix",
+        shape: [3, 4],
+        indptr: vec![0, 2, 3, 5],
+        indices: vec![0, 2, 1, 0, 3],
+        data: vec![1.0, 2.0, 3.0, 4.0, 5.0],
+    }
+}
+
+/// Writes `s` as the group "X" of `data.h5`, with AnnData's attributes (encoding-type, shape).
+fn sparse_group(c: &Case, s: Sparse) -> &Case {
+    c.h5(|f| {
+        let g = f.create_group("X")?;
+        str_attr(&g, "encoding-type", s.encoding)?;
+        g.new_attr_builder()
+            .with_data(&Array1::from(s.shape.to_vec()))
+            .create("shape")?;
+        g.new_dataset_builder()
+            .with_data(&Array1::from(s.data))
+            .create("data")?;
+        g.new_dataset_builder()
+            .with_data(&Array1::from(s.indices))
+            .create("indices")?;
+        g.new_dataset_builder()
+            .with_data(&Array1::from(s.indptr))
+            .create("indptr")?;
+        Ok(())
+    })
+}
+
+#[test]
+fn sparse_group_is_read() {
+    let c = Case::new();
+    c.config_with(&[("[sweep]\nranks = [2]", "[sweep]\nranks = [1]")]);
+    sparse_group(&c, csr()).succeed(&["--quiet"]);
+    assert_eq!(
+        (c.result("rank_1/W").dim(), c.result("rank_1/H").dim()),
+        ((3, 1), (1, 4))
+    );
+}
+
+#[test]
+fn sparse_group_faults_are_named() {
+    type Edit = fn(&mut Sparse);
+    let cases: [(Edit, &str); 6] = [
+        (
+            |s| s.indices[1] = 5,
+            "index 5 in row 0 is out of range: the shape has 4 columns (indices 0 to 3)",
+        ),
+        (
+            |s| s.indices[..2].copy_from_slice(&[2, 0]),
+            "the indices of row 0 are not sorted (2 before 0); sort them before writing (scipy: X.sort_indices())",
+        ),
+        (
+            |s| s.indices[..2].copy_from_slice(&[1, 1]),
+            "row 0 stores column 1 twice (duplicate indices); sum the duplicates before writing (scipy: \
+             X.sum_duplicates())",
+        ),
+        (
+            |s| s.indptr = vec![0, 3, 2, 5],
+            "indptr decreases at row 1 (3 then 2); it must be non-decreasing",
+        ),
+        (
+            |s| s.shape = [4, 4],
+            "indptr has 4 entries, but the shape says 4 rows, which needs 5 (one more than the rows)",
+        ),
+        (
+            |s| s.data.truncate(4),
+            "indices has 5 entries but data has 4; they must have one entry per stored value",
+        ),
+    ];
+    for (edit, want) in cases {
+        let c = Case::new();
+        let mut s = csr();
+        edit(&mut s);
+        c.config(BASE);
+        sparse_group(&c, s);
+        assert_eq!(c.fail(&[], 3), data_error(want));
+    }
+}
+
+#[test]
+fn sparse_values_are_checked_at_stored_positions() {
+    // CSC of [[1, 0, 3, 0], [0, 0, -4, 0], [0, 2, 0, 5]]: the -4 is at row 1, column 2 as stored.
+    let c = Case::new();
+    c.config(BASE);
+    sparse_group(
+        &c,
+        Sparse {
+            encoding: "csc_matrix",
+            shape: [3, 4],
+            indptr: vec![0, 1, 2, 4, 5],
+            indices: vec![0, 2, 0, 1, 2],
+            data: vec![1.0, 2.0, 3.0, -4.0, 5.0],
+        },
+    );
+    assert_eq!(
+        c.fail(&[], 3),
+        data_error(
+            "has 1 negative entries (first at row 1, column 2: -4); NMF needs non-negative data: shift or clip it \
+             before fitting (0-based positions in the stored dataset)"
+        )
+    );
+    let c = Case::new();
+    c.config(BASE);
+    let mut s = csr();
+    s.data[4] = f64::NAN;
+    sparse_group(&c, s);
+    assert_eq!(
+        c.fail(&[], 3),
+        data_error(
+            "has 1 NaN entries (first at row 2, column 3); remove or impute them (0-based positions in the stored dataset)"
+        )
+    );
+}
+
+#[test]
+fn csr_format_on_a_csc_group_is_refused() {
+    let c = Case::new();
+    c.config_with(&[("dataset = \"X\"", "dataset = \"X\"\nformat = \"csr\"")]);
+    let mut s = csr();
+    s.encoding = "csc_matrix";
+    sparse_group(&c, s);
+    assert_eq!(
+        c.fail(&[], 3),
+        data_error(
+            "is declared csc by its attributes, but [data] format says \"csr\"; set format = \"csc\" (or \"auto\")"
+        )
+    );
+}
+
+#[test]
+fn h5ad_missing_layer_lists_the_layers() {
+    let c = Case::new();
+    c.config_with(&[("dataset = \"X\"", "layer = \"counts\"")]).h5(|f| {
+        str_attr(f, "encoding-type", "anndata")?;
+        f.new_dataset_builder().with_data(&matrix(20, 15)).create("X")?;
+        let layers = f.create_group("layers")?;
+        layers
+            .new_dataset_builder()
+            .with_data(&matrix(20, 15))
+            .create("spliced")?;
+        layers
+            .new_dataset_builder()
+            .with_data(&matrix(20, 15))
+            .create("unspliced")?;
+        Ok(())
+    });
+    assert_eq!(
+        c.fail(&[], 3),
+        "error: <TMP>/data.h5, dataset \"layers/counts\": no such layer; the file's layers: spliced, unspliced; set \
+         [data] layer to one of them, or leave layer out to read X\n"
+    );
+}
+
+#[test]
+fn tenx_file_without_indptr() {
+    let c = Case::new();
+    c.config_with(&[("dataset = \"X\"\n", "")]).h5(|f| {
+        let m = f.create_group("matrix")?;
+        m.new_dataset_builder()
+            .with_data(&Array1::from(vec![1i32, 2]))
+            .create("data")?;
+        m.new_dataset_builder()
+            .with_data(&Array1::from(vec![0i64, 1]))
+            .create("indices")?;
+        m.new_dataset_builder()
+            .with_data(&Array1::from(vec![2i32, 2]))
+            .create("shape")?;
+        let barcodes = Array1::from(vec![FixedAscii::<4>::from_ascii("AC-1").expect("ascii"); 2]);
+        m.new_dataset_builder().with_data(&barcodes).create("barcodes")?;
+        Ok(())
+    });
+    assert_eq!(
+        c.fail(&[], 3),
+        "error: <TMP>/data.h5, dataset \"matrix\": has no \"indptr\"; a 10x feature-barcode matrix group (Cell Ranger \
+         3 or later) holds data, indices, indptr, shape, barcodes and features\n"
+    );
+}
+
+#[test]
+fn hdf5_file_of_no_known_layout_needs_a_dataset() {
+    let c = Case::new();
+    c.config_with(&[("dataset = \"X\"\n", "")]).h5(two_datasets);
+    assert_eq!(
+        c.fail(&[], 3),
+        "error: <TMP>/data.h5: [data] dataset is needed: this HDF5 file is neither an AnnData file (encoding-type \
+         \"anndata\") nor a 10x feature-barcode file (a \"matrix\" group); the file holds: /X (20 x 15, float64), \
+         /grp/Y (3 x 4, int32); set [data] dataset to one of them\n"
+    );
+}
+
+/// A text data file `name` holding `text`, and BASE pointing at it without a dataset.
+fn text_case(name: &str, text: &str) -> Case {
+    let c = Case::new();
+    std::fs::write(c.path(name), text).expect("write data file");
+    c.config_with(&[("data.h5", name), ("dataset = \"X\"\n", "")]);
+    c
+}
+
+#[test]
+fn matrix_market_duplicate_entry_names_both_lines() {
+    let c = text_case(
+        "data.mtx",
+        "%%MatrixMarket matrix coordinate integer general\n3 3 4\n1 1 1\n2 2 2\n3 3 3\n2 2 5\n",
+    );
+    assert_eq!(
+        c.fail(&[], 3),
+        "error: <TMP>/data.mtx: lines 4 and 6 both give the entry at row 2, column 2 (1-based); list each entry \
+         once: sum the duplicates before writing (scipy: X.sum_duplicates())\n"
+    );
+}
+
+#[test]
+fn gzipped_matrix_market_is_refused_with_the_fix() {
+    let c = text_case("data.mtx.gz", "");
+    std::fs::write(c.path("data.mtx.gz"), [0x1f, 0x8b, 8, 0, 0, 0]).expect("write gz");
+    let err = c.fail(&[], 3);
+    assert!(
+        err.starts_with("error: <TMP>/data.mtx.gz: is gzip-compressed, which is not supported; decompress it first"),
+        "{err}"
+    );
+}
+
+#[test]
+fn csv_ragged_row_names_its_line() {
+    let c = text_case("data.csv", "g1,g2,g3\n1,2,3\n4,5,6\n7,8\n");
+    assert_eq!(
+        c.fail(&[], 3),
+        "error: <TMP>/data.csv: line 4 has 2 fields, but line 2 (the first row of numbers) has 3; every row needs the \
+         same number of fields\n"
+    );
+}
+
+#[test]
+fn csv_bad_number_and_negative_value_name_line_and_column() {
+    let c = text_case("data.csv", "1,2,3\n4,five,6\n");
+    assert_eq!(
+        c.fail(&[], 3),
+        "error: <TMP>/data.csv: line 2, column 3: \"five\" is not a number; after the header row every field must be \
+         a number (or NaN, NA or empty for a missing value)\n"
+    );
+    let c = text_case("data.csv", "1,2,3\n4,-5,6\n");
+    assert_eq!(
+        c.fail(&[], 3),
+        "error: <TMP>/data.csv: has 1 negative entries (first at line 2, column 3: -5); NMF needs non-negative data: \
+         shift or clip it before fitting\n"
+    );
+}
+
+#[test]
+fn csv_with_a_dataset_key_is_refused() {
+    let c = Case::new();
+    std::fs::write(c.path("data.csv"), "1,2\n3,4\n").expect("write csv");
+    c.config_with(&[("data.h5", "data.csv")]);
+    assert_eq!(
+        c.fail(&[], 3),
+        "error: <TMP>/data.csv: is a CSV file, read as format \"csv\": [data] dataset names a matrix inside an HDF5 \
+         file; remove it (or set [data] format if the file is not a CSV file)\n"
+    );
 }
 
 // ---- ranks and restarts -------------------------------------------------------------------------

@@ -49,10 +49,14 @@ pub struct RawSelection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawData {
-    /// HDF5 file, relative to the config file's folder.
+    /// Data file, relative to the config file's folder.
     pub path: Option<Spanned<String>>,
-    /// Path of a 2-D numeric dataset inside the file.
+    /// "auto" (default), "hdf5", "csr", "csc", "h5ad", "10x", "mtx", "csv" or "tsv".
+    pub format: Option<Spanned<String>>,
+    /// Path of the matrix (2-D dataset or sparse group) inside an HDF5 file.
     pub dataset: Option<Spanned<String>>,
+    /// AnnData layer to read instead of X.
+    pub layer: Option<Spanned<String>>,
     /// True when the file stores observations as columns.
     #[serde(default)]
     pub transpose: bool,

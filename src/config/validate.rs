@@ -2,6 +2,7 @@
 
 use super::line_col;
 use super::raw::{RawConfig, RawSelection};
+use crate::data::Format;
 use crate::error::{Error, Result};
 use crate::nmf::init::Init;
 use crate::nmf::{Loss, Penalty, Precision, Solver, StopRule};
@@ -12,10 +13,15 @@ use toml::Spanned;
 /// Where the input matrix is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataSpec {
-    /// HDF5 file (resolved against the config file's folder).
+    /// Data file (resolved against the config file's folder).
     pub path: PathBuf,
-    /// Dataset path inside the file.
+    /// Its format (`Format::Auto`: detected from the file).
+    pub format: Format,
+    /// Path of the matrix (dataset or sparse group) inside an HDF5 file; empty when not given,
+    /// where the format implies it (AnnData: X or the layer; 10x: matrix) or has none (text).
     pub dataset: String,
+    /// AnnData layer read instead of X (`layers/<layer>`).
+    pub layer: Option<String>,
     /// The file stores observations as columns: X is the transpose of the stored matrix.
     pub transpose: bool,
     /// 1-D string dataset with the N observations' names.
@@ -241,18 +247,89 @@ impl Checker<'_> {
             )
         })?;
         if path.get_ref().trim().is_empty() {
-            return Err(self.err("data.path", &path, "is empty; give the HDF5 file's path".into()));
+            return Err(self.err("data.path", &path, "is empty; give the data file's path".into()));
         }
-        let dataset = data.dataset.ok_or_else(|| {
-            self.missing(
+        let format = self.choice(
+            "data.format",
+            data.format.as_ref(),
+            &Format::ALL,
+            Format::Auto,
+            " (\"auto\" detects it from the file)",
+        )?;
+        if format.needs_dataset() && data.dataset.is_none() {
+            return Err(self.missing(
                 "data.dataset",
                 data_line,
-                "missing key; add dataset = \"X\" (the 2-D dataset inside the file) under [data]",
-            )
-        })?;
+                &format!(
+                    "missing key; format \"{}\" needs the matrix's path inside the file: add dataset = \"X\" under [data]",
+                    format.name()
+                ),
+            ));
+        }
+        let text_only = |key: &str, at: &Spanned<String>, what: &str| -> Result<()> {
+            if format.is_text() {
+                return Err(self.err(
+                    key,
+                    at,
+                    format!(
+                        "{what}; a {} file has none: remove it (or set the file's own format)",
+                        format.name()
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        for (key, v, what) in [
+            ("data.dataset", &data.dataset, "names a matrix inside an HDF5 file"),
+            ("data.obs_names", &data.obs_names, "names a dataset inside an HDF5 file"),
+            ("data.var_names", &data.var_names, "names a dataset inside an HDF5 file"),
+            ("data.layer", &data.layer, "names a layer of an AnnData file"),
+        ] {
+            if let Some(v) = v {
+                text_only(key, v, what)?;
+            }
+        }
+        if let Some(layer) = &data.layer {
+            if !matches!(format, Format::Auto | Format::H5ad) {
+                return Err(self.err(
+                    "data.layer",
+                    layer,
+                    format!(
+                        "names a layer of an AnnData file; format \"{}\" has no layers: remove layer, or set \
+                         format = \"h5ad\"",
+                        format.name()
+                    ),
+                ));
+            }
+            if data.dataset.is_some() {
+                return Err(self.err(
+                    "data.layer",
+                    layer,
+                    "cannot be combined with dataset: layer = \"counts\" reads the dataset layers/counts; keep one"
+                        .into(),
+                ));
+            }
+            if layer.get_ref().trim().is_empty() {
+                return Err(self.err(
+                    "data.layer",
+                    layer,
+                    "is empty; name a layer (e.g. \"counts\"), or remove layer to read X".into(),
+                ));
+            }
+        }
+        if let Some(d) = data.dataset.as_ref().filter(|d| d.get_ref().trim().is_empty()) {
+            return Err(self.err(
+                "data.dataset",
+                d,
+                "is empty; give the matrix's path inside the file, or remove dataset where the format implies it"
+                    .into(),
+            ));
+        }
         let data = DataSpec {
             path: self.resolve(path.get_ref()),
-            dataset: dataset.into_inner(),
+            format,
+            dataset: data.dataset.map(Spanned::into_inner).unwrap_or_default(),
+            layer: data.layer.map(Spanned::into_inner),
             transpose: data.transpose,
             obs_names: data.obs_names.map(Spanned::into_inner),
             var_names: data.var_names.map(Spanned::into_inner),
@@ -582,6 +659,16 @@ threads = 2
             }
         );
         assert_eq!(p.ranks_line, 8);
+        assert_eq!(
+            (p.data.format, p.data.dataset.as_str(), p.data.layer.as_deref()),
+            (Format::Auto, "X", None)
+        );
+        let h5ad = GOOD.replace("dataset = \"X\"", "format = \"h5ad\"\nlayer = \"counts\"");
+        let p = parse_str(&h5ad).unwrap();
+        assert_eq!(
+            (p.data.format, p.data.dataset.as_str(), p.data.layer.as_deref()),
+            (Format::H5ad, "", Some("counts"))
+        );
     }
 
     #[test]
@@ -693,8 +780,33 @@ threads = 2
             ),
             (
                 "dataset = \"X\"\n",
-                "",
-                "/cfg/c.toml:2: data.dataset: missing key; add dataset = \"X\" (the 2-D dataset inside the file) under [data]",
+                "format = \"csr\"\n",
+                "/cfg/c.toml:2: data.dataset: missing key; format \"csr\" needs the matrix's path inside the file: add \
+                 dataset = \"X\" under [data]",
+            ),
+            (
+                "dataset = \"X\"\n",
+                "format = \"npy\"\n",
+                "/cfg/c.toml:4: data.format: unknown value \"npy\"; valid values: \"auto\", \"hdf5\", \"csr\", \"csc\", \
+                 \"h5ad\", \"10x\", \"mtx\", \"csv\", \"tsv\" (\"auto\" detects it from the file)",
+            ),
+            (
+                "dataset = \"X\"\n",
+                "dataset = \"X\"\nformat = \"csv\"\n",
+                "/cfg/c.toml:4: data.dataset: names a matrix inside an HDF5 file; a csv file has none: remove it (or set \
+                 the file's own format)",
+            ),
+            (
+                "dataset = \"X\"\n",
+                "dataset = \"X\"\nlayer = \"counts\"\n",
+                "/cfg/c.toml:5: data.layer: cannot be combined with dataset: layer = \"counts\" reads the dataset \
+                 layers/counts; keep one",
+            ),
+            (
+                "dataset = \"X\"\n",
+                "format = \"10x\"\nlayer = \"counts\"\n",
+                "/cfg/c.toml:5: data.layer: names a layer of an AnnData file; format \"10x\" has no layers: remove \
+                 layer, or set format = \"h5ad\"",
             ),
         ];
         for (from, to, want) in cases {

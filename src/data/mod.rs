@@ -1,27 +1,116 @@
-//! The input matrix: reading it (HDF5 now), checking it before any product is computed, and the
-//! handling of all-zero rows and columns.
+//! The input matrix: reading it in any of the supported formats ([`read`]: HDF5 dense datasets and
+//! CSR/CSC groups, AnnData .h5ad, 10x Genomics HDF5, Matrix Market, CSV/TSV), checking it before
+//! any product is computed, and the handling of all-zero rows and columns.
 //!
 //! X is N x p with observations as rows; a file that stores observations as columns is read with
-//! `transpose = true`.
+//! `transpose = true` (a 10x file stores cells as columns, and is read with cells as rows unless
+//! `transpose = true`).
 
+mod check;
+mod delimited;
+mod detect;
 mod hdf5_reader;
+mod mtx;
+mod text;
 mod zero_lines;
 
-pub use hdf5_reader::read_hdf5;
 pub use zero_lines::ZeroLines;
 
+use crate::config::DataSpec;
+use crate::error::Result;
 use crate::sparse::Csr;
+use check::ValueRules;
 use ndarray::Array2;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
+
+/// The input file's format (`[data] format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Detected from the file: HDF5 by its signature (then AnnData, 10x, a sparse group or a
+    /// dense dataset by what it holds), Matrix Market by its header, CSV/TSV by the extension.
+    Auto,
+    /// An HDF5 file: a 2-D dataset, or a CSR/CSC group told apart by its attributes or shape.
+    Hdf5,
+    /// An HDF5 group in compressed sparse row layout (data, indices, indptr, shape).
+    Csr,
+    /// An HDF5 group in compressed sparse column layout (data, indices, indptr, shape).
+    Csc,
+    /// An AnnData file: X (or a layer), with observation and feature names from obs and var.
+    H5ad,
+    /// A 10x Genomics feature-barcode matrix (HDF5, Cell Ranger 3 or later): cells become rows.
+    TenX,
+    /// A Matrix Market coordinate (or array) file.
+    Mtx,
+    /// Comma-separated numbers, with an optional header row and column of row names.
+    Csv,
+    /// Tab-separated numbers, with an optional header row and column of row names.
+    Tsv,
+}
+
+impl Format {
+    /// Every format with its config name.
+    pub const ALL: [(&'static str, Format); 9] = [
+        ("auto", Format::Auto),
+        ("hdf5", Format::Hdf5),
+        ("csr", Format::Csr),
+        ("csc", Format::Csc),
+        ("h5ad", Format::H5ad),
+        ("10x", Format::TenX),
+        ("mtx", Format::Mtx),
+        ("csv", Format::Csv),
+        ("tsv", Format::Tsv),
+    ];
+
+    /// The config name.
+    pub fn name(self) -> &'static str {
+        Format::ALL.iter().find(|(_, f)| *f == self).map_or("auto", |(n, _)| n)
+    }
+
+    /// A text format (no datasets inside the file).
+    pub fn is_text(self) -> bool {
+        matches!(self, Format::Mtx | Format::Csv | Format::Tsv)
+    }
+
+    /// An HDF5 format whose matrix must be named by `[data] dataset`.
+    pub fn needs_dataset(self) -> bool {
+        matches!(self, Format::Hdf5 | Format::Csr | Format::Csc)
+    }
+}
+
+/// Reads `spec`'s matrix in its format (detected when `auto`), and runs every check on it: shape,
+/// type, finite and non-negative values (NaN is an error until missing values are enabled), some
+/// positive entry, the names' lengths. Errors name the file and the dataset, or the line and column.
+pub fn read(spec: &DataSpec) -> Result<Dataset> {
+    let rules = ValueRules::default();
+    let format = match spec.format {
+        Format::Auto => detect::sniff(&spec.path)?,
+        f => f,
+    };
+    let read = match format {
+        Format::Mtx | Format::Csv | Format::Tsv => {
+            detect::check_text_spec(spec, format)?;
+            if format == Format::Mtx {
+                mtx::read(&spec.path, spec.transpose, rules)?
+            } else {
+                delimited::read(&spec.path, format, spec.transpose, rules)?
+            }
+        }
+        f => return hdf5_reader::read(spec, f, rules),
+    };
+    check::finish(&spec.path, read, rules)
+}
 
 /// Where the matrix came from: written with every result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Provenance {
     /// The file.
     pub path: PathBuf,
-    /// The dataset inside it.
+    /// The dataset (or sparse group) inside it; empty for text formats.
     pub dataset: String,
+    /// How it was read: "hdf5 dense", "hdf5 csr", "hdf5 csc", "h5ad dense", "h5ad csr",
+    /// "h5ad csc", "10x", "mtx", "csv" or "tsv".
+    pub format: String,
     /// Its shape as stored (before any transpose).
     pub stored_shape: [usize; 2],
     /// Its element type as stored (e.g. "float64", "int32").
@@ -109,73 +198,27 @@ pub fn checksum(x: &Array2<f64>) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Counts of bad entries and the first position (in stored coordinates) of each kind.
-#[derive(Debug, Default)]
-struct BadEntries {
-    negative: (usize, Option<(usize, usize)>, f64),
-    nan: (usize, Option<(usize, usize)>),
-    infinite: (usize, Option<(usize, usize)>),
-}
-
-/// Describes every negative, NaN and infinite entry of `x` (stored orientation), or None.
-pub(crate) fn describe_bad_entries(x: &Array2<f64>) -> Option<String> {
-    let mut b = BadEntries::default();
-    for ((i, j), &v) in x.indexed_iter() {
-        if v.is_nan() {
-            b.nan.0 += 1;
-            b.nan.1.get_or_insert((i, j));
-        } else if v.is_infinite() {
-            b.infinite.0 += 1;
-            b.infinite.1.get_or_insert((i, j));
-        } else if v < 0.0 {
-            b.negative.0 += 1;
-            if b.negative.1.is_none() {
-                b.negative = (b.negative.0, Some((i, j)), v);
-            }
-        }
-    }
-    let mut parts = Vec::new();
-    let at = |p: Option<(usize, usize)>| p.map_or(String::new(), |(i, j)| format!("row {i}, column {j}"));
-    if b.negative.0 > 0 {
-        parts.push(format!(
-            "{} negative entries (first at {}: {}); NMF needs non-negative data: shift or clip it before fitting",
-            b.negative.0,
-            at(b.negative.1),
-            b.negative.2
-        ));
-    }
-    if b.nan.0 > 0 {
-        parts.push(format!(
-            "{} NaN entries (first at {}); remove or impute them",
-            b.nan.0,
-            at(b.nan.1)
-        ));
-    }
-    if b.infinite.0 > 0 {
-        parts.push(format!(
-            "{} infinite entries (first at {}); remove or cap them",
-            b.infinite.0,
-            at(b.infinite.1)
-        ));
-    }
-    (!parts.is_empty()).then(|| format!("{} (0-based positions in the stored dataset)", parts.join("; ")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::array;
 
+    fn bad(x: &Array2<f64>) -> Option<String> {
+        let mut b = check::BadEntries::new(ValueRules::default());
+        b.scan(&Matrix::Dense(x.clone()), false);
+        b.describe()
+    }
+
     #[test]
     fn bad_entries_are_counted_with_first_position() {
         let x = array![[1.0, -2.0, f64::NAN], [-0.5, f64::INFINITY, f64::NAN]];
         assert_eq!(
-            describe_bad_entries(&x).unwrap(),
+            bad(&x).unwrap(),
             "2 negative entries (first at row 0, column 1: -2); NMF needs non-negative data: shift or clip it before fitting; \
              2 NaN entries (first at row 0, column 2); remove or impute them; \
              1 infinite entries (first at row 1, column 1); remove or cap them (0-based positions in the stored dataset)"
         );
-        assert!(describe_bad_entries(&array![[0.0, 1.0]]).is_none());
+        assert!(bad(&array![[0.0, 1.0]]).is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::shard::{self, Shard};
 use super::store::{self, RecordState, StoredFit};
 use super::{Collected, Collector, FitRecord, FitSettings, GridSize, Job, JobKind, SweepData, jobs, run_jobs};
 use crate::config::{Overrides, Plan};
-use crate::data::{Dataset, ZeroLines, read_hdf5};
+use crate::data::{self, Dataset, ZeroLines};
 use crate::error::{Error, Result};
 use crate::nmf::{Loss, StopReason};
 use crate::progress::Observer;
@@ -139,7 +139,7 @@ fn grid_of(plan: &Plan) -> Vec<Job> {
 /// Reads the data of `plan` and runs every data-dependent check (rank bounds on the matrix as
 /// fitted, without its all-zero rows and columns); returns the warnings to show.
 fn read_checked(plan: &Plan) -> Result<(Dataset, ZeroLines, Vec<String>)> {
-    let d = read_hdf5(&plan.data)?;
+    let d = data::read(&plan.data)?;
     let (n, p) = d.x.dim();
     let zero = ZeroLines::find(&d.x);
     let (n_fit, p_fit) = (n - zero.zero_rows.len(), p - zero.zero_cols.len());
