@@ -24,6 +24,10 @@ file, so every format must give the same fits. Files written into OUTDIR:
   counts.csv      numpy.savetxt with a header row of gene names
   counts.tsv      pandas to_csv(sep="\t"): header row and a first column of cell names
   names.txt       the cell names, then the gene names, one per line (what the tests expect)
+  missing.h5      missing values: X (float64) with NaN at 8% of the entries (a fixed pattern),
+                  X_filled = X with 1e6 at those entries, mask (uint8, 0 there) and mask_bool (bool)
+  missing.h5ad    anndata: CSR X holding the same counts, NaN stored at the missing entries
+  missing.txt     how many entries are missing
 """
 
 import os
@@ -135,6 +139,24 @@ def main(out):
 
     with open(path("names.txt"), "w") as f:
         f.write("\n".join(cells + genes) + "\n")
+
+    # Missing values: the same counts with 8% of the entries unobserved.
+    gone = np.random.default_rng(SEED + 2).random(x.shape) < 0.08
+    xm = x.astype(np.float64)
+    xm[gone] = np.nan
+    with h5py.File(path("missing.h5"), "w") as f:
+        f.create_dataset("X", data=xm)
+        f.create_dataset("X_filled", data=np.where(gone, 1e6, x.astype(np.float64)))
+        f.create_dataset("mask", data=(~gone).astype(np.uint8))
+        f.create_dataset("mask_bool", data=~gone)
+    stored = (x != 0) | gone  # NaN entries must be stored explicitly in the sparse matrix
+    rows, cols = np.nonzero(stored)
+    csr = sp.csr_matrix((xm[rows, cols], (rows, cols)), shape=x.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        anndata.AnnData(X=csr, obs=obs, var=var).write_h5ad(path("missing.h5ad"))
+    with open(path("missing.txt"), "w") as f:
+        f.write(f"{int(gone.sum())}\n")
 
 
 if __name__ == "__main__":

@@ -376,7 +376,7 @@ fn nan_entries() {
     assert_eq!(
         c.fail(&[], 3),
         data_error(
-            "has 2 NaN entries (first at row 2, column 4); remove or impute them (0-based positions in the stored dataset)"
+            "has 2 NaN entries (first at row 2, column 4); remove or impute them, or set [data] missing = \"nan\" to leave them out of the fits (0-based positions in the stored dataset)"
         )
     );
 }
@@ -408,7 +408,7 @@ fn negative_nan_and_infinite_entries_together() {
         c.fail(&[], 3),
         data_error(
             "has 1 negative entries (first at row 1, column 1: -3); NMF needs non-negative data: shift or clip it \
-             before fitting; 1 NaN entries (first at row 2, column 2); remove or impute them; 1 infinite entries \
+             before fitting; 1 NaN entries (first at row 2, column 2); remove or impute them, or set [data] missing = \"nan\" to leave them out of the fits; 1 infinite entries \
              (first at row 4, column 4); remove or cap them (0-based positions in the stored dataset)"
         )
     );
@@ -599,7 +599,7 @@ fn sparse_values_are_checked_at_stored_positions() {
     assert_eq!(
         c.fail(&[], 3),
         data_error(
-            "has 1 NaN entries (first at row 2, column 3); remove or impute them (0-based positions in the stored dataset)"
+            "has 1 NaN entries (first at row 2, column 3); remove or impute them, or set [data] missing = \"nan\" to leave them out of the fits (0-based positions in the stored dataset)"
         )
     );
 }
@@ -1043,4 +1043,71 @@ fn no_config_argument_is_a_usage_error() {
     let out = output(&mut binary());
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Usage:"));
+}
+
+// ---- missing values ---------------------------------------------------------------------------
+
+#[test]
+fn missing_key_with_an_unknown_value() {
+    let c = Case::new();
+    c.config_with(&[("transpose = false", "missing = \"na\"")])
+        .matrix(&matrix(20, 15));
+    assert_eq!(
+        c.fail(&[], 2),
+        "error: <TMP>/config.toml:4: data.missing: unknown value \"na\"; valid values: \"error\", \"nan\" \
+         (\"nan\": NaN entries are missing values, left out of the fits)\n"
+    );
+}
+
+#[test]
+fn mask_of_the_wrong_shape() {
+    let c = Case::new();
+    c.config_with(&[("transpose = false", "mask = \"M\"")]).h5(|f| {
+        f.new_dataset_builder().with_data(&matrix(20, 15)).create("X")?;
+        f.new_dataset_builder()
+            .with_data(&Array2::<u8>::ones((15, 20)))
+            .create("M")?;
+        Ok(())
+    });
+    assert_eq!(
+        c.fail(&[], 3),
+        "error: <TMP>/data.h5, dataset \"M\": ([data] mask) has shape [15, 20], but the matrix is stored as 20 x 15; \
+         the mask must have the stored shape\n"
+    );
+}
+
+#[test]
+fn mask_that_leaves_nothing_observed() {
+    let c = Case::new();
+    c.config_with(&[("transpose = false", "mask = \"M\"")]).h5(|f| {
+        f.new_dataset_builder().with_data(&matrix(20, 15)).create("X")?;
+        f.new_dataset_builder()
+            .with_data(&Array2::<u8>::zeros((20, 15)))
+            .create("M")?;
+        Ok(())
+    });
+    assert_eq!(
+        c.fail(&[], 3),
+        "error: <TMP>/data.h5, dataset \"M\": ([data] mask) leaves no observed positive entry: there is nothing to \
+         factorize\n"
+    );
+}
+
+#[test]
+fn nan_entries_as_missing_values_run() {
+    let c = Case::new();
+    let mut x = matrix(20, 15);
+    x[[2, 4]] = f64::NAN;
+    x[[7, 0]] = f64::NAN;
+    c.config_with(&[("transpose = false", "missing = \"nan\"")]).matrix(&x);
+    let err = c.succeed(&[]);
+    assert!(
+        err.contains(
+            "warning: 2 of 300 entries (0.667%) are missing; they are left out of the objective and the updates \
+             (weighted NMF)"
+        ),
+        "{err}"
+    );
+    let w = c.result("rank_2/W");
+    assert!(w.iter().all(|v| v.is_finite() && *v >= 0.0));
 }

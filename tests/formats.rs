@@ -71,6 +71,8 @@ struct Outcome {
     input_dataset: String,
     transposed: bool,
     membership_rows: Vec<String>,
+    missing_entries: u64,
+    stderr: String,
 }
 
 /// Runs a small sweep (ranks 2 and 3) on the fixture named in `data` (the body of `[data]`, with
@@ -86,12 +88,8 @@ fn sweep(data: &str) -> Outcome {
     std::fs::write(&cfg, &config).unwrap();
     let out: Output = {
         let _g = spawn_guard();
-        Command::cargo_bin("nnmf-sweep")
-            .unwrap()
-            .arg(&cfg)
-            .arg("--quiet")
-            .output()
-            .unwrap()
+        // Not --quiet: the warnings (e.g. the count of missing entries) are checked too.
+        Command::cargo_bin("nnmf-sweep").unwrap().arg(&cfg).output().unwrap()
     };
     assert_eq!(
         out.status.code(),
@@ -127,6 +125,8 @@ fn sweep(data: &str) -> Outcome {
             .as_str()
             .to_string(),
         transposed: file.attr("transpose").unwrap().read_scalar::<bool>().unwrap(),
+        missing_entries: file.attr("missing_entries").unwrap().read_scalar::<u64>().unwrap(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
         membership_rows: std::fs::read_to_string(outdir.join("memberships_rank_2.tsv"))
             .unwrap()
             .lines()
@@ -294,4 +294,61 @@ fn tsv_with_header_row_and_row_names() {
     assert_names(&o, true, true);
     let explicit = same_as_reference("path = \"{dir}/counts.tsv\"\nformat = \"tsv\"");
     assert_names(&explicit, true, true);
+}
+
+/// The factors of two outcomes, bit for bit.
+fn same_bits(a: &Outcome, b: &Outcome) -> bool {
+    a.factors
+        .iter()
+        .zip(&b.factors)
+        .all(|((_, x), (_, y))| x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()))
+}
+
+fn missing_count() -> u64 {
+    std::fs::read_to_string(fixtures().join("missing.txt"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// NaN entries with `missing = "nan"` are left out of the fits: the run says how many, records
+/// it in results.h5, and gives the same bits as a mask over the same entries whose values there
+/// are 1e6 (so the values at missing entries play no part), with a 0/1 mask or a boolean one.
+#[test]
+fn missing_values_as_nan_or_as_a_mask_give_the_same_fit() {
+    let nan = sweep("path = \"{dir}/missing.h5\"\ndataset = \"X\"\nmissing = \"nan\"");
+    let count = missing_count();
+    assert!(count > 50, "{count}");
+    assert_eq!(nan.missing_entries, count);
+    assert!(
+        nan.stderr.contains(&format!("{count} of 1000 entries")) && nan.stderr.contains("are missing"),
+        "{}",
+        nan.stderr
+    );
+    for mask in ["mask", "mask_bool"] {
+        let masked = sweep(&format!(
+            "path = \"{{dir}}/missing.h5\"\ndataset = \"X_filled\"\nmask = \"{mask}\""
+        ));
+        assert_eq!(masked.missing_entries, count);
+        assert!(same_bits(&nan, &masked), "{mask}: factors differ from the NaN file's");
+    }
+    // And the fit is not the one of the complete data.
+    assert!(largest_difference(&nan) > 1e-3);
+}
+
+/// Sparse input with NaN stored at the missing entries gives the dense NaN file's fit (1e-8).
+#[test]
+fn missing_values_in_sparse_input_match_dense() {
+    let dense = sweep("path = \"{dir}/missing.h5\"\ndataset = \"X\"\nmissing = \"nan\"");
+    let sparse = sweep("path = \"{dir}/missing.h5ad\"\nmissing = \"nan\"");
+    assert_eq!(sparse.missing_entries, missing_count());
+    let mut worst: f64 = 0.0;
+    for ((name, a), (_, b)) in sparse.factors.iter().zip(&dense.factors) {
+        let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let d = a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale;
+        assert!(d <= 1e-8, "{name}: sparse and dense differ by {d:e}");
+        worst = worst.max(d);
+    }
+    eprintln!("sparse vs dense with missing values: largest difference {worst:e} of the largest entry");
 }

@@ -57,6 +57,10 @@ pub struct RawData {
     pub dataset: Option<Spanned<String>>,
     /// AnnData layer to read instead of X.
     pub layer: Option<Spanned<String>>,
+    /// "error" (NaN entries are an error) or "nan" (NaN entries are missing values).
+    pub missing: Option<Spanned<String>>,
+    /// Dataset of the same shape as the matrix: 0 marks a missing entry.
+    pub mask: Option<Spanned<String>>,
     /// True when the file stores observations as columns.
     #[serde(default)]
     pub transpose: bool,

@@ -22,6 +22,10 @@ pub struct DataSpec {
     pub dataset: String,
     /// AnnData layer read instead of X (`layers/<layer>`).
     pub layer: Option<String>,
+    /// NaN entries are missing values (left out of the fits), not an error (`missing = "nan"`).
+    pub nan_is_missing: bool,
+    /// Dataset (same stored shape as the matrix, dense) whose 0 entries mark missing values.
+    pub mask: Option<String>,
     /// The file stores observations as columns: X is the transpose of the stored matrix.
     pub transpose: bool,
     /// 1-D string dataset with the N observations' names.
@@ -284,6 +288,7 @@ impl Checker<'_> {
             ("data.obs_names", &data.obs_names, "names a dataset inside an HDF5 file"),
             ("data.var_names", &data.var_names, "names a dataset inside an HDF5 file"),
             ("data.layer", &data.layer, "names a layer of an AnnData file"),
+            ("data.mask", &data.mask, "names a dataset inside an HDF5 file"),
         ] {
             if let Some(v) = v {
                 text_only(key, v, what)?;
@@ -325,7 +330,24 @@ impl Checker<'_> {
                     .into(),
             ));
         }
+        let nan_is_missing = self.choice(
+            "data.missing",
+            data.missing.as_ref(),
+            &[("error", false), ("nan", true)],
+            false,
+            " (\"nan\": NaN entries are missing values, left out of the fits)",
+        )?;
+        if let Some(m) = data.mask.as_ref().filter(|m| m.get_ref().trim().is_empty()) {
+            return Err(self.err(
+                "data.mask",
+                m,
+                "is empty; name a dataset of the matrix's shape whose 0 entries mark missing values, or remove mask"
+                    .into(),
+            ));
+        }
         let data = DataSpec {
+            nan_is_missing,
+            mask: data.mask.map(Spanned::into_inner),
             path: self.resolve(path.get_ref()),
             format,
             dataset: data.dataset.map(Spanned::into_inner).unwrap_or_default(),

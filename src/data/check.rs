@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::Path;
 
 /// What counts as a bad entry. NaN marks a missing value only where missing values are enabled
-/// (`[data] missing`, not a key yet: every reader passes the default, under which NaN is an error).
+/// (`[data] missing = "nan"` or a `[data] mask`); by default NaN is an error.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ValueRules {
     /// NaN entries are missing values, not errors.
@@ -138,11 +138,11 @@ impl BadEntries {
             let first = at(self.nan.1);
             parts.push(if text {
                 format!(
-                    "{} missing or NaN entries (NaN, NA or an empty field; first at {first}); remove or impute them",
+                    "{} missing or NaN entries (NaN, NA or an empty field; first at {first}); remove or impute them, or set [data] missing = \"nan\" to leave them out of the fits",
                     self.nan.0
                 )
             } else {
-                format!("{} NaN entries (first at {first}); remove or impute them", self.nan.0)
+                format!("{} NaN entries (first at {first}); remove or impute them, or set [data] missing = \"nan\" to leave them out of the fits", self.nan.0)
             });
         }
         if self.infinite.0 > 0 {
@@ -296,7 +296,7 @@ mod tests {
         b.note(1.0, || Pos::Text(5, 1));
         assert_eq!(
             b.describe().unwrap(),
-            "2 missing or NaN entries (NaN, NA or an empty field; first at line 3, column 7); remove or impute them"
+            "2 missing or NaN entries (NaN, NA or an empty field; first at line 3, column 7); remove or impute them, or set [data] missing = \"nan\" to leave them out of the fits"
         );
     }
 }

@@ -17,7 +17,7 @@ mod zero_lines;
 pub use zero_lines::ZeroLines;
 
 use crate::config::DataSpec;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sparse::Csr;
 use check::ValueRules;
 use ndarray::Array2;
@@ -82,7 +82,18 @@ impl Format {
 /// type, finite and non-negative values (NaN is an error until missing values are enabled), some
 /// positive entry, the names' lengths. Errors name the file and the dataset, or the line and column.
 pub fn read(spec: &DataSpec) -> Result<Dataset> {
-    let rules = ValueRules::default();
+    let mut d = read_values(spec)?;
+    if let Some(mask) = &spec.mask {
+        apply_mask(spec, mask, &mut d)?;
+    }
+    Ok(d)
+}
+
+/// The matrix of `spec` as stored, checked (NaN allowed as missing where the config says so).
+fn read_values(spec: &DataSpec) -> Result<Dataset> {
+    let rules = ValueRules {
+        missing_allowed: spec.nan_is_missing || spec.mask.is_some(),
+    };
     let format = match spec.format {
         Format::Auto => detect::sniff(&spec.path)?,
         f => f,
@@ -99,6 +110,61 @@ pub fn read(spec: &DataSpec) -> Result<Dataset> {
         f => return hdf5_reader::read(spec, f, rules),
     };
     check::finish(&spec.path, read, rules)
+}
+
+/// Marks the entries where the dense dataset `mask` (same stored shape as the matrix) is 0 as
+/// missing (NaN), then re-checks that an observed positive entry is left.
+fn apply_mask(spec: &DataSpec, mask: &str, d: &mut Dataset) -> Result<()> {
+    let err = |message: String| Error::Data {
+        path: spec.path.clone(),
+        dataset: mask.to_string(),
+        message: format!("([data] mask) {message}"),
+    };
+    let Matrix::Dense(x) = &mut d.x else {
+        return Err(err(
+            "a mask needs a dense matrix; for sparse data, store NaN at the missing entries and set \
+             [data] missing = \"nan\""
+                .into(),
+        ));
+    };
+    let file = hdf5::File::open(&spec.path).map_err(|e| err(format!("cannot open the file: {e}")))?;
+    let ds = file
+        .dataset(mask)
+        .map_err(|_| err("no such dataset; name a dataset of the matrix's shape (0 = missing)".into()))?;
+    let stored = d.provenance.stored_shape;
+    if ds.shape() != stored {
+        return Err(err(format!(
+            "has shape {:?}, but the matrix is stored as {} x {}; the mask must have the stored shape",
+            ds.shape(),
+            stored[0],
+            stored[1]
+        )));
+    }
+    let m = ds
+        .read_2d::<f64>()
+        .or_else(|_| ds.read_2d::<u8>().map(|m| m.mapv(f64::from)))
+        .or_else(|_| ds.read_2d::<bool>().map(|m| m.mapv(|b| if b { 1.0 } else { 0.0 })))
+        .map_err(|e| {
+            err(format!(
+                "cannot be read as numbers or booleans ({e}); store 0/1 or true/false"
+            ))
+        })?;
+    let m = if spec.transpose { m.reversed_axes() } else { m };
+    if m.iter().any(|v| v.is_nan()) {
+        return Err(err("has NaN entries; store 0 (missing) or 1 (observed)".into()));
+    }
+    ndarray::Zip::from(&mut *x).and(&m).for_each(|v, &k| {
+        if k == 0.0 {
+            *v = f64::NAN;
+        }
+    });
+    if !x.iter().any(|&v| v > 0.0) {
+        return Err(err(
+            "leaves no observed positive entry: there is nothing to factorize".into()
+        ));
+    }
+    d.provenance.sha256 = checksum(x);
+    Ok(())
 }
 
 /// Where the matrix came from: written with every result.
@@ -215,7 +281,7 @@ mod tests {
         assert_eq!(
             bad(&x).unwrap(),
             "2 negative entries (first at row 0, column 1: -2); NMF needs non-negative data: shift or clip it before fitting; \
-             2 NaN entries (first at row 0, column 2); remove or impute them; \
+             2 NaN entries (first at row 0, column 2); remove or impute them, or set [data] missing = \"nan\" to leave them out of the fits; \
              1 infinite entries (first at row 1, column 1); remove or cap them (0-based positions in the stored dataset)"
         );
         assert!(bad(&array![[0.0, 1.0]]).is_none());

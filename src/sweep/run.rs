@@ -9,7 +9,7 @@ use super::shard::{self, Shard};
 use super::store::{self, RecordState, StoredFit};
 use super::{Collected, Collector, FitRecord, FitSettings, GridSize, Job, JobKind, SweepData, jobs, run_jobs};
 use crate::config::{Overrides, Plan};
-use crate::data::{self, Dataset, ZeroLines};
+use crate::data::{self, Dataset, Matrix, ZeroLines};
 use crate::error::{Error, Result};
 use crate::nmf::{Loss, StopReason};
 use crate::progress::Observer;
@@ -145,7 +145,33 @@ fn read_checked(plan: &Plan) -> Result<(Dataset, ZeroLines, Vec<String>)> {
     let (n_fit, p_fit) = (n - zero.zero_rows.len(), p - zero.zero_cols.len());
     let mut warnings = plan.check_ranks(n_fit, p_fit, !zero.is_empty())?;
     warnings.extend(zero.warning());
+    let missing = missing_entries(&d.x);
+    if missing > 0 {
+        let heldout = if plan.solver.for_heldout() == plan.solver {
+            String::new()
+        } else {
+            format!(
+                "; solver \"{}\" has no weighted form here, so these fits use \"{}\"",
+                plan.solver.name(),
+                plan.solver.for_heldout().name()
+            )
+        };
+        warnings.push(format!(
+            "{missing} of {} entries ({:.3}%) are missing; they are left out of the objective and the updates \
+             (weighted NMF){heldout}",
+            n * p,
+            100.0 * missing as f64 / (n * p) as f64
+        ));
+    }
     Ok((d, zero, warnings))
+}
+
+/// Number of missing (NaN) entries of X.
+pub fn missing_entries(x: &Matrix) -> usize {
+    match x {
+        Matrix::Dense(d) => d.iter().filter(|v| v.is_nan()).count(),
+        Matrix::Sparse(c) => c.data().iter().filter(|v| v.is_nan()).count(),
+    }
 }
 
 /// "fit r4 #3, heldout r2 #0, ..." (at most `max` named, then a count).

@@ -169,10 +169,13 @@ impl<T: Real> XView<'_, T> {
             XView::Dense(x) => matmul_tn_into(w.view(), *x, out.view_mut()),
             XView::Sparse(x) => {
                 pr.fill(T::zero());
-                for (i, wi) in w.rows().into_iter().enumerate() {
+                let r = w.ncols();
+                let (ws, ps) = (w.as_slice().unwrap_or(&[]), pr.as_slice_mut().unwrap_or(&mut []));
+                for (i, wi) in ws.chunks_exact(r.max(1)).enumerate() {
                     let (cols, vals) = x.row(i);
                     for (&j, &v) in cols.iter().zip(vals) {
-                        pr.row_mut(j as usize).scaled_add(v, &wi);
+                        let j = j as usize;
+                        sparse_mu_kl::axpy(v, wi, &mut ps[j * r..(j + 1) * r]);
                     }
                 }
                 out.assign(&pr.t());
@@ -187,11 +190,14 @@ impl<T: Real> XView<'_, T> {
             XView::Dense(x) => matmul_nt_into(*x, h.view(), out.view_mut()),
             XView::Sparse(x) => {
                 pr.assign(&h.t());
-                for (i, mut oi) in out.rows_mut().into_iter().enumerate() {
+                let r = h.nrows();
+                let (ps, os) = (pr.as_slice().unwrap_or(&[]), out.as_slice_mut().unwrap_or(&mut []));
+                for (i, oi) in os.chunks_exact_mut(r.max(1)).enumerate() {
                     oi.fill(T::zero());
                     let (cols, vals) = x.row(i);
                     for (&j, &v) in cols.iter().zip(vals) {
-                        oi.scaled_add(v, &pr.row(j as usize));
+                        let j = j as usize;
+                        sparse_mu_kl::axpy(v, &ps[j * r..(j + 1) * r], oi);
                     }
                 }
             }

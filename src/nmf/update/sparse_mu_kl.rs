@@ -22,7 +22,7 @@ use super::{UpdateRule, Weights};
 use crate::linalg::Real;
 use crate::nmf::loss::SparseView;
 use crate::nmf::mask::HeldOut;
-use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1, Axis};
+use ndarray::{Array1, Array2, ArrayView1, Axis};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -37,6 +37,8 @@ struct Group<T> {
     partial: Array2<T>,
     /// This group's rows of (X ⊘ WH) Hᵀ ((end − start) x r).
     out: Array2<T>,
+    /// The ratios x_ij/λ_ij of one row (longest row).
+    q: Vec<T>,
 }
 
 /// `a · b` over two equal-length slices, in 4 independent partial sums (fixed order).
@@ -70,39 +72,126 @@ pub(super) fn slice<T>(v: ArrayView1<'_, T>) -> &[T] {
     v.to_slice().unwrap_or(&[])
 }
 
-/// A mutable row of a standard-layout matrix as a slice.
-#[inline]
-pub(super) fn slice_mut<T>(v: ArrayViewMut1<'_, T>) -> &mut [T] {
-    v.into_slice().unwrap_or(&mut [])
+/// `a · b` over the first `r` entries, in 4 lanes by index mod 4, summed as (0 + 1) + (2 + 3): the
+/// same order whether r is known at compile time or not.
+#[inline(always)]
+fn dot_r<T: Real>(a: &[T], b: &[T], r: usize) -> T {
+    let (a, b) = (&a[..r], &b[..r]);
+    let mut acc = [T::zero(); 4];
+    for k in 0..r {
+        acc[k & 3] += a[k] * b[k];
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// The row kernels of one group at rank `r`. Called with R = r for the common small ranks (the
+/// compiler then unrolls every loop over components and keeps a factor row in registers) and with
+/// R = 0 otherwise; the arithmetic, and so the bits, are the same either way.
+struct Kernels<const R: usize>;
+
+impl<const R: usize> Kernels<R> {
+    #[inline(always)]
+    fn rank(r: usize) -> usize {
+        if R == 0 { r } else { R }
+    }
+
+    /// `ps_j· += (x_ij/λ_ij) W_i·` for every stored (i, j) of rows [start, end); ps is p x r.
+    #[allow(clippy::too_many_arguments)]
+    fn h_rows<T: Real>(
+        x: &SparseView<'_, T>,
+        ws: &[T],
+        hs: &[T],
+        ps: &mut [T],
+        q: &mut [T],
+        start: usize,
+        end: usize,
+        r: usize,
+    ) {
+        let r = Self::rank(r);
+        for i in start..end {
+            let wi = &ws[i * r..(i + 1) * r];
+            let (cols, vals) = x.row(i);
+            // The ratios first (independent dot products), then the scattered sums.
+            for ((qt, &j), &v) in q.iter_mut().zip(cols).zip(vals) {
+                let j = j as usize;
+                *qt = v / dot_r(wi, &hs[j * r..(j + 1) * r], r).max(T::MODEL_FLOOR);
+            }
+            for (&j, &qt) in cols.iter().zip(q.iter()) {
+                let j = j as usize;
+                let pj = &mut ps[j * r..(j + 1) * r];
+                for k in 0..r {
+                    pj[k] += qt * wi[k];
+                }
+            }
+        }
+    }
+
+    /// `out_i· = Σ_j (x_ij/λ_ij) (Hᵀ)_j·` for every row i of [start, end); out is (end − start) x r.
+    #[allow(clippy::too_many_arguments)]
+    fn w_rows<T: Real>(
+        x: &SparseView<'_, T>,
+        ws: &[T],
+        hs: &[T],
+        out: &mut [T],
+        q: &mut [T],
+        start: usize,
+        end: usize,
+        r: usize,
+    ) {
+        let r = Self::rank(r);
+        for (i, oi) in (start..end).zip(out.chunks_exact_mut(r.max(1))) {
+            let oi = &mut oi[..r];
+            oi.fill(T::zero());
+            let wi = &ws[i * r..(i + 1) * r];
+            let (cols, vals) = x.row(i);
+            for ((qt, &j), &v) in q.iter_mut().zip(cols).zip(vals) {
+                let j = j as usize;
+                *qt = v / dot_r(wi, &hs[j * r..(j + 1) * r], r).max(T::MODEL_FLOOR);
+            }
+            for (&j, &qt) in cols.iter().zip(q.iter()) {
+                let j = j as usize;
+                let hj = &hs[j * r..(j + 1) * r];
+                for k in 0..r {
+                    oi[k] += qt * hj[k];
+                }
+            }
+        }
+    }
+}
+
+/// Calls `Kernels::<R>::$f(args.., r)` with R = r for r in 1..=32, else R = 0 (rank known at run
+/// time only).
+macro_rules! by_rank {
+    ($f:ident, $r:expr, $($arg:expr),*) => {
+        by_rank!(@ $f, $r, [$($arg),*], 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32)
+    };
+    (@ $f:ident, $r:expr, $args:tt, $($n:literal)*) => {
+        match $r {
+            $($n => by_rank!(@call $f, $n, $r, $args),)*
+            _ => by_rank!(@call $f, 0, $r, $args),
+        }
+    };
+    (@call $f:ident, $n:literal, $r:expr, [$($arg:expr),*]) => {
+        Kernels::<$n>::$f($($arg),*, $r)
+    };
 }
 
 impl<T: Real> Group<T> {
     /// `partial = Σ_{i in group} (x_ij/λ_ij) W_i·` for every stored (i, j).
     fn h_numerator(&mut self, x: &SparseView<'_, T>, w: &Array2<T>, ht: &Array2<T>) {
         self.partial.fill(T::zero());
-        for i in self.start..self.end {
-            let wi = slice(w.row(i));
-            let (cols, vals) = x.row(i);
-            for (&j, &v) in cols.iter().zip(vals) {
-                let q = v / dot(wi, slice(ht.row(j as usize))).max(T::MODEL_FLOOR);
-                axpy(q, wi, slice_mut(self.partial.row_mut(j as usize)));
-            }
-        }
+        let r = w.ncols();
+        let (ws, hs) = (w.as_slice().unwrap_or(&[]), ht.as_slice().unwrap_or(&[]));
+        let ps = self.partial.as_slice_mut().unwrap_or(&mut []);
+        by_rank!(h_rows, r, x, ws, hs, ps, &mut self.q, self.start, self.end);
     }
 
     /// `out_i = Σ_j (x_ij/λ_ij) (Hᵀ)_j·` for every row i of the group.
     fn w_numerator(&mut self, x: &SparseView<'_, T>, w: &Array2<T>, ht: &Array2<T>) {
-        for (i, oi) in (self.start..self.end).zip(self.out.rows_mut()) {
-            let oi = slice_mut(oi);
-            oi.fill(T::zero());
-            let wi = slice(w.row(i));
-            let (cols, vals) = x.row(i);
-            for (&j, &v) in cols.iter().zip(vals) {
-                let hj = slice(ht.row(j as usize));
-                let q = v / dot(wi, hj).max(T::MODEL_FLOOR);
-                axpy(q, hj, oi);
-            }
-        }
+        let r = w.ncols();
+        let (ws, hs) = (w.as_slice().unwrap_or(&[]), ht.as_slice().unwrap_or(&[]));
+        let out = self.out.as_slice_mut().unwrap_or(&mut []);
+        by_rank!(w_rows, r, x, ws, hs, out, &mut self.q, self.start, self.end);
     }
 }
 
@@ -136,6 +225,7 @@ impl<'a, T: Real> SparseMuKl<'a, T> {
         let affordable = (x.nnz() * 12) / (4 * p.max(1) * r.max(1) * std::mem::size_of::<T>()).max(1);
         let count = affordable.clamp(1, MAX_GROUPS).min(n.max(1));
         let per = n.div_ceil(count).max(1);
+        let longest = x.indptr.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
         let groups = (0..n.div_ceil(per))
             .map(|g| {
                 let (start, end) = (g * per, ((g + 1) * per).min(n));
@@ -144,6 +234,7 @@ impl<'a, T: Real> SparseMuKl<'a, T> {
                     end,
                     partial: Array2::zeros((p, r)),
                     out: Array2::zeros((end - start, r)),
+                    q: vec![T::zero(); longest],
                 }
             })
             .collect();
