@@ -100,6 +100,7 @@ def run_ours(binary, path, fmt, precision, args, out):
             [output]
             dir = "{os.path.join(out, name)}"
             [selection]
+            rule = "cophenetic"
             heldout_repeats = 0
             [run]
             threads = 1

@@ -201,6 +201,13 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
 
 fn print_results(r: &sweep::Results, loss: &str, out: &std::path::Path) {
     print!("{}", report::summary_table(&r.collected.ranks, &r.decision, loss));
+    let (gone, all) = r.missing_values;
+    if gone > 0 {
+        println!(
+            "missing values: {gone} of {all} entries ({:.3}%), left out of every fit",
+            100.0 * gone as f64 / all as f64
+        );
+    }
     if !r.missing.is_empty() {
         println!(
             "PARTIAL result: {} fits missing ({})",

@@ -1110,4 +1110,10 @@ fn nan_entries_as_missing_values_run() {
     );
     let w = c.result("rank_2/W");
     assert!(w.iter().all(|v| v.is_finite() && *v >= 0.0));
+    let out = c.run(&["--force"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("missing values: 2 of 300 entries (0.667%), left out of every fit"),
+        "{stdout}"
+    );
 }

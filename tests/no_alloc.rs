@@ -66,7 +66,7 @@ fn iterations_and_objectives_do_not_allocate() {
     assert_eq!(allocations_in(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
     let (n, p, r) = (120, 80, 5);
     let x = Array2::from_shape_fn((n, p), |(i, j)| ((i * 7 + j * 13) % 17) as f64);
-    let (train, ho) = HeldOut::split(x.view(), 3, 0, 0.1);
+    let (train, ho) = HeldOut::split(x.view(), 3, 0, 0.1, None);
     let ho = Arc::new(ho);
     let sparse = Csr::from_dense(x.view());
     let sparse_train = Csr::from_dense(train.view());

@@ -247,6 +247,7 @@ pub(crate) fn finish(path: &Path, r: Read, rules: ValueRules) -> Result<Dataset>
         sha256: r.x.checksum(),
     };
     Ok(Dataset {
+        facts: super::Facts::of(&r.x),
         x: r.x,
         provenance,
         obs_names: r.obs_names,

@@ -363,7 +363,7 @@ mod tests {
             csv("1,-2\nNA,3\n,inf\n").unwrap_err(),
             "has 1 negative entries (first at line 1, column 3: -2); NMF needs non-negative data: shift or clip it \
              before fitting; 2 missing or NaN entries (NaN, NA or an empty field; first at line 2, column 1); remove \
-             or impute them; 1 infinite entries (first at line 3, column 2); remove or cap them"
+             or impute them, or set [data] missing = \"nan\" to leave them out of the fits; 1 infinite entries (first at line 3, column 2); remove or cap them"
         );
         let t = parse("1,NA\n".as_bytes(), ',', ValueRules { missing_allowed: true }).unwrap();
         assert!(t.values[[0, 1]].is_nan());

@@ -85,6 +85,7 @@ pub fn read(spec: &DataSpec) -> Result<Dataset> {
     let mut d = read_values(spec)?;
     if let Some(mask) = &spec.mask {
         apply_mask(spec, mask, &mut d)?;
+        d.facts = Facts::of(&d.x);
     }
     Ok(d)
 }
@@ -243,14 +244,43 @@ impl Matrix {
 /// except for NaN entries that mark missing values (only where `[data] missing` or `mask` says so).
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    /// X (N x p), observations as rows.
+    /// X (N x p), observations as rows. The sweep moves it out into its fit matrices (so X is
+    /// held once); what the reports need of it is kept in `facts`.
     pub x: Matrix,
+    /// Shape, storage and missing values of X.
+    pub facts: Facts,
     /// Where it came from.
     pub provenance: Provenance,
     /// Names of the N observations (`[data] obs_names`).
     pub obs_names: Option<Vec<String>>,
     /// Names of the p features (`[data] var_names`).
     pub var_names: Option<Vec<String>>,
+}
+
+/// What the reports need to know of X once X itself has moved into the fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// N and p.
+    pub shape: (usize, usize),
+    /// Whether X is held sparse.
+    pub sparse: bool,
+    /// Missing (NaN) entries.
+    pub missing: usize,
+}
+
+impl Facts {
+    /// The facts of `x`.
+    pub fn of(x: &Matrix) -> Facts {
+        let missing = match x {
+            Matrix::Dense(d) => d.iter().filter(|v| v.is_nan()).count(),
+            Matrix::Sparse(c) => c.data().iter().filter(|v| v.is_nan()).count(),
+        };
+        Facts {
+            shape: x.dim(),
+            sparse: matches!(x, Matrix::Sparse(_)),
+            missing,
+        }
+    }
 }
 
 /// SHA-256 of a matrix's shape and entries (row-major, little-endian f64), in hex.

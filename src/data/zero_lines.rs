@@ -69,12 +69,12 @@ impl ZeroLines {
         self.zero_rows.is_empty() && self.zero_cols.is_empty()
     }
 
-    /// X without its all-zero rows and columns (N' x p').
-    pub fn reduce(&self, x: &Matrix) -> Matrix {
+    /// X without its all-zero rows and columns (N' x p'); X itself when there are none.
+    pub fn reduce(&self, x: Matrix) -> Matrix {
         if self.is_empty() {
-            return x.clone();
+            return x;
         }
-        match x {
+        match &x {
             Matrix::Dense(x) => Matrix::Dense(x.select(Axis(0), &self.kept_rows).select(Axis(1), &self.kept_cols)),
             Matrix::Sparse(x) => Matrix::Sparse(x.select(&self.kept_rows, &self.kept_cols)),
         }
@@ -140,7 +140,7 @@ mod tests {
         let x = Matrix::Dense(x);
         let z = ZeroLines::find(&x);
         assert_eq!((z.zero_rows.clone(), z.zero_cols.clone()), (vec![0], vec![1]));
-        assert_eq!(z.reduce(&x), Matrix::Dense(array![[1.0, 2.0], [3.0, 0.0]]));
+        assert_eq!(z.reduce(x.clone()), Matrix::Dense(array![[1.0, 2.0], [3.0, 0.0]]));
         let w = array![[1.0], [2.0]];
         assert_eq!(z.restore_w(&w), array![[0.0], [1.0], [2.0]]);
         let h = array![[5.0, 6.0]];

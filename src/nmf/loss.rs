@@ -134,6 +134,15 @@ impl<'a, T> SparseView<'a, T> {
     }
 }
 
+/// X as a [`FitMatrix`] holds it, in f64.
+#[derive(Debug, Clone, Copy)]
+pub enum Stored<'a> {
+    /// A dense N x p array.
+    Dense(ArrayView2<'a, f64>),
+    /// CSR.
+    Sparse(&'a Csr),
+}
+
 /// X as an update rule sees it, in precision T.
 #[derive(Debug, Clone, Copy)]
 pub enum XView<'a, T> {
@@ -289,6 +298,14 @@ impl FitMatrix {
     /// The held-out entries, for cross-validation fits.
     pub fn heldout(&self) -> Option<&Arc<HeldOut>> {
         self.heldout.as_ref()
+    }
+
+    /// X as it is held, in f64.
+    pub fn stored(&self) -> Stored<'_> {
+        match &self.store {
+            Store::Dense { x, .. } => Stored::Dense(x.view()),
+            Store::Sparse { csr, .. } => Stored::Sparse(csr),
+        }
     }
 
     /// X (N x p) when it is held dense.

@@ -23,16 +23,28 @@ pub const BLOCKS: usize = 20;
 
 impl HeldOut {
     /// Holds out about `fraction` of the observed entries of X (N x p) for `repeat`; returns the
-    /// training matrix (held-out and missing (NaN) entries set to 0) and the list. Missing entries
-    /// are never held out.
-    pub fn split(x: ArrayView2<f64>, seed: u64, repeat: usize, fraction: f64) -> (Array2<f64>, HeldOut) {
+    /// training matrix (held-out and missing entries set to 0) and the list. Missing entries (NaN,
+    /// or listed in `skip`) are never held out.
+    pub fn split(
+        x: ArrayView2<f64>,
+        seed: u64,
+        repeat: usize,
+        fraction: f64,
+        skip: Option<&HeldOut>,
+    ) -> (Array2<f64>, HeldOut) {
         let mut train = x.to_owned();
         let mut row_start = Vec::with_capacity(x.nrows() + 1);
         let (mut cols, mut values, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
         for (i, mut row) in train.rows_mut().into_iter().enumerate() {
             row_start.push(cols.len());
+            let skipped = skip.map_or(&[][..], |s| s.row(i));
+            let mut next = 0;
             for (j, v) in row.iter_mut().enumerate() {
-                if v.is_nan() {
+                let listed = next < skipped.len() && skipped[next] as usize == j;
+                if listed {
+                    next += 1;
+                }
+                if v.is_nan() || listed {
                     *v = 0.0;
                 } else if crate::rng::held_out(seed, repeat, i, j, fraction) {
                     cols.push(j as u32);
@@ -54,18 +66,25 @@ impl HeldOut {
         )
     }
 
-    /// The same split for sparse X (N x p, CSR; NaN values are missing): every position (i, j)
-    /// is drawn as in [`HeldOut::split`], so the held-out set equals the dense one; the training
-    /// matrix keeps the stored entries that are neither held out nor missing.
-    pub fn split_sparse(x: &Csr, seed: u64, repeat: usize, fraction: f64) -> (Csr, HeldOut) {
+    /// The same split for sparse X (N x p, CSR; NaN values, and the entries in `skip`, are
+    /// missing): every position (i, j) is drawn as in [`HeldOut::split`], so the held-out set
+    /// equals the dense one; the training matrix keeps the stored entries that are neither held
+    /// out nor missing.
+    pub fn split_sparse(x: &Csr, seed: u64, repeat: usize, fraction: f64, skip: Option<&HeldOut>) -> (Csr, HeldOut) {
         let (n, p) = x.dim();
         let mut row_start = Vec::with_capacity(n + 1);
         let (mut cols, mut values, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..n {
             row_start.push(cols.len());
             let (sc, sv) = x.row(i);
+            let skipped = skip.map_or(&[][..], |s| s.row(i));
+            let mut next = 0;
             let mut at = 0;
             for j in 0..p {
+                if next < skipped.len() && skipped[next] as usize == j {
+                    next += 1;
+                    continue;
+                }
                 let stored = if at < sc.len() && sc[at] as usize == j {
                     at += 1;
                     Some(sv[at - 1])
@@ -233,8 +252,8 @@ mod tests {
         x[[3, 4]] = f64::NAN;
         x[[10, 0]] = f64::NAN;
         let csr = Csr::from_dense(x.view());
-        let (train_d, ho_d) = HeldOut::split(x.view(), 9, 1, 0.3);
-        let (train_s, ho_s) = HeldOut::split_sparse(&csr, 9, 1, 0.3);
+        let (train_d, ho_d) = HeldOut::split(x.view(), 9, 1, 0.3, None);
+        let (train_s, ho_s) = HeldOut::split_sparse(&csr, 9, 1, 0.3, None);
         assert_eq!(ho_d, ho_s);
         assert_eq!(train_s.to_dense(), train_d);
         assert!(ho_d.entries().all(|(i, j, _, _)| (i, j) != (3, 4) && (i, j) != (10, 0)));
@@ -244,6 +263,14 @@ mod tests {
             miss.entries().map(|e| (e.0, e.1)).collect::<Vec<_>>(),
             vec![(3, 4), (10, 0)]
         );
+        // The same split with the missing entries listed instead of NaN.
+        let filled = x.mapv(|v| if v.is_nan() { 0.0 } else { v });
+        let (train_f, ho_f) = HeldOut::split(filled.view(), 9, 1, 0.3, Some(&miss));
+        assert_eq!((&train_f, &ho_f), (&train_d, &ho_d));
+        let mut kept = csr.clone();
+        kept.retain(|_, _, v| !v.is_nan());
+        let (train_k, ho_k) = HeldOut::split_sparse(&kept, 9, 1, 0.3, Some(&miss));
+        assert_eq!((&train_k.to_dense(), &ho_k), (&train_d, &ho_d));
         let all = ho_d.union(&miss);
         assert_eq!(all.len(), ho_d.len() + 2);
         assert_eq!(all.union(&miss), all);
@@ -255,7 +282,7 @@ mod tests {
     #[test]
     fn split_zeroes_and_remembers() {
         let x = Array2::from_shape_fn((50, 40), |(i, j)| (i * 40 + j) as f64 + 1.0);
-        let (train, ho) = HeldOut::split(x.view(), 1, 0, 0.1);
+        let (train, ho) = HeldOut::split(x.view(), 1, 0, 0.1, None);
         assert!(ho.len() > 100 && ho.len() < 300, "{}", ho.len());
         for (i, j, v, b) in ho.entries() {
             assert_eq!(train[[i, j]], 0.0);

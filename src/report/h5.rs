@@ -124,18 +124,11 @@ fn write(
     attr_str(&file, "input_sha256", &prov.sha256)?;
     attr(&file, "zero_rows_removed", &(zero.zero_rows.len() as u64))?;
     attr(&file, "zero_cols_removed", &(zero.zero_cols.len() as u64))?;
-    attr(
-        &file,
-        "missing_entries",
-        &(crate::sweep::missing_entries(&dataset.x) as u64),
-    )?;
+    attr(&file, "missing_entries", &(dataset.facts.missing as u64))?;
     attr_str(
         &file,
         "input_storage",
-        match dataset.x {
-            crate::data::Matrix::Dense(_) => "dense",
-            crate::data::Matrix::Sparse(_) => "sparse",
-        },
+        if dataset.facts.sparse { "sparse" } else { "dense" },
     )?;
     attr_str(&file, "loss", plan.loss.name())?;
     attr_str(&file, "solver", plan.solver.name())?;

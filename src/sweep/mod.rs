@@ -18,14 +18,15 @@ pub mod store;
 
 pub use collect::{Collected, Collector, NullStats, RankSummary};
 pub use run::{
-    Outcome, Results, RunOptions, describe_jobs, execute, fingerprint, job_states, manifest_of, merge, missing_entries,
-    plan_of_dir, recorded_shards, shard_of,
+    Outcome, Results, RunOptions, describe_jobs, execute, fingerprint, job_states, manifest_of, merge, plan_of_dir,
+    recorded_shards, shard_of,
 };
 pub use shard::Shard;
 pub use store::StoredFit;
 
 use crate::data::Matrix;
 use crate::nmf::init::{self, Init, Svd};
+use crate::nmf::loss::Stored;
 use crate::nmf::mask::HeldOut;
 use crate::nmf::{
     FitMatrix, FitOutcome, Loss, Objectives, Penalty, Precision, Scalar, Solver, StopReason, StopRule, fit,
@@ -165,10 +166,7 @@ pub struct FitSettings {
 /// The matrices the jobs run on, and the SVDs that NNDSVD starts need.
 #[derive(Debug)]
 pub struct SweepData {
-    /// X as read (N' x p', all-zero lines removed; NaN marks a missing entry): the source of the
-    /// cross-validation splits.
-    source: Matrix,
-    /// X as fitted: missing entries 0 and left out.
+    /// X as fitted (N' x p', all-zero lines removed): missing entries 0 and left out.
     pub main: FitMatrix,
     /// Column-permuted X for null fits.
     pub null: Option<FitMatrix>,
@@ -181,22 +179,22 @@ pub struct SweepData {
     svd: Vec<(JobKind, usize, Svd)>,
 }
 
-/// The fit matrix of `x` (NaN entries are missing: 0 in the fit matrix and left out of it).
-pub fn fit_matrix(x: &Matrix) -> FitMatrix {
+/// The fit matrix of `x`, which it takes over (NaN entries are missing: 0 in the fit matrix and
+/// left out of it).
+pub fn fit_matrix(x: Matrix) -> FitMatrix {
     match x {
-        Matrix::Dense(d) => match HeldOut::missing_dense(d.view()) {
-            None => FitMatrix::new(d.clone()),
+        Matrix::Dense(mut d) => match HeldOut::missing_dense(d.view()) {
+            None => FitMatrix::new(d),
             Some(miss) => {
-                let filled = d.mapv(|v| if v.is_nan() { 0.0 } else { v });
-                FitMatrix::new(filled).excluding(Some(Arc::new(miss)), None)
+                d.mapv_inplace(|v| if v.is_nan() { 0.0 } else { v });
+                FitMatrix::new(d).excluding(Some(Arc::new(miss)), None)
             }
         },
-        Matrix::Sparse(c) => match HeldOut::missing_sparse(c) {
-            None => FitMatrix::sparse(c.clone()),
+        Matrix::Sparse(mut c) => match HeldOut::missing_sparse(&c) {
+            None => FitMatrix::sparse(c),
             Some(miss) => {
-                let mut kept = c.clone();
-                kept.retain(|_, _, v| !v.is_nan());
-                FitMatrix::sparse(kept).excluding(Some(Arc::new(miss)), None)
+                c.retain(|_, _, v| !v.is_nan());
+                FitMatrix::sparse(c).excluding(Some(Arc::new(miss)), None)
             }
         },
     }
@@ -243,8 +241,8 @@ fn permuted_columns(x: &Matrix, rng: &mut impl rand::Rng) -> Matrix {
 }
 
 impl SweepData {
-    /// The data of `source` (NaN entries are missing) and, when `null` is set, a column-permuted
-    /// copy drawn from the master seed. With `svd_rank` > 0, the SVDs for NNDSVD starts; an error
+    /// The data of `source` (NaN entries are missing; taken over, so X is held once) and, when
+    /// `null` is set, a column-permuted copy drawn from the master seed. With `svd_rank` > 0, the SVDs for NNDSVD starts; an error
     /// names the matrix whose SVD failed.
     pub fn new(
         source: Matrix,
@@ -254,13 +252,12 @@ impl SweepData {
         svd_rank: usize,
         heldout_repeats: usize,
     ) -> Result<Self, String> {
-        let main = fit_matrix(&source);
         let null = null.then(|| {
             let mut rng = fit_rng(fit_seed(seed ^ JobKind::Null.stream(), 0, usize::MAX));
-            fit_matrix(&permuted_columns(&source, &mut rng))
+            fit_matrix(permuted_columns(&source, &mut rng))
         });
+        let main = fit_matrix(source);
         let mut data = SweepData {
-            source,
             main,
             null,
             seed,
@@ -297,13 +294,14 @@ impl SweepData {
     /// left out, scored on the held-out ones.
     pub fn heldout_matrix(&self, repeat: usize) -> FitMatrix {
         let (seed, f) = (self.seed, self.heldout_fraction);
-        let (train, ho) = match &self.source {
-            Matrix::Dense(x) => {
-                let (train, ho) = HeldOut::split(x.view(), seed, repeat, f);
+        let miss = self.main.excluded().map(|m| &**m);
+        let (train, ho) = match self.main.stored() {
+            Stored::Dense(x) => {
+                let (train, ho) = HeldOut::split(x, seed, repeat, f, miss);
                 (FitMatrix::new(train), ho)
             }
-            Matrix::Sparse(x) => {
-                let (train, ho) = HeldOut::split_sparse(x, seed, repeat, f);
+            Stored::Sparse(x) => {
+                let (train, ho) = HeldOut::split_sparse(x, seed, repeat, f, miss);
                 (FitMatrix::sparse(train), ho)
             }
         };

@@ -28,6 +28,8 @@ pub struct Results {
     pub decision: Decision,
     /// Jobs whose records were missing (empty unless `--allow-partial`).
     pub missing: Vec<Job>,
+    /// Missing values of X (left out of every fit), and X's number of entries.
+    pub missing_values: (usize, usize),
 }
 
 /// What a run hands back to the command line.
@@ -140,12 +142,12 @@ fn grid_of(plan: &Plan) -> Vec<Job> {
 /// fitted, without its all-zero rows and columns); returns the warnings to show.
 fn read_checked(plan: &Plan) -> Result<(Dataset, ZeroLines, Vec<String>)> {
     let d = data::read(&plan.data)?;
-    let (n, p) = d.x.dim();
+    let (n, p) = d.facts.shape;
     let zero = ZeroLines::find(&d.x);
     let (n_fit, p_fit) = (n - zero.zero_rows.len(), p - zero.zero_cols.len());
     let mut warnings = plan.check_ranks(n_fit, p_fit, !zero.is_empty())?;
     warnings.extend(zero.warning());
-    let missing = missing_entries(&d.x);
+    let missing = d.facts.missing;
     if missing > 0 {
         let heldout = if plan.solver.for_heldout() == plan.solver {
             String::new()
@@ -164,14 +166,6 @@ fn read_checked(plan: &Plan) -> Result<(Dataset, ZeroLines, Vec<String>)> {
         ));
     }
     Ok((d, zero, warnings))
-}
-
-/// Number of missing (NaN) entries of X.
-pub fn missing_entries(x: &Matrix) -> usize {
-    match x {
-        Matrix::Dense(d) => d.iter().filter(|v| v.is_nan()).count(),
-        Matrix::Sparse(c) => c.data().iter().filter(|v| v.is_nan()).count(),
-    }
 }
 
 /// "fit r4 #3, heldout r2 #0, ..." (at most `max` named, then a count).
@@ -199,7 +193,7 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
         });
     }
     let created = report::prepare_out_dir(&plan.out_dir, opts.force)?;
-    let (dataset, zero, warnings) = match read_checked(plan) {
+    let (mut dataset, zero, warnings) = match read_checked(plan) {
         Ok(v) => v,
         Err(e) => {
             if created {
@@ -309,7 +303,11 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
             0
         };
         let data = SweepData::new(
-            zero.reduce(&dataset.x),
+            // X moves into the fit matrices: it is held once (the reports use dataset.facts).
+            zero.reduce(std::mem::replace(
+                &mut dataset.x,
+                Matrix::Dense(ndarray::Array2::zeros((0, 0))),
+            )),
             plan.seed,
             sel.heldout_fraction,
             sel.null_restarts > 0,
@@ -473,7 +471,7 @@ fn build_results(
 ) -> Result<Results> {
     let out = &plan.out_dir;
     let fp = fingerprint(plan, &dataset.provenance.sha256);
-    let n_fit = dataset.x.dim().0 - zero.zero_rows.len();
+    let n_fit = dataset.facts.shape.0 - zero.zero_rows.len();
     let grid = grid_of(plan);
     let mut missing = Vec::new();
     for job in &grid {
@@ -590,10 +588,12 @@ fn build_results(
             ));
         }
     }
+    let (n, p) = dataset.facts.shape;
     Ok(Results {
         collected,
         decision,
         missing,
+        missing_values: (dataset.facts.missing, n * p),
     })
 }
 

@@ -434,7 +434,7 @@ pub(crate) mod tests {
         use crate::nmf::mask::HeldOut;
         for loss in [Loss::Kl, Loss::Frobenius] {
             let x = awkward_data(40, 30);
-            let (train, ho) = HeldOut::split(x.view(), 5, 0, 0.1);
+            let (train, ho) = HeldOut::split(x.view(), 5, 0, 0.1, None);
             let ho = Arc::new(ho);
             let data = FitMatrix::with_heldout(train.clone(), Arc::clone(&ho));
             let (mut w, mut h) = crate::nmf::init::random(&mut crate::rng::fit_rng(2), 40, 30, 4, data.mean());
@@ -470,7 +470,7 @@ pub(crate) mod tests {
         use crate::nmf::mask::HeldOut;
         for loss in [Loss::Kl, Loss::Frobenius] {
             let x = awkward_data(20, 15);
-            let (train, ho) = HeldOut::split(x.view(), 5, 0, 0.0);
+            let (train, ho) = HeldOut::split(x.view(), 5, 0, 0.0, None);
             assert!(ho.is_empty());
             let ho = Arc::new(ho);
             let (w0, h0) = crate::nmf::init::random(&mut crate::rng::fit_rng(4), 20, 15, 3, 5.0);
@@ -515,7 +515,7 @@ pub(crate) mod tests {
             l2_h: 0.1,
         };
         let x = awkward_data(40, 30);
-        let (train, ho) = HeldOut::split(x.view(), 3, 0, 0.1);
+        let (train, ho) = HeldOut::split(x.view(), 3, 0, 0.1, None);
         let ho = Arc::new(ho);
         let cases = [
             (Solver::Mu, Loss::Kl, false),
@@ -655,7 +655,7 @@ mod sparse_tests {
     #[test]
     fn sparse_objectives_equal_dense_objectives() {
         let x = awkward_data(30, 20);
-        let (train, ho) = HeldOut::split(x.view(), 1, 0, 0.2);
+        let (train, ho) = HeldOut::split(x.view(), 1, 0, 0.2, None);
         let ho = Arc::new(ho);
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(1), 30, 20, 3, 4.0);
         for (d, s) in [
@@ -683,7 +683,7 @@ mod sparse_tests {
     #[test]
     fn sparse_and_dense_input_give_the_same_fit() {
         let x = sparse_counts(60, 45);
-        let (train, ho) = HeldOut::split(x.view(), 2, 0, 0.1);
+        let (train, ho) = HeldOut::split(x.view(), 2, 0, 0.1, None);
         let ho = Arc::new(ho);
         let dense = FitMatrix::new(x.clone());
         let sparse = FitMatrix::sparse(Csr::from_dense(x.view()));
@@ -716,7 +716,7 @@ mod sparse_tests {
     #[test]
     fn sparse_rules_are_monotone() {
         let x = sparse_counts(50, 40);
-        let (train, ho) = HeldOut::split(x.view(), 4, 0, 0.1);
+        let (train, ho) = HeldOut::split(x.view(), 4, 0, 0.1, None);
         let ho = Arc::new(ho);
         let cases = [
             FitMatrix::sparse(Csr::from_dense(x.view())),
