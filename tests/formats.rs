@@ -72,6 +72,8 @@ struct Outcome {
     transposed: bool,
     membership_rows: Vec<String>,
     missing_entries: u64,
+    input_format: String,
+    input_storage: String,
     stderr: String,
 }
 
@@ -126,6 +128,20 @@ fn sweep(data: &str) -> Outcome {
             .to_string(),
         transposed: file.attr("transpose").unwrap().read_scalar::<bool>().unwrap(),
         missing_entries: file.attr("missing_entries").unwrap().read_scalar::<u64>().unwrap(),
+        input_format: file
+            .attr("input_format")
+            .unwrap()
+            .read_scalar::<VarLenUnicode>()
+            .unwrap()
+            .as_str()
+            .to_string(),
+        input_storage: file
+            .attr("input_storage")
+            .unwrap()
+            .read_scalar::<VarLenUnicode>()
+            .unwrap()
+            .as_str()
+            .to_string(),
         stderr: String::from_utf8_lossy(&out.stderr).to_string(),
         membership_rows: std::fs::read_to_string(outdir.join("memberships_rank_2.tsv"))
             .unwrap()
@@ -205,6 +221,12 @@ fn h5ad_sparse_csr_x() {
     let o = same_as_reference("path = \"{dir}/sparse.h5ad\"");
     assert_names(&o, true, true);
     assert_eq!(o.input_dataset, "X");
+    // Read and fitted sparse (not densified), and recorded so.
+    assert_eq!(
+        (o.input_format.as_str(), o.input_storage.as_str()),
+        ("h5ad csr", "sparse")
+    );
+    assert_eq!(reference().input_storage, "dense");
 }
 
 #[test]

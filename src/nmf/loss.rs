@@ -217,7 +217,8 @@ pub struct ObjectiveScratch {
 fn sparse_row_terms(cols: &[u32], vals: &[f64], wi: ArrayView1<f64>, ht: &Array2<f64>) -> (f64, f64) {
     let (mut k, mut f) = (0.0, 0.0);
     for (&j, &x) in cols.iter().zip(vals) {
-        let l = wi.dot(&ht.row(j as usize));
+        let hj = ht.row(j as usize);
+        let l: f64 = wi.iter().zip(hj.iter()).map(|(a, b)| a * b).sum();
         if x > 0.0 {
             k += x * (x / l).ln() - x;
         }

@@ -115,6 +115,7 @@ fn write(
     attr_str(&file, "input_file", &prov.path.display().to_string())?;
     attr_str(&file, "input_dataset", &prov.dataset)?;
     attr_str(&file, "input_dtype", &prov.dtype)?;
+    attr_str(&file, "input_format", &prov.format)?;
     file.new_attr_builder()
         .with_data(&Array1::from(
             prov.stored_shape.iter().map(|&d| d as u64).collect::<Vec<_>>(),

@@ -204,7 +204,7 @@ pub fn fit_matrix(x: Matrix) -> FitMatrix {
 /// entries moving with their column like any value. Sparse X: each column's stored entries move
 /// to rows drawn without replacement, the same distribution as a random permutation of the
 /// column, in O(nnz) instead of O(N·p).
-fn permuted_columns(x: &Matrix, rng: &mut impl rand::Rng) -> Matrix {
+fn permuted_columns(x: &Matrix, rng: &mut impl rand::Rng) -> Result<Matrix, String> {
     use rand::seq::SliceRandom;
     match x {
         Matrix::Dense(d) => {
@@ -214,7 +214,7 @@ fn permuted_columns(x: &Matrix, rng: &mut impl rand::Rng) -> Matrix {
                 v.shuffle(rng);
                 col.assign(&ndarray::ArrayView1::from(&v));
             }
-            Matrix::Dense(x)
+            Ok(Matrix::Dense(x))
         }
         Matrix::Sparse(c) => {
             let (n, p) = c.dim();
@@ -231,11 +231,10 @@ fn permuted_columns(x: &Matrix, rng: &mut impl rand::Rng) -> Matrix {
                 data.extend(v);
                 indptr.push(indices.len());
             }
-            // Built in CSC form (rows ascending per column): valid by construction.
-            match Csr::from_parts((p, n), indptr, indices, data, "column") {
-                Ok(t) => Matrix::Sparse(t.transpose()),
-                Err(_) => Matrix::Sparse(c.clone()),
-            }
+            // Built in CSC form (rows ascending and distinct per column), checked all the same.
+            let t = Csr::from_parts((p, n), indptr, indices, data, "column")
+                .map_err(|e| format!("the column-permuted (null) data is malformed: {e}"))?;
+            Ok(Matrix::Sparse(t.transpose()))
         }
     }
 }
@@ -252,10 +251,12 @@ impl SweepData {
         svd_rank: usize,
         heldout_repeats: usize,
     ) -> Result<Self, String> {
-        let null = null.then(|| {
+        let null = if null {
             let mut rng = fit_rng(fit_seed(seed ^ JobKind::Null.stream(), 0, usize::MAX));
-            fit_matrix(permuted_columns(&source, &mut rng))
-        });
+            Some(fit_matrix(permuted_columns(&source, &mut rng)?))
+        } else {
+            None
+        };
         let main = fit_matrix(source);
         let mut data = SweepData {
             main,

@@ -219,7 +219,7 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
                 differs: format!(
                     "the data {} (dataset \"{}\") is not the data the stored fits were made from (SHA-256 {} now, {} then)",
                     plan.data.path.display(),
-                    plan.data.dataset,
+                    dataset.provenance.dataset,
                     sha,
                     stored.keys.get("data_sha256").map_or("?", |s| s.as_str())
                 ),
@@ -316,7 +316,7 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
         )
         .map_err(|message| Error::Data {
             path: plan.data.path.clone(),
-            dataset: plan.data.dataset.clone(),
+            dataset: dataset.provenance.dataset.clone(),
             message,
         })?;
         let settings = FitSettings {
@@ -385,7 +385,7 @@ pub fn merge(out: &Path, allow_partial: bool, obs: &mut dyn Observer) -> Result<
     if this.keys.get("data_sha256") != stored.keys.get("data_sha256") {
         return Err(Error::Data {
             path: plan.data.path.clone(),
-            dataset: plan.data.dataset.clone(),
+            dataset: dataset.provenance.dataset.clone(),
             message: format!(
                 "changed since the sweep ran (SHA-256 {} now, {} recorded in {}); merge needs the data the fits \
                  were made from: restore it",
