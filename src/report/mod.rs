@@ -246,10 +246,10 @@ pub fn write_components(dir: &Path, ranks: &[RankSummary], shape: (usize, usize)
         if h.ncols() != shape.0 * shape.1 {
             continue;
         }
-        let title = format!("NMF components at rank {} (rows of H as images)", s.rank);
+        let title = format!("NMF components at rank {}", s.rank);
         let panel = montage::Panel {
-            title: "",
-            note: "",
+            title: "rows of H as images",
+            note: "white 0, black the component's largest value",
             basis: h.view(),
         };
         montage::write_montages(dir, &format!("components_rank_{}", s.rank), &title, &[panel], shape)?;

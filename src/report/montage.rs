@@ -90,7 +90,9 @@ pub fn colour(v: f64, max: f64) -> RGBColor {
 impl Figure for Montages<'_, '_> {
     fn size(&self) -> (u32, u32) {
         let w = self.panels.len().max(1) as u32 * (PANEL_WIDTH + 2 * GAP);
-        (w.max(360), TITLE_HEIGHT + HEADING_HEIGHT + self.grid_height() + 8)
+        // The title must fit too (about 10 pixels a character at size 20).
+        let title = self.title.chars().count() as u32 * 10 + 40;
+        (w.max(title), TITLE_HEIGHT + HEADING_HEIGHT + self.grid_height() + 8)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, _vector: bool) -> Result<(), String> {
