@@ -134,3 +134,35 @@ fn image_shape_that_does_not_match_the_data_is_a_config_error() {
         "{err}"
     );
 }
+
+#[test]
+fn compare_without_image_shape_writes_the_table_for_every_rank_and_no_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("planted.h5");
+    bin()
+        .args(["simulate", "--rows", "60", "--cols", "40", "--rank", "3", "--out"])
+        .arg(&data)
+        .assert()
+        .success();
+    let cfg = tmp.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[data]\npath = \"planted.h5\"\ndataset = \"X\"\n[sweep]\nranks = [2, 3]\nrestarts = 3\nseed = 2\n\
+         [selection]\nheldout_repeats = 1\n",
+    )
+    .unwrap();
+    bin().arg("compare").arg(&cfg).arg("--quiet").assert().success();
+    let out = tmp.path().join("results");
+    let table = std::fs::read_to_string(out.join("compare.tsv")).unwrap();
+    let keys: Vec<String> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(keys, ["2 nmf", "2 pca", "2 vq", "3 nmf", "3 pca", "3 vq"], "{table}");
+    for l in table.lines().skip(1) {
+        let error: f64 = l.split('\t').nth(2).unwrap().parse().unwrap();
+        assert!(error > 0.0 && error < 1.0, "{l}");
+    }
+    assert!(!out.join("compare.png").exists() && !out.join("components_rank_2.png").exists());
+}
