@@ -66,6 +66,28 @@ enum Command {
     Merge(MergeArgs),
     /// Show the fits done and missing in OUTDIR, per rank and kind and per shard.
     Status(StatusArgs),
+    /// Compare NMF with PCA and vector quantization (k-means) at every rank: compare.tsv, and the
+    /// three bases as images side by side when [data] image_shape is set.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// The sweep's TOML config file. Its sweep is run (or resumed) first; a finished output
+    /// directory of the same config is reused without refitting.
+    config: PathBuf,
+    /// Worker threads, overriding [run] threads (0: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Output directory, overriding [output] dir.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Run the sweep again even if the output directory holds finished results.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +140,17 @@ struct SimulateArgs {
     /// Overwrite FILE if it exists.
     #[arg(long)]
     force: bool,
+    /// Write Hoyer's bars images instead: SIDE x SIDE images (--rows of them), each a few of the
+    /// 2·SIDE horizontal and vertical bars plus a little noise (--rank, --mean, --mix and
+    /// --dispersion do not apply).
+    #[arg(long, value_name = "SIDE")]
+    bars: Option<usize>,
+    /// With --bars: probability that a bar is present in an image.
+    #[arg(long, value_name = "P", default_value_t = 0.125)]
+    bar_prob: f64,
+    /// With --bars: mean of the exponential noise added to every pixel (bars have height 0.5-1.5).
+    #[arg(long, value_name = "M", default_value_t = 0.05)]
+    noise: f64,
 }
 
 /// Entry point of the binary.
@@ -140,6 +173,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Simulate(a)) => simulate_cmd(a),
         Some(Command::Merge(a)) => merge_cmd(a),
         Some(Command::Status(a)) => status_cmd(a),
+        Some(Command::Compare(a)) => compare_cmd(a),
         None => sweep_cmd(cli.run),
     }
 }
@@ -336,6 +370,72 @@ fn status_text(
     t
 }
 
+/// `compare CONFIG`: the sweep (run, resumed, or reused when finished), then NMF beside PCA and
+/// VQ at every rank (`compare::write`).
+fn compare_cmd(a: CompareArgs) -> Result<()> {
+    let path = std::fs::canonicalize(&a.config).unwrap_or(a.config);
+    let plan = config::load(
+        &path,
+        &Overrides {
+            threads: a.threads,
+            out: a.out,
+        },
+    )?;
+    let mut obs = crate::progress::for_stderr(a.quiet);
+    let dir = &plan.out_dir;
+    let finished = dir.join(report::RESULT_MARKER).exists() && !dir.join(report::PARTIAL_MARKER).exists();
+    let results = if finished && !a.force {
+        let (stored, _) = sweep::plan_of_dir(dir)?;
+        if stored.config_text != plan.config_text {
+            return Err(Error::OtherSweep {
+                dir: dir.clone(),
+                differs: format!("its results are of another config than {}", path.display()),
+            });
+        }
+        sweep::merge(dir, false, obs.as_mut())?
+    } else {
+        let cancel = cancel_on_signals()?;
+        let opts = sweep::RunOptions {
+            force: a.force,
+            shard: None,
+        };
+        match sweep::execute(&plan, opts, obs.as_mut(), &cancel)? {
+            sweep::Outcome::Merged(r) => r,
+            sweep::Outcome::Shard { .. } => {
+                return Err(Error::Shard {
+                    source_name: "compare".into(),
+                    message: "runs the whole sweep, not a shard".into(),
+                });
+            }
+        }
+    };
+    let rows = crate::compare::write(&plan, &results)?;
+    if !a.quiet {
+        print_results(&results, plan.loss.name(), dir);
+        println!(
+            "\n{:>4}  {:<6}{:>22}{:>18}{:>22}",
+            "rank", "method", "reconstruction_error", "basis_sparseness", "nonnegative_fraction"
+        );
+        for r in &rows {
+            println!(
+                "{:>4}  {:<6}{:>22.4}{:>18.4}{:>22.4}",
+                r.rank,
+                r.method.name(),
+                r.reconstruction_error,
+                r.basis_sparseness,
+                r.nonnegative_fraction
+            );
+        }
+        let figure = if plan.data.image_shape.is_some() {
+            "compare.png/.svg and compare_rank_<r>.png/.svg"
+        } else {
+            "no figure: set [data] image_shape to draw the bases as images"
+        };
+        println!("compare.tsv in {} ({figure})", dir.display());
+    }
+    Ok(())
+}
+
 fn simulate_cmd(a: SimulateArgs) -> Result<()> {
     let bad = |m: &str| Error::ConfigValue {
         path: PathBuf::from("<command line>"),
@@ -354,6 +454,29 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
             "{} exists; pass --force to overwrite it",
             a.out.display()
         )));
+    }
+    if let Some(side) = a.bars {
+        if side < 2 {
+            return Err(bad("--bars must be at least 2 (pixels per image side)"));
+        }
+        if !(a.bar_prob > 0.0 && a.bar_prob <= 1.0 && a.noise.is_finite() && a.noise >= 0.0) {
+            return Err(bad("--bar-prob must be in (0, 1] and --noise non-negative"));
+        }
+        let b = simulate::Bars {
+            n: a.rows,
+            side,
+            prob: a.bar_prob,
+            noise: a.noise,
+            seed: a.seed,
+        };
+        simulate::write_bars(&a.out, &b)?;
+        println!(
+            "wrote {} ({} images of {side} x {side} pixels, {} bars; set [data] image_shape = [{side}, {side}])",
+            a.out.display(),
+            a.rows,
+            2 * side
+        );
+        return Ok(());
     }
     if a.dispersion.is_some_and(|k| !(k.is_finite() && k > 0.0)) {
         return Err(bad("--dispersion must be positive"));

@@ -6,6 +6,7 @@
 //! `cli -> sweep -> {nmf, data, report} -> {linalg, rng}`.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod error;

@@ -79,9 +79,105 @@ pub fn write(path: &Path, s: &Planted) -> Result<()> {
     go().map_err(|e| Error::hdf5(ctx(), e))
 }
 
+/// Hoyer's "bars" images (Hoyer 2004, §4): each observation is a `side` x `side` image, stored
+/// row by row, made of a few of the 2·side bars (every pixel row and every pixel column is one
+/// bar, a part) plus a little noise. The parts-based demonstration: NMF at rank 2·side recovers
+/// the bars, one per component.
+#[derive(Debug, Clone, Copy)]
+pub struct Bars {
+    /// N, images.
+    pub n: usize,
+    /// Pixels per image side (p = side²; 2·side bars).
+    pub side: usize,
+    /// Probability that a bar is present in an image (independently per bar).
+    pub prob: f64,
+    /// Mean of the exponential noise added to every pixel.
+    pub noise: f64,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// Draws (X, W, H) of bars images: H (2·side x side²) holds the bars, horizontal ones first
+/// (bar k < side is pixel row k), W (N x 2·side) says which bars each image holds (0 or a weight
+/// in [0.5, 1.5]), and X = W H + noise (N x side², exponential noise of mean `noise`, so every
+/// entry stays non-negative). An image that drew no bar gets one at random, so no row is noise
+/// only.
+pub fn draw_bars(b: &Bars) -> (Array2<f64>, Array2<f64>, Array2<f64>) {
+    let (side, k) = (b.side, 2 * b.side);
+    let mut rng = crate::rng::fit_rng(crate::rng::fit_seed(b.seed, k, usize::MAX - 1));
+    let h = Array2::from_shape_fn((k, side * side), |(bar, pixel)| {
+        let (row, col) = (pixel / side, pixel % side);
+        if (bar < side && row == bar) || (bar >= side && col == bar - side) {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    let mut w = Array2::<f64>::zeros((b.n, k));
+    for mut row in w.rows_mut() {
+        for v in row.iter_mut() {
+            if rng.random::<f64>() < b.prob {
+                *v = 0.5 + rng.random::<f64>();
+            }
+        }
+        if row.iter().all(|v| *v == 0.0) {
+            let bar = rng.random_range(0..k);
+            row[bar] = 0.5 + rng.random::<f64>();
+        }
+    }
+    let mut x = w.dot(&h);
+    if b.noise > 0.0 {
+        x.mapv_inplace(|v| v + b.noise * <Exp1 as Distribution<f64>>::sample(&Exp1, &mut rng));
+    }
+    (x, w, h)
+}
+
+/// Writes bars images to a new HDF5 file: `X` (N x side², float64), `W_true`, `H_true`, and the
+/// attributes `image_height`, `image_width`, `rank` (2·side) and `seed`.
+pub fn write_bars(path: &Path, b: &Bars) -> Result<()> {
+    let (x, w, h) = draw_bars(b);
+    let ctx = || format!("cannot write {}", path.display());
+    let go = || -> hdf5::Result<()> {
+        let f = hdf5::File::create(path)?;
+        f.new_dataset_builder().with_data(&x).create("X")?;
+        f.new_dataset_builder().with_data(&w).create("W_true")?;
+        f.new_dataset_builder().with_data(&h).create("H_true")?;
+        for (name, v) in [
+            ("image_height", b.side as u64),
+            ("image_width", b.side as u64),
+            ("rank", 2 * b.side as u64),
+            ("seed", b.seed),
+        ] {
+            f.new_attr::<u64>().create(name)?.write_scalar(&v)?;
+        }
+        f.close()
+    };
+    go().map_err(|e| Error::hdf5(ctx(), e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bars_are_rows_and_columns_of_the_image() {
+        let b = Bars {
+            n: 50,
+            side: 4,
+            prob: 0.2,
+            noise: 0.0,
+            seed: 2,
+        };
+        let (x, w, h) = draw_bars(&b);
+        assert_eq!((x.dim(), w.dim(), h.dim()), ((50, 16), (50, 8), (8, 16)));
+        // Bar 1 is pixel row 1; bar 4 + 2 is pixel column 2.
+        assert_eq!(h.row(1).to_vec()[4..8], [1.0; 4]);
+        assert_eq!(h.row(1).sum(), 4.0);
+        assert!((0..4).all(|r| h[[6, r * 4 + 2]] == 1.0));
+        assert!(w.rows().into_iter().all(|r| r.iter().any(|v| *v > 0.0)));
+        assert_eq!(x, w.dot(&h));
+        assert_eq!(draw_bars(&b).0, x);
+    }
 
     #[test]
     fn planted_counts_have_the_planted_mean() {

@@ -68,6 +68,8 @@ pub struct RawData {
     pub obs_names: Option<Spanned<String>>,
     /// 1-D string dataset with the features' names (p of them).
     pub var_names: Option<Spanned<String>>,
+    /// `[height, width]`: each observation (row of X) is an image of this shape (row-major).
+    pub image_shape: Option<Spanned<Vec<i64>>>,
 }
 
 /// `[model]`.

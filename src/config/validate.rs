@@ -32,6 +32,20 @@ pub struct DataSpec {
     pub obs_names: Option<String>,
     /// 1-D string dataset with the p features' names.
     pub var_names: Option<String>,
+    /// Each observation (row of X) is an image of this shape, row-major: its p features are
+    /// `height * width` pixels, checked against the data by [`Plan::check_image_shape`].
+    pub image_shape: Option<ImageShape>,
+}
+
+/// `[data] image_shape = [height, width]`, with the line it is on (for messages about the data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageShape {
+    /// Pixel rows of an image.
+    pub height: usize,
+    /// Pixel columns of an image.
+    pub width: usize,
+    /// Line of `image_shape` in the config file.
+    pub line: usize,
 }
 
 /// How the rank is chosen and which statistics are computed (`[selection]`).
@@ -345,7 +359,28 @@ impl Checker<'_> {
                     .into(),
             ));
         }
+        let image_shape = match data.image_shape.as_ref() {
+            None => None,
+            Some(v) => match v.get_ref().as_slice() {
+                &[h, w] if h >= 1 && w >= 1 => Some(ImageShape {
+                    height: h as usize,
+                    width: w as usize,
+                    line: self.line(v),
+                }),
+                other => {
+                    return Err(self.err(
+                        "data.image_shape",
+                        v,
+                        format!(
+                            "must be two integers [height, width], both at least 1 (got {other:?}): each row of X \
+                             is an image of height x width pixels, stored row by row"
+                        ),
+                    ));
+                }
+            },
+        };
         let data = DataSpec {
+            image_shape,
             nan_is_missing,
             mask: data.mask.map(Spanned::into_inner),
             path: self.resolve(path.get_ref()),
@@ -601,6 +636,26 @@ impl Checker<'_> {
 }
 
 impl Plan {
+    /// Checks `[data] image_shape` (if given) against the p features of X (as stored, before
+    /// all-zero columns are left out): height x width must be p.
+    pub fn check_image_shape(&self, p: usize) -> Result<()> {
+        match self.data.image_shape {
+            Some(s) if s.height * s.width != p => Err(Error::ConfigValue {
+                path: self.config_path.clone(),
+                line: s.line,
+                key: "data.image_shape".into(),
+                message: format!(
+                    "[{}, {}] is {} pixels, but each observation (row of X) has {p} features; give a shape \
+                     whose height x width is {p}, or remove image_shape",
+                    s.height,
+                    s.width,
+                    s.height * s.width
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks the ranks against the shape of the matrix as fitted (N x p, all-zero rows and
     /// columns left out; `reduced` says whether any were): a rank above max(N, p) is an error; one
     /// above min(N, p) is allowed (such a fit is not unique even up to scaling) and gives a warning.
@@ -845,5 +900,29 @@ threads = 2
             p.check_ranks(3, 2, false).unwrap_err().to_string(),
             "/cfg/c.toml:8: sweep.ranks: rank 4 is larger than both dimensions of the data (3 x 2); use ranks of at most 3"
         );
+    }
+
+    #[test]
+    fn image_shape_is_checked_against_the_features() {
+        let text = GOOD.replace("dataset = \"X\"\n", "dataset = \"X\"\nimage_shape = [8, 6]\n");
+        let p = parse_str(&text).unwrap();
+        let s = p.data.image_shape.unwrap();
+        assert_eq!((s.height, s.width, s.line), (8, 6, 5));
+        p.check_image_shape(48).unwrap();
+        assert_eq!(
+            p.check_image_shape(50).unwrap_err().to_string(),
+            "/cfg/c.toml:5: data.image_shape: [8, 6] is 48 pixels, but each observation (row of X) has 50 features; \
+             give a shape whose height x width is 50, or remove image_shape"
+        );
+        assert_eq!(p.check_image_shape(50).unwrap_err().exit_code(), 2);
+        for bad in ["[8]", "[0, 6]", "[8, 6, 1]", "[-2, 3]"] {
+            let text = GOOD.replace("dataset = \"X\"\n", &format!("dataset = \"X\"\nimage_shape = {bad}\n"));
+            let m = message(&text);
+            assert!(
+                m.starts_with("/cfg/c.toml:5: data.image_shape: must be two integers [height, width]"),
+                "{bad}: {m}"
+            );
+        }
+        assert!(parse_str(GOOD).unwrap().data.image_shape.is_none());
     }
 }

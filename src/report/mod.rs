@@ -1,12 +1,13 @@
 //! Results on disk and on the terminal: fits.tsv, heldout.tsv, null_fits.tsv, summary.tsv,
 //! memberships_rank_<r>.tsv, selection.txt, plots (rank_selection and consensus_rank_<r>, PNG
-//! and SVG), results.h5, and the summary table.
+//! and SVG; components_rank_<r> when observations are images), results.h5, and the summary table.
 //!
 //! Every file is written under a temporary name, synced, then renamed into place; results.h5 is
 //! renamed last, so its presence means the run finished. The output directory is checked (and
 //! probed for writing) before any fit starts.
 
 mod h5;
+pub mod montage;
 pub mod plots;
 mod tables;
 
@@ -74,6 +75,8 @@ fn is_owned(name: &str) -> bool {
         || stem_ext("rank_selection.", &[".png", ".svg"])
         || stem_ext("consensus_rank_", &[".png", ".svg", ".partial.png"])
         || stem_ext("memberships_rank_", &[".tsv"])
+        || stem_ext("components_rank_", &[".png", ".svg", ".partial.png"])
+        || stem_ext("compare", &[".png", ".svg", ".tsv", ".partial.png"])
 }
 
 /// Before a `--force` run's first fit (after every check passed): removes the previous run's
@@ -229,7 +232,29 @@ pub fn write_results(
         }
     }
     plots::write_plots(dir, &c.ranks, &outputs, decision, plan.loss)?;
+    if let Some(shape) = plan.data.image_shape {
+        write_components(dir, &c.ranks, (shape.height, shape.width))?;
+    }
     write_results_h5(&dir.join(RESULT_MARKER), plan, dataset, zero, c, &outputs, decision)
+}
+
+/// Writes components_rank_<r>.png / .svg for every rank with a best fit: the rows of its H drawn
+/// as `height` x `width` images (see [`montage`]).
+pub fn write_components(dir: &Path, ranks: &[RankSummary], shape: (usize, usize)) -> Result<()> {
+    for s in ranks {
+        let Some((_, _, h)) = &s.best else { continue };
+        if h.ncols() != shape.0 * shape.1 {
+            continue;
+        }
+        let title = format!("NMF components at rank {}", s.rank);
+        let panel = montage::Panel {
+            title: "rows of H as images",
+            note: "white 0, black the component's largest value",
+            basis: h.view(),
+        };
+        montage::write_montages(dir, &format!("components_rank_{}", s.rank), &title, &[panel], shape)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

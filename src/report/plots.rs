@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The family name the embedded font is registered under (plotters' default family).
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 /// DejaVu Sans 2.37.
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
@@ -45,7 +45,7 @@ const DATA: RGBColor = RGBColor(31, 119, 180);
 const NULL: RGBColor = RGBColor(127, 127, 127);
 const CHOSEN: RGBColor = RGBColor(230, 85, 13);
 const GRID: RGBColor = RGBColor(225, 225, 225);
-const TEXT: RGBColor = RGBColor(30, 30, 30);
+pub(super) const TEXT: RGBColor = RGBColor(30, 30, 30);
 const OUTLINE: RGBColor = RGBColor(60, 60, 60);
 /// ColorBrewer "Blues" (9 classes) with white at 0: the consensus colour scale from 0 to 1.
 const BLUES: [(u8, u8, u8); 9] = [
@@ -92,7 +92,7 @@ pub fn write_plots(
 }
 
 /// Registers the embedded font with plotters (once per process).
-fn ensure_font() -> Result<()> {
+pub(super) fn ensure_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok());
     if ok {
@@ -106,12 +106,12 @@ fn ensure_font() -> Result<()> {
 }
 
 /// A drawing error as text (plotters' errors are generic over the backend).
-fn de(e: impl Display) -> String {
+pub(super) fn de(e: impl Display) -> String {
     e.to_string()
 }
 
 /// Something drawn to both a PNG and an SVG.
-trait Figure {
+pub(super) trait Figure {
     /// Width and height in pixels.
     fn size(&self) -> (u32, u32);
     /// Draws onto `root`; `vector` is true for the SVG.
@@ -119,7 +119,7 @@ trait Figure {
 }
 
 /// Writes `<stem>.png` and `<stem>.svg` into `dir`, each atomically.
-fn write_figure(dir: &Path, stem: &str, fig: &impl Figure) -> Result<[PathBuf; 2]> {
+pub(super) fn write_figure(dir: &Path, stem: &str, fig: &impl Figure) -> Result<[PathBuf; 2]> {
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));
     let failed = |path: &Path, msg: String| {
@@ -156,7 +156,7 @@ fn write_figure(dir: &Path, stem: &str, fig: &impl Figure) -> Result<[PathBuf; 2
 }
 
 /// Draws `text` centred at the top of `area` (`height` pixels high) and returns the rest.
-fn title_band<DB: DrawingBackend>(
+pub(super) fn title_band<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     text: &str,
     size: u32,

@@ -143,6 +143,7 @@ fn grid_of(plan: &Plan) -> Vec<Job> {
 fn read_checked(plan: &Plan) -> Result<(Dataset, ZeroLines, Vec<String>)> {
     let d = data::read(&plan.data)?;
     let (n, p) = d.facts.shape;
+    plan.check_image_shape(p)?;
     let zero = ZeroLines::find(&d.x);
     let (n_fit, p_fit) = (n - zero.zero_rows.len(), p - zero.zero_cols.len());
     let mut warnings = plan.check_ranks(n_fit, p_fit, !zero.is_empty())?;
