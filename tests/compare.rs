@@ -90,6 +90,15 @@ fn compare_on_bars_nmf_finds_the_parts() {
     assert_eq!(vq[2], 1.0, "centroids of non-negative data:\n{table}");
     assert!(pca[2] < 1.0, "PCA's basis is signed:\n{table}");
 
+    // The image shape is recorded with the results.
+    let shape = hdf5::File::open(out.join("results.h5"))
+        .unwrap()
+        .attr("image_shape")
+        .unwrap()
+        .read_raw::<u64>()
+        .unwrap();
+    assert_eq!(shape, vec![6, 6]);
+
     // Every planted bar has an NMF component that matches it.
     let h_true = read2(&data, "H_true");
     let h = read2(&out.join("results.h5"), "rank_12/H");

@@ -122,6 +122,11 @@ fn write(
         ))
         .create("input_shape")?;
     attr(&file, "transpose", &prov.transposed)?;
+    if let Some(img) = plan.data.image_shape {
+        file.new_attr_builder()
+            .with_data(&Array1::from(vec![img.height as u64, img.width as u64]))
+            .create("image_shape")?;
+    }
     attr_str(&file, "input_sha256", &prov.sha256)?;
     attr(&file, "zero_rows_removed", &(zero.zero_rows.len() as u64))?;
     attr(&file, "zero_cols_removed", &(zero.zero_cols.len() as u64))?;
