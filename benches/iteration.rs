@@ -20,7 +20,11 @@ fn one<T: Scalar>(
     let (w0, h0) = init::random(&mut nnmf_sweep::rng::fit_rng(1), n, p, r, data.mean());
     let (mut w, mut h) = (w0.mapv(T::of), h0.mapv(T::of));
     let mut rule = solver.rule::<T>(data, loss, r, Penalty::NONE);
-    let storage = if data.csr().is_some() { "_sparse" } else { "" };
+    let storage = if matches!(data.stored(), nnmf_sweep::nmf::loss::Stored::Sparse(_)) {
+        "_sparse"
+    } else {
+        ""
+    };
     let name = format!(
         "{}_{}_{}{storage}",
         solver.name(),

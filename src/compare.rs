@@ -251,7 +251,7 @@ pub fn write(plan: &crate::config::Plan, results: &crate::sweep::Results) -> Res
     if data.facts.missing > 0 {
         return Err(Error::Data {
             path: plan.data.path.clone(),
-            dataset: plan.data.dataset.clone(),
+            dataset: data.provenance.dataset.clone(),
             message: format!(
                 "has {} missing values; compare needs complete data (PCA and k-means have no missing-value form here)",
                 data.facts.missing

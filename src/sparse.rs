@@ -225,11 +225,6 @@ impl Csr {
         &self.data
     }
 
-    /// Mutable values (the pattern stays fixed).
-    pub fn data_mut(&mut self) -> &mut [f64] {
-        &mut self.data
-    }
-
     /// Keeps the stored entries for which `keep(i, j, value)` is true and drops the rest.
     pub fn retain(&mut self, mut keep: impl FnMut(usize, usize, f64) -> bool) {
         let mut at = 0;

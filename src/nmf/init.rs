@@ -115,10 +115,10 @@ impl Svd {
     /// sparse products (O(nnz·k) each, never densified) when [`Svd::top`] would; otherwise (small
     /// matrices) the exact SVD of its dense form.
     pub fn top_of(data: &crate::nmf::FitMatrix, k: usize) -> Option<Svd> {
-        if let Some(x) = data.dense() {
-            return Self::top(x, k);
-        }
-        let csr = data.csr()?;
+        let csr = match data.stored() {
+            crate::nmf::loss::Stored::Dense(x) => return Self::top(x, k),
+            crate::nmf::loss::Stored::Sparse(csr) => csr,
+        };
         let (n, p) = csr.dim();
         if 4 * (k + OVERSAMPLE) <= n.min(p) && n * p >= 250_000 {
             Self::randomized_sparse(csr, k, if 10 * k < n.min(p) { 7 } else { 4 })

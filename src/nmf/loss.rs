@@ -309,22 +309,6 @@ impl FitMatrix {
         }
     }
 
-    /// X (N x p) when it is held dense.
-    pub fn dense(&self) -> Option<ArrayView2<'_, f64>> {
-        match &self.store {
-            Store::Dense { x, .. } => Some(x.view()),
-            Store::Sparse { .. } => None,
-        }
-    }
-
-    /// X in CSR form when it is held sparse.
-    pub fn csr(&self) -> Option<&Csr> {
-        match &self.store {
-            Store::Dense { .. } => None,
-            Store::Sparse { csr, .. } => Some(csr),
-        }
-    }
-
     /// X (N x p) in precision T, as the update rules read it.
     pub fn view_in<T: Scalar>(&self) -> XView<'_, T> {
         match &self.store {
@@ -345,15 +329,6 @@ impl FitMatrix {
         }
     }
 
-    /// Dense X (N x p) in precision T (f64: X itself; f32: a rounded copy, made once); None
-    /// for sparse X.
-    pub fn x_in<T: Scalar>(&self) -> Option<ArrayView2<'_, T>> {
-        match self.view_in::<T>() {
-            XView::Dense(x) => Some(x),
-            XView::Sparse(_) => None,
-        }
-    }
-
     /// N, p.
     pub fn dim(&self) -> (usize, usize) {
         match &self.store {
@@ -365,22 +340,6 @@ impl FitMatrix {
     /// Mean entry of X.
     pub fn mean(&self) -> f64 {
         self.mean
-    }
-
-    /// `X B` (N x k) for B (p x k), in f64 (the SVD of the starts).
-    pub fn mul_dense(&self, b: ArrayView2<f64>) -> Array2<f64> {
-        match &self.store {
-            Store::Dense { x, .. } => x.dot(&b),
-            Store::Sparse { csr, .. } => csr.mul_dense(b),
-        }
-    }
-
-    /// `Xᵀ B` (p x k) for B (N x k), in f64.
-    pub fn t_mul_dense(&self, b: ArrayView2<f64>) -> Array2<f64> {
-        match &self.store {
-            Store::Dense { x, .. } => x.t().dot(&b),
-            Store::Sparse { csr, .. } => csr.t_mul_dense(b),
-        }
     }
 
     /// Buffers for [`objectives_of`] at rank r.

@@ -314,11 +314,6 @@ impl SweepData {
         train.excluding(Some(excluded), Some(ho))
     }
 
-    /// Entries of X that are missing (left out of every fit).
-    pub fn missing(&self) -> usize {
-        self.main.excluded().map_or(0, |m| m.len())
-    }
-
     /// The SVD a job's NNDSVD start comes from.
     fn svd_for(&self, job: &Job) -> Option<&Svd> {
         let index = if job.kind == JobKind::Heldout { job.index } else { 0 };

@@ -145,14 +145,6 @@ impl<T: Real> XView<'_, T> {
         }
     }
 
-    /// Entries a product with X touches: N·p dense, nnz sparse.
-    pub fn entries(&self) -> usize {
-        match self {
-            XView::Dense(x) => x.len(),
-            XView::Sparse(x) => x.nnz(),
-        }
-    }
-
     /// The p x r scratch that [`XView::wt_x_into`] and [`XView::x_ht_into`] need for sparse X
     /// (empty for dense X, whose products go straight through BLAS).
     pub fn product_scratch(&self, r: usize) -> Array2<T> {

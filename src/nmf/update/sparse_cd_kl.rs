@@ -9,7 +9,7 @@
 //! matrix and shared by every fit), plus gathered buffers of r x (longest line).
 
 use super::cd_kl::newton;
-use super::sparse_mu_kl::{dot, slice};
+use super::sparse_mu_kl::{dot_r, slice};
 use super::{UpdateRule, Weights};
 use crate::linalg::Real;
 use crate::nmf::loss::SparseView;
@@ -81,7 +81,7 @@ fn line<T: Real>(
     coef.assign(&var);
     let cf = slice(coef.view());
     for (t, &i) in idx.iter().enumerate() {
-        model[t] = dot(slice(factor.row(i as usize)), cf);
+        model[t] = dot_r::<0, T>(slice(factor.row(i as usize)), cf, cf.len());
     }
     let x = ArrayView1::from(vals);
     for (k, v) in var.iter_mut().enumerate() {

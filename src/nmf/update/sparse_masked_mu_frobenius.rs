@@ -10,7 +10,7 @@
 //! and (M⊙WH)Hᵀ = W(HHᵀ) − (E⊙WH)Hᵀ, so nothing of size N x p is formed: O(nnz·r + |E|·r +
 //! (N + p)·r²) per iteration.
 
-use super::sparse_mu_kl::{dot, slice};
+use super::sparse_mu_kl::{dot_r, slice};
 use super::{UpdateRule, Weights, scale_by_matrix_ratio};
 use crate::linalg::{Real, matmul_into, matmul_nt_into, matmul_tn_into};
 use crate::nmf::loss::{SparseView, XView};
@@ -65,7 +65,7 @@ impl<T: Real> UpdateRule<T> for SparseMaskedMuFrobenius<'_, T> {
         for (i, wi) in w.rows().into_iter().enumerate() {
             let wi_s = slice(wi);
             for &j in self.excluded.row(i) {
-                let l = dot(wi_s, slice(self.ht.row(j as usize)));
+                let l = dot_r::<0, T>(wi_s, slice(self.ht.row(j as usize)), wi_s.len());
                 self.den_h.column_mut(j as usize).scaled_add(-l, &wi);
             }
         }
@@ -78,7 +78,7 @@ impl<T: Real> UpdateRule<T> for SparseMaskedMuFrobenius<'_, T> {
             let wi = slice(wi);
             for &j in self.excluded.row(i) {
                 let hj = self.ht.row(j as usize);
-                let l = dot(wi, slice(hj));
+                let l = dot_r::<0, T>(wi, slice(hj), wi.len());
                 di.scaled_add(-l, &hj);
             }
         }
