@@ -9,7 +9,7 @@
 //! - `nndsvdar`: the zeros filled with small random values, |N(0,1)|·mean(X)/100, from the fit's
 //!   own random stream (so restarts differ).
 //!
-//! The NNDSVD variants match scikit-learn's `_initialize_nmf` (../shared/fixtures/nndsvd.json).
+//! The NNDSVD variants match scikit-learn's `_initialize_nmf` (tests/data/fixtures/nndsvd.json).
 
 use ndarray::{Array1, Array2, ArrayView2, s};
 use ndarray_linalg::{JobSvd, QR, SVDDC};

@@ -6,7 +6,7 @@
 //!   so minimizing KL maximizes the likelihood;
 //! - squared Frobenius norm: `Σ (x − λ)²`.
 //!
-//! See ../shared/fixtures/losses.json for the reference values.
+//! See tests/data/fixtures/losses.json for the reference values.
 
 use super::mask::HeldOut;
 use crate::linalg::Real;

@@ -254,9 +254,9 @@ pub(crate) mod tests {
     use crate::nmf::loss::{FitMatrix, objectives_of};
     use std::sync::Arc;
 
-    /// Reads a fixture of ../shared/fixtures.
+    /// Reads a reference fixture of tests/data/fixtures (computed independently; see its README).
     pub(crate) fn fixture(name: &str) -> serde_json::Value {
-        let path = format!("{}/../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/tests/data/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }
