@@ -76,7 +76,11 @@ fn sparse_iteration(c: &mut Criterion) {
         h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         h ^= h >> 31;
-        if h % 20 == 0 { (1 + (h >> 32) % 9) as f64 } else { 0.0 }
+        if h.is_multiple_of(20) {
+            (1 + (h >> 32) % 9) as f64
+        } else {
+            0.0
+        }
     });
     let sparse = FitMatrix::sparse(nnmf_sweep::sparse::Csr::from_dense(x.view()));
     let dense = FitMatrix::new(x);

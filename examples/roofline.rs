@@ -584,11 +584,11 @@ fn main() {
          to the flop term. `products at own shapes` = the measured time of the products this solver takes per \
          iteration, at their shapes (sum; in parentheses the same products through faer, Par::Seq). Formulas: examples/roofline.rs."
     );
-    if let Some(path) = &args.tsv {
-        if let Err(e) = std::fs::write(path, tsv) {
-            eprintln!("roofline: cannot write {path}: {e}");
-            std::process::exit(1);
-        }
+    if let Some(path) = &args.tsv
+        && let Err(e) = std::fs::write(path, tsv)
+    {
+        eprintln!("roofline: cannot write {path}: {e}");
+        std::process::exit(1);
     }
 }
 

@@ -2,15 +2,13 @@
 //! error to its documented exit code (see `error.rs` and the README).
 
 use crate::config::{self, Overrides};
-use crate::error::{Error, INCOMPLETE, Result};
+use crate::error::{Error, Result};
 use crate::report;
 use crate::simulate::{self, Planted};
 use crate::sweep;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 /// Non-negative matrix factorization sweeps: every rank of a range, many random restarts each,
 /// the best-likelihood fit per rank, every fit recorded.
@@ -155,11 +153,18 @@ struct SimulateArgs {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // First of all, so that a signal in any phase ends the run with exit 6 and a message.
+    if let Err(e) = crate::interrupt::install() {
+        eprintln!("error: {e}");
+        return ExitCode::from(e.exit_code());
+    }
     let cli = Cli::parse();
     // Every product runs on one BLAS thread (parallelism is rayon's, across or inside fits):
     // multi-threaded BLAS does not promise the same bits for every thread count.
     crate::linalg::set_blas_threads(1);
-    match run(cli) {
+    let result = run(cli);
+    crate::interrupt::exiting();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -178,19 +183,6 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// A flag set by SIGTERM and SIGINT (what Slurm sends at a time limit or on `scancel`, and
-/// Ctrl-C): the sweep stops starting fits, fits in flight stop at their next iteration and are not
-/// stored, and the run exits with code 6. A second signal exits at once, with the same code.
-fn cancel_on_signals() -> Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register_conditional_shutdown(sig, i32::from(INCOMPLETE), Arc::clone(&flag))
-            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&flag)))
-            .map_err(|e| Error::io("cannot install the SIGTERM/SIGINT handlers", e))?;
-    }
-    Ok(flag)
-}
-
 fn sweep_cmd(a: RunArgs) -> Result<()> {
     let path = a.config.unwrap_or_default();
     // Absolute, so that merge (in another directory, on another node) finds the data again.
@@ -207,9 +199,15 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
         },
     )?;
     let mut obs = crate::progress::for_stderr(a.quiet);
-    let cancel = cancel_on_signals()?;
+    let cancel = crate::interrupt::flag()?;
     let opts = sweep::RunOptions { force: a.force, shard };
-    match sweep::execute(&plan, opts, obs.as_mut(), &cancel)? {
+    let command = if a.force {
+        "nnmf-sweep run --force"
+    } else {
+        "nnmf-sweep run"
+    };
+    let out = sweep::open_for_run(&plan, command, shard)?;
+    match sweep::execute(&plan, opts, obs.as_mut(), &cancel, &out)? {
         sweep::Outcome::Merged(r) => {
             if !a.quiet {
                 print_results(&r, plan.loss.name(), &plan.out_dir);
@@ -254,7 +252,9 @@ fn print_results(r: &sweep::Results, loss: &str, out: &std::path::Path) {
 
 fn merge_cmd(a: MergeArgs) -> Result<()> {
     let mut obs = crate::progress::for_stderr(a.quiet);
-    let r = sweep::merge(&a.outdir, a.allow_partial, obs.as_mut())?;
+    let cancel = crate::interrupt::flag()?;
+    let out = sweep::open_for_merge(&a.outdir, "nnmf-sweep merge")?;
+    let r = sweep::merge(&out, a.allow_partial, obs.as_mut(), &cancel)?;
     if !a.quiet {
         let (plan, _) = sweep::plan_of_dir(&a.outdir)?;
         print_results(&r, plan.loss.name(), &a.outdir);
@@ -382,6 +382,9 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         },
     )?;
     let mut obs = crate::progress::for_stderr(a.quiet);
+    let cancel = crate::interrupt::flag()?;
+    // Held for the whole command: the sweep (or the reused result) and compare's own files.
+    let out = sweep::open_for_run(&plan, "nnmf-sweep compare", None)?;
     let dir = &plan.out_dir;
     let finished = dir.join(report::RESULT_MARKER).exists() && !dir.join(report::PARTIAL_MARKER).exists();
     let results = if finished && !a.force {
@@ -392,14 +395,13 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
                 differs: format!("its results are of another config than {}", path.display()),
             });
         }
-        sweep::merge(dir, false, obs.as_mut())?
+        sweep::merge(&out, false, obs.as_mut(), &cancel)?
     } else {
-        let cancel = cancel_on_signals()?;
         let opts = sweep::RunOptions {
             force: a.force,
             shard: None,
         };
-        match sweep::execute(&plan, opts, obs.as_mut(), &cancel)? {
+        match sweep::execute(&plan, opts, obs.as_mut(), &cancel, &out)? {
             sweep::Outcome::Merged(r) => r,
             sweep::Outcome::Shard { .. } => {
                 return Err(Error::Shard {
@@ -409,6 +411,8 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
             }
         }
     };
+    crate::interrupt::set_phase(crate::interrupt::Phase::Writing);
+    crate::interrupt::check(&cancel)?;
     let rows = crate::compare::write(&plan, &results)?;
     if !a.quiet {
         print_results(&results, plan.loss.name(), dir);

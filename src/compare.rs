@@ -303,7 +303,7 @@ pub fn write(plan: &crate::config::Plan, results: &crate::sweep::Results) -> Res
         }
         rows.extend(these);
     }
-    crate::report::write_atomic(&plan.out_dir.join("compare.tsv"), &compare_tsv(&rows))?;
+    crate::fsio::write_atomic(&plan.out_dir.join(crate::outdir::COMPARE_TSV), &compare_tsv(&rows))?;
     Ok(rows)
 }
 

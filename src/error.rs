@@ -160,6 +160,63 @@ pub enum Error {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// Another process holds the output directory's lock in a mode that excludes this one.
+    #[error(
+        "output directory {dir} is in use by {holders}; refused {wanted}: one process at a time writes an \
+         output directory (the shards of one sweep share it); wait for it to finish, or use another directory \
+         with --out or [output] dir"
+    )]
+    OutputLocked {
+        /// The output directory.
+        dir: PathBuf,
+        /// What this process wanted, e.g. "nnmf-sweep merge (exclusive lock)".
+        wanted: String,
+        /// The holders' notes (pid, host, start time, command).
+        holders: String,
+    },
+    /// The output directory's file system cannot lock files (some NFS set-ups).
+    #[error(
+        "output directory {dir} cannot be locked: {source}; nnmf-sweep locks its output directory so that no two \
+         processes write it at once, and this file system does not support file locks: put the output directory \
+         on a local or lock-capable file system (--out or [output] dir)"
+    )]
+    OutputLockUnsupported {
+        /// The output directory.
+        dir: PathBuf,
+        /// The error flock returned.
+        source: std::io::Error,
+    },
+    /// An input file (data, mask, config) lies in the output directory under a name the program
+    /// writes there: writing the results would overwrite or delete it.
+    #[error(
+        "{key} {path} lies in the output directory {dir} under a name nnmf-sweep writes there ({name}); the run \
+         would overwrite or delete it: move the file, or choose another output directory with --out or [output] dir"
+    )]
+    OutputHoldsInput {
+        /// The output directory.
+        dir: PathBuf,
+        /// Which input, e.g. "[data] path" or "config file".
+        key: String,
+        /// The input file.
+        path: PathBuf,
+        /// Its name inside the output directory.
+        name: String,
+    },
+    /// Files with the program's output names in a directory that holds no sweep: not written by
+    /// this program, so they are never overwritten.
+    #[error(
+        "output directory {dir} holds {found}, with names nnmf-sweep writes, but no {manifest}: they were not \
+         written by a sweep and would be overwritten; move them, or choose another output directory with --out \
+         or [output] dir"
+    )]
+    OutputForeignFiles {
+        /// The output directory.
+        dir: PathBuf,
+        /// The files found.
+        found: String,
+        /// The manifest's file name.
+        manifest: String,
+    },
     /// An HDF5 failure while writing results.
     #[error("{context}: {source}")]
     Hdf5 {
@@ -192,7 +249,11 @@ impl Error {
             Error::OutputExists { .. }
             | Error::OutputUnwritable { .. }
             | Error::OtherSweep { .. }
-            | Error::NoSweep { .. } => 4,
+            | Error::NoSweep { .. }
+            | Error::OutputLocked { .. }
+            | Error::OutputLockUnsupported { .. }
+            | Error::OutputHoldsInput { .. }
+            | Error::OutputForeignFiles { .. } => 4,
             Error::Numerical { .. } => 5,
             Error::Incomplete { .. } => INCOMPLETE,
             Error::Io { .. } | Error::Hdf5 { .. } => 1,

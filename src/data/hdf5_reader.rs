@@ -439,15 +439,15 @@ fn sparse(
     let declared = declared_layout(g).transpose().map_err(|v| {
         format!("has {v}; a sparse group is csr_matrix or csc_matrix (set [data] format = \"csr\" or \"csc\")")
     })?;
-    if let (Some(f), Some(d)) = (forced, declared) {
-        if f != d {
-            return Err(format!(
-                "is declared {} by its attributes, but [data] format says \"{}\"; set format = \"{}\" (or \"auto\")",
-                d.name(),
-                f.name(),
-                d.name()
-            ));
-        }
+    if let (Some(f), Some(d)) = (forced, declared)
+        && f != d
+    {
+        return Err(format!(
+            "is declared {} by its attributes, but [data] format says \"{}\"; set format = \"{}\" (or \"auto\")",
+            d.name(),
+            f.name(),
+            d.name()
+        ));
     }
     let data = member(g, "data", false)?;
     let indices = member(g, "indices", true)?;

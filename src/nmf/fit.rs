@@ -218,7 +218,7 @@ mod tests {
             None,
         );
         assert_eq!(o.stop, StopReason::Converged);
-        assert!(o.iterations < 10_000 && o.iterations % 10 == 0);
+        assert!(o.iterations < 10_000 && o.iterations.is_multiple_of(10));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The manifest's file name inside an output directory.
-pub const FILE: &str = "sweep-manifest.txt";
+pub const FILE: &str = crate::outdir::MANIFEST;
 
 /// The line between the keys and the config text.
 const CONFIG_MARK: &str = "--- config ---";
@@ -113,7 +113,7 @@ pub fn write_or_check(out: &Path, m: &Manifest) -> Result<()> {
         let linked = std::fs::hard_link(&tmp, &path);
         let _ = std::fs::remove_file(&tmp);
         match linked {
-            Ok(()) => return crate::report::sync_parent(&path).map_err(err),
+            Ok(()) => return crate::fsio::sync_parent(&path).map_err(err),
             // Another process stored its manifest first: compare with it below.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(err(e)),

@@ -18,8 +18,8 @@ pub mod store;
 
 pub use collect::{Collected, Collector, NullStats, RankSummary};
 pub use run::{
-    Outcome, Results, RunOptions, describe_jobs, execute, fingerprint, job_states, manifest_of, merge, plan_of_dir,
-    recorded_shards, shard_of,
+    Outcome, Results, RunOptions, describe_jobs, execute, fingerprint, job_states, manifest_of, merge, open_for_merge,
+    open_for_run, plan_of_dir, recorded_shards, shard_of,
 };
 pub use shard::Shard;
 pub use store::StoredFit;

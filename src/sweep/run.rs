@@ -11,7 +11,10 @@ use super::{Collected, Collector, FitRecord, FitSettings, GridSize, Job, JobKind
 use crate::config::{Overrides, Plan};
 use crate::data::{self, Dataset, Matrix, ZeroLines};
 use crate::error::{Error, Result};
+use crate::fsio::LockMode;
+use crate::interrupt::{self, Phase};
 use crate::nmf::{Loss, StopReason};
+use crate::outdir::{self, OutDir};
 use crate::progress::Observer;
 use crate::report;
 use crate::stats::{ConsensusAccumulator, Decision, Evidence, StabilityAccumulator, decide_all, spread};
@@ -184,7 +187,14 @@ pub fn describe_jobs(jobs: &[Job], max: usize) -> String {
 
 /// Runs the sweep of `plan` (or one shard of it). Stops early, with [`Error::Incomplete`], when
 /// `cancel` is set (a signal): the fits finished by then are stored, those in flight are not.
-pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &AtomicBool) -> Result<Outcome> {
+/// `out` is the plan's output directory, opened (and locked) by the caller with [`open_for_run`].
+pub fn execute(
+    plan: &Plan,
+    opts: RunOptions,
+    obs: &mut dyn Observer,
+    cancel: &AtomicBool,
+    out: &OutDir,
+) -> Result<Outcome> {
     if opts.force && opts.shard.is_some() {
         return Err(Error::Shard {
             source_name: "--force".into(),
@@ -193,24 +203,20 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
                 .into(),
         });
     }
-    let created = report::prepare_out_dir(&plan.out_dir, opts.force)?;
-    let (mut dataset, zero, warnings) = match read_checked(plan) {
-        Ok(v) => v,
-        Err(e) => {
-            if created {
-                // Leave no trace of a run that never started (remove_dir only removes it if empty).
-                let _ = std::fs::remove_dir(&plan.out_dir);
-            }
-            return Err(e);
-        }
-    };
+    out.check_writable(opts.force)?;
+    interrupt::set_phase(Phase::Loading);
+    interrupt::check(cancel)?;
+    // A run that fails here leaves no trace: `out` removes a directory it created when dropped.
+    let (mut dataset, zero, warnings) = read_checked(plan)?;
+    interrupt::set_phase(Phase::Checking);
+    interrupt::check(cancel)?;
     let sha = dataset.provenance.sha256.clone();
     let stored_manifest = manifest::read(&plan.out_dir)?;
     let this = manifest_of(plan, &sha);
     if opts.force {
         // Every check passed: the previous run's results go now, marker first, so nothing of it
         // can be taken for part of this run (or for a finished run if this one is interrupted).
-        report::clear_previous(&plan.out_dir)?;
+        out.clear_previous()?;
     } else if let Some(stored) = &stored_manifest {
         // Checked before anything is written, so a refused run leaves the directory as it was;
         // changed data gets its own message (the other differences are listed below).
@@ -296,6 +302,7 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
     }
 
     let mut computed = 0;
+    interrupt::set_phase(Phase::Fitting);
     if !todo.is_empty() && !cancel.load(Ordering::Relaxed) {
         let sel = &plan.selection;
         let svd_rank = if plan.init.needs_svd() {
@@ -373,15 +380,60 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
             computed,
             skipped,
         }),
-        None => build_results(plan, &dataset, &zero, false, obs).map(Outcome::Merged),
+        None => {
+            interrupt::set_phase(Phase::Merging);
+            interrupt::check(cancel)?;
+            build_results(plan, &dataset, &zero, false, obs, cancel).map(Outcome::Merged)
+        }
     }
 }
 
+/// Opens the output directory of `plan` for a run, compare or `--force` (exclusive lock) or a
+/// shard (shared lock); the data and config files must not lie in it under an output name.
+pub fn open_for_run(plan: &Plan, command: &str, shard: Option<Shard>) -> Result<OutDir> {
+    let mode = if shard.is_some() {
+        LockMode::Shared
+    } else {
+        LockMode::Exclusive
+    };
+    let what = match shard {
+        Some(s) => format!("{command} --shard {s}"),
+        None => command.to_string(),
+    };
+    OutDir::open(&plan.out_dir, mode, &what, &inputs_of(plan))
+}
+
+/// The files a run reads, by the key that names them.
+fn inputs_of(plan: &Plan) -> Vec<(&str, &Path)> {
+    vec![
+        ("[data] path", plan.data.path.as_path()),
+        ("config file", plan.config_path.as_path()),
+    ]
+}
+
+/// Opens (exclusively) the output directory of a finished or sharded sweep for `merge`: it must
+/// hold a sweep manifest; the data file must not lie in it under an output name.
+pub fn open_for_merge(dir: &Path, command: &str) -> Result<OutDir> {
+    let (plan, _) = plan_of_dir(dir)?;
+    OutDir::open(
+        dir,
+        LockMode::Exclusive,
+        command,
+        &[("[data] path", plan.data.path.as_path())],
+    )
+}
+
 /// `nnmf-sweep merge OUTDIR`: rebuilds the plan from the directory's manifest, reads the data
-/// again (checked against the stored checksum), and builds every output from the records.
-pub fn merge(out: &Path, allow_partial: bool, obs: &mut dyn Observer) -> Result<Results> {
+/// again (checked against the stored checksum), and builds every output from the records. `dir`
+/// is opened by the caller ([`open_for_merge`]).
+pub fn merge(dir: &OutDir, allow_partial: bool, obs: &mut dyn Observer, cancel: &AtomicBool) -> Result<Results> {
+    let out = dir.path();
     let (plan, stored) = plan_of_dir(out)?;
+    interrupt::set_phase(Phase::Loading);
+    interrupt::check(cancel)?;
     let (dataset, zero, warnings) = read_checked(&plan)?;
+    interrupt::set_phase(Phase::Merging);
+    interrupt::check(cancel)?;
     let this = manifest_of(&plan, &dataset.provenance.sha256);
     if this.keys.get("data_sha256") != stored.keys.get("data_sha256") {
         return Err(Error::Data {
@@ -400,7 +452,7 @@ pub fn merge(out: &Path, allow_partial: bool, obs: &mut dyn Observer) -> Result<
     for w in &warnings {
         obs.warn(w);
     }
-    build_results(&plan, &dataset, &zero, allow_partial, obs)
+    build_results(&plan, &dataset, &zero, allow_partial, obs, cancel)
 }
 
 /// The plan of the sweep stored in `out` (its manifest's config, with `out` as output directory).
@@ -441,8 +493,8 @@ pub fn job_states(out: &Path) -> Result<(Plan, Vec<(Job, RecordState)>)> {
 /// Records N in `<out>/shards.txt` (for `status`), through a temporary file of this process's own:
 /// shards starting together must not rename one another's temporary file away.
 fn record_shard_count(out: &Path, count: usize) -> Result<()> {
-    let path = out.join("shards.txt");
-    let tmp = out.join(format!("shards.txt.{}.partial", std::process::id()));
+    let path = out.join(outdir::SHARDS_TXT);
+    let tmp = out.join(format!("{}.{}.partial", outdir::SHARDS_TXT, std::process::id()));
     std::fs::write(&tmp, format!("{count}\n"))
         .and_then(|_| std::fs::rename(&tmp, &path))
         .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
@@ -450,7 +502,7 @@ fn record_shard_count(out: &Path, count: usize) -> Result<()> {
 
 /// The shard count recorded by the shards of `out` (`shards.txt`), if any.
 pub fn recorded_shards(out: &Path) -> Option<usize> {
-    std::fs::read_to_string(out.join("shards.txt"))
+    std::fs::read_to_string(out.join(outdir::SHARDS_TXT))
         .ok()
         .and_then(|t| t.trim().parse().ok())
         .filter(|&n| n >= 1)
@@ -469,6 +521,7 @@ fn build_results(
     zero: &ZeroLines,
     allow_partial: bool,
     obs: &mut dyn Observer,
+    cancel: &AtomicBool,
 ) -> Result<Results> {
     let out = &plan.out_dir;
     let fp = fingerprint(plan, &dataset.provenance.sha256);
@@ -543,7 +596,7 @@ fn build_results(
             hint: format!(
                 "no results.h5 was written; the failed fits are listed in {}; check the data's scale \
                  (very large or tiny values: rescale it) or try {other}",
-                out.join("fits.tsv").display()
+                out.join(outdir::FITS_TSV).display()
             ),
         });
     }
@@ -553,6 +606,8 @@ fn build_results(
             *h = zero.restore_h(h);
         }
     }
+    interrupt::set_phase(Phase::Writing);
+    interrupt::check(cancel)?;
     let partial = out.join(report::PARTIAL_MARKER);
     if !missing.is_empty() {
         // Before results.h5: a partial result must never pass for a finished sweep.

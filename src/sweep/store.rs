@@ -34,7 +34,7 @@ pub struct StoredFit {
 
 /// The records directory of an output directory.
 pub fn records_dir(out: &Path) -> PathBuf {
-    out.join("records")
+    out.join(crate::outdir::RECORDS)
 }
 
 /// The file of `job`'s record.
@@ -200,7 +200,7 @@ pub fn write(out: &Path, fingerprint: &[u8; 32], fit: &StoredFit) -> Result<()> 
     f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(err)?;
     drop(f);
     std::fs::rename(&tmp, &path).map_err(err)?;
-    crate::report::sync_parent(&path).map_err(err)
+    crate::fsio::sync_parent(&path).map_err(err)
 }
 
 /// What the records directory holds for one job.

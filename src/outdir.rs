@@ -1,0 +1,418 @@
+//! The output directory: the one list of the names nnmf-sweep writes there, and the rules that
+//! keep everything else safe.
+//!
+//! - **One owner.** Every process that writes a directory holds its lock ([`crate::fsio::DirLock`]):
+//!   exclusive for an unsharded run, `merge`, `compare` and `--force`, shared for the shards of
+//!   one sweep. A second writer is refused (exit 4) with the holder's pid, host and start time.
+//! - **Only its own files.** The writers take their names from this module, and `--force`
+//!   removes only names on the list ([`is_owned`]), never the lock. Names on the list in a
+//!   directory without a sweep manifest were not written by a sweep: the run is refused rather
+//!   than overwrite them. An input (data file, config file) that lies in the directory under an
+//!   output name is refused before anything is written.
+
+use crate::error::{Error, Result};
+use crate::fsio::{DirLock, LOCK_DIR, LockMode};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The completion marker, written last: its presence means a finished (or, beside
+/// [`PARTIAL_TXT`], a partial) result.
+pub const RESULTS_H5: &str = "results.h5";
+/// Every fit of the sweep, one row each.
+pub const FITS_TSV: &str = "fits.tsv";
+/// Held-out (cross-validation) fits.
+pub const HELDOUT_TSV: &str = "heldout.tsv";
+/// Fits to permuted data.
+pub const NULL_FITS_TSV: &str = "null_fits.tsv";
+/// One row per rank.
+pub const SUMMARY_TSV: &str = "summary.tsv";
+/// The rank decision and its reasons.
+pub const SELECTION_TXT: &str = "selection.txt";
+/// Written by `merge --allow-partial` when fits were missing.
+pub const PARTIAL_TXT: &str = "partial.txt";
+/// The shard count recorded by shard runs (for `status`).
+pub const SHARDS_TXT: &str = "shards.txt";
+/// The folder of durable fit records.
+pub const RECORDS: &str = "records";
+/// The sweep manifest.
+pub const MANIFEST: &str = "sweep-manifest.txt";
+/// `compare`'s table.
+pub const COMPARE_TSV: &str = "compare.tsv";
+
+/// Fixed names on the list.
+const FIXED: [&str; 11] = [
+    RESULTS_H5,
+    FITS_TSV,
+    HELDOUT_TSV,
+    NULL_FITS_TSV,
+    SUMMARY_TSV,
+    SELECTION_TXT,
+    PARTIAL_TXT,
+    SHARDS_TXT,
+    RECORDS,
+    MANIFEST,
+    COMPARE_TSV,
+];
+
+/// Families of names: a stem (followed by a rank or nothing) and the extensions written.
+const FAMILIES: [(&str, &[&str]); 6] = [
+    ("rank_selection", &[".png", ".svg"]),
+    ("consensus_rank_", &[".png", ".svg"]),
+    ("memberships_rank_", &[".tsv"]),
+    ("components_rank_", &[".png", ".svg"]),
+    ("compare", &[".png", ".svg"]),
+    ("compare_rank_", &[".png", ".svg"]),
+];
+
+/// `memberships_rank_<r>.tsv`.
+pub fn memberships_tsv(rank: usize) -> String {
+    format!("memberships_rank_{rank}.tsv")
+}
+
+/// Whether `name` is a file (or folder) this program writes into an output directory, or one of
+/// its temporary names (`<name>.partial`, `<stem>.partial.png`, `<name>.<pid>.partial`).
+pub fn is_owned(name: &str) -> bool {
+    let base = name.strip_suffix(".partial").map_or(name, |stem| {
+        // `<name>.<pid>.partial` (manifest and shards.txt written by several processes).
+        match stem.rsplit_once('.') {
+            Some((head, pid)) if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) => head,
+            _ => stem,
+        }
+    });
+    let base = base.replace(".partial.png", ".png");
+    FIXED.contains(&base.as_str())
+        || FAMILIES.iter().any(|(stem, exts)| {
+            base.strip_prefix(stem).is_some_and(|rest| {
+                exts.iter().any(|e| {
+                    rest.strip_suffix(e)
+                        .is_some_and(|mid| mid.bytes().all(|b| b.is_ascii_digit() || b == b'_'))
+                })
+            })
+        })
+}
+
+/// An input of the run (key and path), checked against the output directory.
+pub type Input<'a> = (&'a str, &'a Path);
+
+/// An output directory held by this process: created if needed, locked, checked.
+#[derive(Debug)]
+pub struct OutDir {
+    dir: PathBuf,
+    created: bool,
+    lock: Option<DirLock>,
+}
+
+impl OutDir {
+    /// Opens `dir` for writing: refuses inputs lying in it under an output name, creates it if
+    /// needed, takes its lock in `mode` (refused when another process holds it), and refuses a
+    /// directory holding files with output names but no sweep manifest. `command` is quoted to a
+    /// process that is refused because this one holds the lock.
+    pub fn open(dir: &Path, mode: LockMode, command: &str, inputs: &[Input]) -> Result<OutDir> {
+        check_inputs(dir, inputs)?;
+        let created = !dir.exists();
+        std::fs::create_dir_all(dir).map_err(|source| Error::OutputUnwritable {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let mut out = OutDir {
+            dir: dir.to_path_buf(),
+            created,
+            lock: None,
+        };
+        out.lock = Some(DirLock::acquire(dir, mode, command)?);
+        check_foreign(dir)?;
+        Ok(out)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Refuses a directory that holds finished results (results.h5 without partial.txt) unless
+    /// `force`, and checks that it can be written (a probe file is created and removed).
+    pub fn check_writable(&self, force: bool) -> Result<()> {
+        let dir = &self.dir;
+        let unwritable = |source| Error::OutputUnwritable {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        if dir.join(RESULTS_H5).exists() && !dir.join(PARTIAL_TXT).exists() && !force {
+            return Err(Error::OutputExists {
+                dir: dir.to_path_buf(),
+                found: RESULTS_H5.to_string(),
+            });
+        }
+        let probe = dir.join(format!(".nnmf-sweep-write-probe.{}", std::process::id()));
+        std::fs::File::create(&probe)
+            .and_then(|mut f| f.write_all(b"probe"))
+            .map_err(unwritable)?;
+        std::fs::remove_file(&probe).map_err(unwritable)
+    }
+
+    /// Before a `--force` run's first fit (after every check passed): removes the previous run's
+    /// results, the completion marker results.h5 first, so that nothing of another run can be
+    /// mistaken for part of this one. Only names on the list are touched (never the lock).
+    pub fn clear_previous(&self) -> Result<()> {
+        let dir = &self.dir;
+        let err = |path: &Path, e| Error::io(format!("cannot remove the previous result {}", path.display()), e);
+        let marker = dir.join(RESULTS_H5);
+        if marker.exists() {
+            std::fs::remove_file(&marker).map_err(|e| err(&marker, e))?;
+        }
+        let entries = std::fs::read_dir(dir).map_err(|e| err(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| err(dir, e))?;
+            let (path, name) = (entry.path(), entry.file_name().to_string_lossy().into_owned());
+            if !is_owned(&name) {
+                continue;
+            }
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if is_dir {
+                std::fs::remove_dir_all(&path).map_err(|e| err(&path, e))?;
+            } else {
+                std::fs::remove_file(&path).map_err(|e| err(&path, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OutDir {
+    /// A directory this process created and left with nothing but its lock is removed again: a
+    /// run that never started leaves no trace.
+    fn drop(&mut self) {
+        if !self.created {
+            return;
+        }
+        let only_lock = std::fs::read_dir(&self.dir)
+            .map(|es| es.flatten().all(|e| e.file_name() == LOCK_DIR))
+            .unwrap_or(false);
+        if only_lock {
+            let lock_dir = self.dir.join(LOCK_DIR);
+            // The lock file goes while still held; a process that opened it meanwhile finds it
+            // unlinked after locking and starts again (DirLock::acquire checks the inode).
+            let _ = std::fs::remove_file(lock_dir.join("lock"));
+            drop(self.lock.take());
+            let _ = std::fs::remove_dir(&lock_dir);
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+    }
+}
+
+/// Refuses an input that lies in `dir` (or its records folder) under a name on the list.
+fn check_inputs(dir: &Path, inputs: &[Input]) -> Result<()> {
+    let Ok(dir_c) = std::fs::canonicalize(dir) else {
+        return Ok(()); // not there yet: nothing can lie in it
+    };
+    for &(key, path) in inputs {
+        let Ok(p) = std::fs::canonicalize(path) else { continue };
+        let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
+            continue;
+        };
+        let name = name.to_string_lossy();
+        let inside = parent == dir_c && (is_owned(&name) || name == LOCK_DIR);
+        let in_records = p.starts_with(dir_c.join(RECORDS)) || p.starts_with(dir_c.join(LOCK_DIR));
+        if inside || in_records {
+            return Err(Error::OutputHoldsInput {
+                dir: dir_c.clone(),
+                key: key.to_string(),
+                path: path.to_path_buf(),
+                name: p.strip_prefix(&dir_c).unwrap_or(&p).display().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a directory with names on the list but no sweep manifest (files a sweep did not write).
+fn check_foreign(dir: &Path) -> Result<()> {
+    if dir.join(MANIFEST).exists() {
+        return Ok(());
+    }
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|source| Error::OutputUnwritable {
+            dir: dir.to_path_buf(),
+            source,
+        })?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_owned(n) && !n.ends_with(".partial") && !n.contains(".partial."))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    found.sort();
+    let shown = found.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    Err(Error::OutputForeignFiles {
+        dir: dir.to_path_buf(),
+        found: if found.len() > 5 {
+            format!("{shown} and {} more", found.len() - 5)
+        } else {
+            shown
+        },
+        manifest: MANIFEST.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list() {
+        for n in [
+            "results.h5",
+            "results.h5.partial",
+            "fits.tsv",
+            "summary.tsv.partial",
+            "records",
+            "sweep-manifest.txt.1234.partial",
+            "shards.txt.99.partial",
+            "rank_selection.png",
+            "rank_selection.partial.png",
+            "consensus_rank_4.svg",
+            "consensus_rank_12.partial.png",
+            "memberships_rank_4.tsv",
+            "components_rank_3.png",
+            "compare.tsv",
+            "compare.png",
+            "compare_rank_5.svg",
+        ] {
+            assert!(is_owned(n), "{n}");
+        }
+        for n in [
+            "notes.txt",
+            "my_fits.tsv",
+            "consensus.csv",
+            "data.partial",
+            "fits.tsv.bak",
+            "memberships_rank_x.tsv",
+            "results.h5.old",
+            "compare_notes.txt",
+            ".nnmf-sweep-lock",
+        ] {
+            assert!(!is_owned(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn out_dir_rules() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        let out = OutDir::open(&dir, LockMode::Exclusive, "test", &[]).unwrap();
+        out.check_writable(false).unwrap();
+        std::fs::write(dir.join(MANIFEST), "x").unwrap();
+        // Tables of a failed or interrupted run are not finished results.
+        std::fs::write(dir.join("summary.tsv"), "x").unwrap();
+        out.check_writable(false).unwrap();
+        std::fs::write(dir.join("results.h5"), "x").unwrap();
+        let e = out.check_writable(false).unwrap_err();
+        assert_eq!(e.exit_code(), 4);
+        assert!(
+            e.to_string()
+                .contains("already holds results (results.h5); pass --force"),
+            "{e}"
+        );
+        out.check_writable(true).unwrap();
+        // A partial merge's results.h5 does not count as finished: the sweep resumes.
+        std::fs::write(dir.join(PARTIAL_TXT), "x").unwrap();
+        out.check_writable(false).unwrap();
+        drop(out);
+        // No probe left; the lock folder stays (never removed from a directory in use).
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [".nnmf-sweep-lock", "partial.txt", "results.h5", "summary.tsv", MANIFEST]
+        );
+    }
+
+    #[test]
+    fn a_run_that_never_started_leaves_no_trace() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("new");
+        drop(OutDir::open(&dir, LockMode::Exclusive, "test", &[]).unwrap());
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn foreign_files_and_inputs_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("fits.tsv"), "a\tb\n").unwrap();
+        std::fs::write(dir.join("data.tsv"), "1\t2\n").unwrap();
+        let e = OutDir::open(
+            dir,
+            LockMode::Exclusive,
+            "test",
+            &[("[data] path", &dir.join("data.tsv"))],
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 4);
+        assert!(
+            e.to_string()
+                .contains("holds fits.tsv, with names nnmf-sweep writes, but no sweep-manifest.txt"),
+            "{e}"
+        );
+        let e = OutDir::open(
+            dir,
+            LockMode::Exclusive,
+            "test",
+            &[("[data] path", &dir.join("fits.tsv"))],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!(
+                "[data] path {}/fits.tsv lies in the output directory {} under a name nnmf-sweep writes there (fits.tsv)",
+                dir.display(),
+                dir.display()
+            )),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("fits.tsv")).unwrap(), "a\tb\n");
+    }
+
+    #[test]
+    fn clear_previous_removes_only_owned_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join(MANIFEST), "x").unwrap();
+        let out = OutDir::open(dir, LockMode::Exclusive, "test", &[]).unwrap();
+        let owned = [
+            "results.h5",
+            "fits.tsv",
+            "null_fits.tsv",
+            "selection.txt",
+            "rank_selection.svg",
+            "consensus_rank_4.png",
+            "memberships_rank_4.tsv",
+            "summary.tsv.partial",
+        ];
+        let kept = ["notes.txt", "my_fits.tsv", "consensus.csv", "data.partial"];
+        for f in owned.iter().chain(&kept) {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        std::fs::create_dir(dir.join("records")).unwrap();
+        std::fs::write(dir.join("records/fit-r004-00001.rec"), "x").unwrap();
+        out.clear_previous().unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".nnmf-sweep-lock",
+                "consensus.csv",
+                "data.partial",
+                "my_fits.tsv",
+                "notes.txt"
+            ]
+        );
+    }
+}
