@@ -944,6 +944,8 @@ fn out_flag_overrides_output_dir() {
     c.config(BASE).matrix(&matrix(20, 15));
     std::fs::create_dir(c.path("taken")).expect("mkdir");
     std::fs::write(c.path("taken/results.h5"), "x").expect("write results.h5");
+    // A sweep's directory (results.h5 beside a manifest; without one the names are not ours).
+    std::fs::write(c.path("taken/sweep-manifest.txt"), "x").expect("write manifest");
     let out = c.run(&["--quiet", "--out", "taken"]);
     assert_eq!(out.status.code(), Some(4));
     assert!(
