@@ -193,6 +193,11 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
                 .into(),
         });
     }
+    if !opts.force && plan.out_dir.is_dir() {
+        // A damaged manifest is named first: "already holds results, pass --force" would lead to
+        // discarding every record, where deleting the manifest alone keeps them.
+        manifest::read(&plan.out_dir)?;
+    }
     let created = report::prepare_out_dir(&plan.out_dir, opts.force)?;
     let (mut dataset, zero, warnings) = match read_checked(plan) {
         Ok(v) => v,
@@ -205,7 +210,12 @@ pub fn execute(plan: &Plan, opts: RunOptions, obs: &mut dyn Observer, cancel: &A
         }
     };
     let sha = dataset.provenance.sha256.clone();
-    let stored_manifest = manifest::read(&plan.out_dir)?;
+    // Under --force the stored manifest goes with the rest (even a damaged one).
+    let stored_manifest = if opts.force {
+        None
+    } else {
+        manifest::read(&plan.out_dir)?
+    };
     let this = manifest_of(plan, &sha);
     if opts.force {
         // Every check passed: the previous run's results go now, marker first, so nothing of it
