@@ -449,6 +449,14 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
     if !(a.mean.is_finite() && a.mean > 0.0 && a.mix.is_finite() && a.mix >= 0.0) {
         return Err(bad("--mean must be positive and --mix non-negative"));
     }
+    if a.out.is_dir() {
+        // Even with --force: a directory is never replaced by the file.
+        return Err(bad(&format!(
+            "--out {} is a directory; give the HDF5 file to write, e.g. --out {} (the directory is left as it is)",
+            a.out.display(),
+            a.out.join("data.h5").display()
+        )));
+    }
     if a.out.exists() && !a.force {
         return Err(bad(&format!(
             "{} exists; pass --force to overwrite it",
