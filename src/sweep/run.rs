@@ -546,6 +546,7 @@ fn build_results(
         collector.add(store::read(out, &fp, job)?);
     }
     let mut collected = collector.finish();
+    collected.missing_fits = missing.len();
     rank_statistics(&mut collected, out, &fp, plan.loss)?;
     let evidence: Vec<Evidence> = collected
         .ranks
