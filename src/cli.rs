@@ -381,6 +381,9 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
             out: a.out,
         },
     )?;
+    // Before any fit: k-means needs r observations (the sweep alone allows r up to max(N, p)).
+    let n = crate::data::read(&plan.data)?.facts.shape.0;
+    crate::compare::check_ranks(&plan, n)?;
     let mut obs = crate::progress::for_stderr(a.quiet);
     let dir = &plan.out_dir;
     let finished = dir.join(report::RESULT_MARKER).exists() && !dir.join(report::PARTIAL_MARKER).exists();
