@@ -184,14 +184,14 @@ fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
 
 /// The dotted key ("sweep.ranks") whose value holds byte `offset`: the nearest `key = ...` line at
 /// or above the offset's line, with the `[table]` header above it; None when the offset is on a
-/// header line or above every key.
+/// header line (even a malformed one) or above every key.
 fn key_at(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let mut end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
     loop {
         let start = text[..end].rfind('\n').map_or(0, |i| i + 1);
         let line = text[start..end].trim();
-        if line.starts_with('[') && line.ends_with(']') {
+        if line.starts_with('[') {
             return None;
         }
         if let Some((k, _)) = line.split_once('=').filter(|_| !line.starts_with('#')) {
@@ -839,6 +839,11 @@ threads = 2
         );
         assert_eq!(key_at("a = 1\n[x]\nb = [\n1,\n", 16).as_deref(), Some("x.b"));
         assert_eq!(key_at("a = 1\n[x]\n", 8), None);
+        assert_eq!(
+            key_at("a = 1\n[x\n", 8),
+            None,
+            "a malformed header is not the key above it"
+        );
         assert_eq!(key_at("top = 2\n", 6).as_deref(), Some("top"));
     }
 
