@@ -344,7 +344,7 @@ fn data_path_that_is_a_directory() {
 }
 
 #[test]
-fn data_path_that_is_a_symlink_loop() {
+fn data_path_that_is_a_symlink_loop_or_a_dangling_link() {
     let c = Case::new();
     c.config_with(&[]);
     std::os::unix::fs::symlink(c.path("data.h5"), c.path("data.h5")).expect("symlink");
@@ -352,6 +352,14 @@ fn data_path_that_is_a_symlink_loop() {
         c.failed(&c.sweep(&["--quiet"]), 3),
         "error: <TMP>/data.h5: is a symbolic link loop (following its links never reaches a file); set [data] path to \
          the data file itself, or fix the links\n"
+    );
+    // A link to nothing is named as such too.
+    std::fs::remove_file(c.path("data.h5")).expect("remove the loop");
+    std::os::unix::fs::symlink(c.path("gone.h5"), c.path("data.h5")).expect("symlink");
+    assert_eq!(
+        c.failed(&c.sweep(&["--quiet"]), 3),
+        "error: <TMP>/data.h5: is a symbolic link to <TMP>/gone.h5, which does not exist; fix the link, or set [data] \
+         path to the data file itself\n"
     );
 }
 
@@ -442,8 +450,10 @@ fn damaged_manifest_advice_keeps_every_record() {
          intact fit record in <TMP>/out/records is resumed, not recomputed (--force would discard them all)\n"
     );
     // merge and status give the same advice.
+    let status = c.stderr(&c.cmd(&["status", "out"]));
+    assert_eq!(status, c.failed(&c.cmd(&["merge", "out"]), 4));
     assert_eq!(
-        c.failed(&c.cmd(&["merge", "out"]), 4),
+        status,
         "error: out/sweep-manifest.txt: is damaged (not a sweep manifest); delete it and out/results.h5, then run \
          the sweep's command again (the same config and --out): the manifest is written again and every intact fit \
          record in out/records is resumed, not recomputed (--force would discard them all)\n"
