@@ -381,6 +381,9 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
             out: a.out,
         },
     )?;
+    // Before any fit: k-means needs r observations (the sweep alone allows r up to max(N, p)).
+    let n = crate::data::read(&plan.data)?.facts.shape.0;
+    crate::compare::check_ranks(&plan, n)?;
     let mut obs = crate::progress::for_stderr(a.quiet);
     let cancel = crate::interrupt::flag()?;
     // Held for the whole command: the sweep (or the reused result) and compare's own files.
@@ -452,6 +455,14 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
     }
     if !(a.mean.is_finite() && a.mean > 0.0 && a.mix.is_finite() && a.mix >= 0.0) {
         return Err(bad("--mean must be positive and --mix non-negative"));
+    }
+    if a.out.is_dir() {
+        // Even with --force: a directory is never replaced by the file.
+        return Err(bad(&format!(
+            "--out {} is a directory; give the HDF5 file to write, e.g. --out {} (the directory is left as it is)",
+            a.out.display(),
+            a.out.join("data.h5").display()
+        )));
     }
     if a.out.exists() && !a.force {
         return Err(bad(&format!(

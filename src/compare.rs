@@ -189,6 +189,24 @@ pub fn vq(x: ArrayView2<f64>, r: usize, seed: u64) -> std::result::Result<Approx
     })
 }
 
+/// Refuses ranks above N, the observations of X (N x p): vector quantization is k-means of the
+/// rows with k = r, which needs r rows at least (the sweep itself allows ranks up to max(N, p)).
+/// The error names `sweep.ranks` and its line.
+pub fn check_ranks(plan: &crate::config::Plan, n: usize) -> Result<()> {
+    match plan.ranks.iter().find(|&&r| r > n) {
+        None => Ok(()),
+        Some(r) => Err(Error::ConfigValue {
+            path: plan.config_path.clone(),
+            line: plan.ranks_line,
+            key: "sweep.ranks".into(),
+            message: format!(
+                "rank {r} is larger than the {n} observations (rows of X); compare's vector quantization is k-means \
+                 with k = r, which needs at least r observations: use ranks of at most {n} with compare"
+            ),
+        }),
+    }
+}
+
 /// The seed of the k-means at rank `r` for the config's master seed.
 pub fn vq_seed(master: u64, r: usize) -> u64 {
     crate::rng::fit_seed(master ^ VQ_STREAM, r, 0)
@@ -258,6 +276,7 @@ pub fn write(plan: &crate::config::Plan, results: &crate::sweep::Results) -> Res
             ),
         });
     }
+    check_ranks(plan, data.facts.shape.0)?;
     let x = data.x.to_dense();
     let ranks = &results.collected.ranks;
     let shown = results

@@ -9,7 +9,8 @@
 //! - 3: bad input data (missing file or dataset, wrong shape or type, negative/NaN/infinite
 //!   entries; at `merge`, data changed since the sweep ran);
 //! - 4: output directory problem (already holds results without `--force`, not writable, holds
-//!   the fit records of another sweep — other config or data — or, for `merge`/`status`, no sweep);
+//!   the fit records of another sweep — other config or data — or, for `merge`/`status`, no sweep
+//!   or a file; a damaged sweep manifest);
 //! - 5: numerical failure (every fit of some rank produced a non-finite objective);
 //! - 6: incomplete: the sweep stopped before every fit was done (SIGTERM, SIGINT, a Slurm time
 //!   limit or `scancel`), or `merge` found fits missing; finished fits are kept, and running the
@@ -225,6 +226,15 @@ pub enum Error {
         /// The underlying HDF5 error.
         source: hdf5::Error,
     },
+    /// The output directory given (to `merge`, `status` or a sweep) is not usable as one, or a
+    /// file of the sweep in it is damaged: what is wrong with it and how to fix it.
+    #[error("{path}: {message}")]
+    OutputDir {
+        /// The directory, or the file inside it.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
 }
 
 /// "file:line", or "file" when the line is unknown (0), e.g. for a missing section.
@@ -253,7 +263,8 @@ impl Error {
             | Error::OutputLocked { .. }
             | Error::OutputLockUnsupported { .. }
             | Error::OutputHoldsInput { .. }
-            | Error::OutputForeignFiles { .. } => 4,
+            | Error::OutputForeignFiles { .. }
+            | Error::OutputDir { .. } => 4,
             Error::Numerical { .. } => 5,
             Error::Incomplete { .. } => INCOMPLETE,
             Error::Io { .. } | Error::Hdf5 { .. } => 1,

@@ -31,7 +31,13 @@ pub struct Planted {
     pub dispersion: Option<f64>,
 }
 
-/// Draws (X, W, H): X (N x p) counts, W (N x r), H (r x p).
+/// The largest count [`write`] stores: 2^53. X is written as int64 and read back as float64, and
+/// above 2^53 float64 no longer holds every integer, so a larger count would not be stored (or
+/// drawn: the Poisson draw is a float64) exactly.
+pub const MAX_COUNT: f64 = 9_007_199_254_740_992.0;
+
+/// Draws (X, W, H): X (N x p) counts, W (N x r), H (r x p). A Poisson mean too large to draw from
+/// gives an infinite count (see [`MAX_COUNT`]; [`write`] refuses such data).
 pub fn draw(s: &Planted) -> (Array2<f64>, Array2<f64>, Array2<f64>) {
     let mut rng = crate::rng::fit_rng(crate::rng::fit_seed(s.seed, s.rank, usize::MAX));
     let w = Array2::from_shape_fn((s.n, s.rank), |(i, k)| {
@@ -52,7 +58,7 @@ pub fn draw(s: &Planted) -> (Array2<f64>, Array2<f64>, Array2<f64>) {
             None => l,
         };
         if l > 0.0 {
-            Poisson::new(l).map_or(0.0, |d| d.sample(&mut rng))
+            Poisson::new(l).map_or(f64::INFINITY, |d| d.sample(&mut rng))
         } else {
             0.0
         }
@@ -61,8 +67,11 @@ pub fn draw(s: &Planted) -> (Array2<f64>, Array2<f64>, Array2<f64>) {
 }
 
 /// Writes X as int64 counts (dataset `X`), and `W_true`, `H_true` as float64, to a new HDF5 file.
+/// Refused (a command-line error) when a count would exceed [`MAX_COUNT`]: the message gives the
+/// limit and a `--mean` that stays below it.
 pub fn write(path: &Path, s: &Planted) -> Result<()> {
     let (x, w, h) = draw(s);
+    check_counts(s, &x, &w, &h)?;
     let ctx = || format!("cannot write {}", path.display());
     let go = || -> hdf5::Result<()> {
         let f = hdf5::File::create(path)?;
@@ -77,6 +86,40 @@ pub fn write(path: &Path, s: &Planted) -> Result<()> {
         f.close()
     };
     go().map_err(|e| Error::hdf5(ctx(), e))
+}
+
+/// Refuses counts above [`MAX_COUNT`] (which int64 and float64 cannot both hold exactly), naming
+/// the limit and a `--mean` that stays below it for this shape, rank and seed.
+fn check_counts(s: &Planted, x: &Array2<f64>, w: &Array2<f64>, h: &Array2<f64>) -> Result<()> {
+    let top = x.iter().fold(0.0_f64, |m, &v| m.max(v));
+    if top <= MAX_COUNT {
+        return Ok(());
+    }
+    // The counts scale with the mean (no other draw depends on it): aim at half the limit.
+    let (drawn, scale) = if top.is_finite() {
+        (format!("counts up to {top:.3e}"), 2.0 * top)
+    } else {
+        let lambda = w.dot(h).iter().fold(0.0_f64, |m, &v| m.max(v));
+        (
+            format!("Poisson means up to {lambda:.3e}, too large to draw counts from"),
+            4.0 * lambda,
+        )
+    };
+    let hint = if scale.is_finite() && scale > 0.0 {
+        format!("; use --mean {:.1e} or less", s.mean / scale * MAX_COUNT)
+    } else {
+        String::new()
+    };
+    Err(Error::ConfigValue {
+        path: std::path::PathBuf::from("<command line>"),
+        line: 0,
+        key: "simulate --mean".into(),
+        message: format!(
+            "--mean {:e} gives {drawn}; counts must be at most 2^53 = 9007199254740992, the largest count stored \
+             exactly (X is written as int64 and read as float64){hint}",
+            s.mean
+        ),
+    })
 }
 
 /// Hoyer's "bars" images (Hoyer 2004, §4): each observation is a `side` x `side` image, stored

@@ -156,11 +156,57 @@ fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
             hint,
         };
     }
+    // An integer beyond i64 reaches serde as i128 or u64: say that it is out of range, not a type.
+    let msg = match msg
+        .strip_prefix("invalid type: integer `")
+        .and_then(|rest| rest.split_once('`'))
+        .filter(|(_, tail)| tail.starts_with(" as i128") || tail.starts_with(" as u64"))
+    {
+        Some((number, _)) => format!(
+            "integer {number} is out of range: integers in the config are at most {}; give the value the key \
+             needs (see the README's configuration reference)",
+            i64::MAX
+        ),
+        None => msg,
+    };
+    // Name the key whose value is wrong (serde's messages do not).
+    let message = match key_at(text, offset) {
+        Some(key) => format!("{key}: {msg}"),
+        None => msg,
+    };
     Error::ConfigSyntax {
         path: path.to_path_buf(),
         line,
         column,
-        message: msg,
+        message,
+    }
+}
+
+/// The dotted key ("sweep.ranks") whose value holds byte `offset`: the nearest `key = ...` line at
+/// or above the offset's line, with the `[table]` header above it; None when the offset is on a
+/// header line (even a malformed one) or above every key.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let mut end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    loop {
+        let start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+        let line = text[start..end].trim();
+        if line.starts_with('[') {
+            return None;
+        }
+        if let Some((k, _)) = line.split_once('=').filter(|_| !line.starts_with('#')) {
+            let k = k.trim();
+            if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+                return Some(match section_at(text, start) {
+                    Some(section) => format!("{section}.{k}"),
+                    None => k.to_string(),
+                });
+            }
+        }
+        if start == 0 {
+            return None;
+        }
+        end = start - 1;
     }
 }
 
@@ -778,6 +824,27 @@ threads = 2
         assert!(m.starts_with("/cfg/c.toml:9:12: "), "{m}");
         let m = message(&GOOD.replace("restarts = 5", "restarts = \"five\""));
         assert!(m.starts_with("/cfg/c.toml:9:12: ") && m.contains("invalid type"), "{m}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_key() {
+        let m = message(&GOOD.replace("restarts = 5", "restarts = \"five\""));
+        assert!(m.starts_with("/cfg/c.toml:9:12: sweep.restarts: invalid type"), "{m}");
+        // A value beyond i64, also inside a multi-line array.
+        let m = message(&GOOD.replace("ranks = [4, 2, 3]", "ranks = [\n  4,\n  99999999999999999999,\n]"));
+        assert_eq!(
+            m,
+            "/cfg/c.toml:10:3: sweep.ranks: integer 99999999999999999999 is out of range: integers in the config are \
+             at most 9223372036854775807; give the value the key needs (see the README's configuration reference)"
+        );
+        assert_eq!(key_at("a = 1\n[x]\nb = [\n1,\n", 16).as_deref(), Some("x.b"));
+        assert_eq!(key_at("a = 1\n[x]\n", 8), None);
+        assert_eq!(
+            key_at("a = 1\n[x\n", 8),
+            None,
+            "a malformed header is not the key above it"
+        );
+        assert_eq!(key_at("top = 2\n", 6).as_deref(), Some("top"));
     }
 
     #[test]

@@ -219,14 +219,29 @@ pub(crate) fn finish(path: &Path, r: Read, rules: ValueRules) -> Result<Dataset>
             return Err(err(format!("has {bad}")));
         }
     }
-    let all_zero = match &r.x {
-        Matrix::Dense(a) => a.iter().all(|&v| v == 0.0),
-        Matrix::Sparse(c) => c.data().iter().all(|&v| v == 0.0),
+    let positive = match &r.x {
+        Matrix::Dense(a) => a.iter().any(|&v| v > 0.0),
+        Matrix::Sparse(c) => c.data().iter().any(|&v| v > 0.0),
     };
-    if all_zero {
-        return Err(err(
-            "has no positive entry: all entries are zero, there is nothing to factorize".into(),
-        ));
+    if !positive {
+        // Missing entries, and entries held (a sparse matrix's others are zeros).
+        let (missing, held) = match &r.x {
+            Matrix::Dense(a) => (a.iter().filter(|v| v.is_nan()).count(), a.len()),
+            Matrix::Sparse(c) => (c.data().iter().filter(|v| v.is_nan()).count(), c.data().len()),
+        };
+        return Err(err(if missing == 0 {
+            "has no positive entry: all entries are zero, there is nothing to factorize".into()
+        } else if missing == held && held == rows * cols {
+            format!(
+                "has no observed entry: all {missing} entries are missing (NaN, left out under [data] missing = \
+                 \"nan\"), there is nothing to factorize; check that [data] names the right file and dataset"
+            )
+        } else {
+            format!(
+                "has no positive observed entry: {missing} entries are missing (NaN) and all the others are zero, \
+                 there is nothing to factorize"
+            )
+        }));
     }
     let (n, p) = r.x.dim();
     for (names, len, what) in [(&r.obs_names, n, "observations"), (&r.var_names, p, "features")] {

@@ -39,6 +39,37 @@ pub(crate) fn sniff(path: &Path) -> Result<Format> {
     .map_err(file_err)
 }
 
+/// Refuses a `[data] path` that cannot be a data file, whatever the format: a directory, a
+/// symbolic link loop, a symbolic link to nothing. A path that does not exist is left to the
+/// readers ("file not found").
+pub(crate) fn check_path(path: &Path) -> Result<()> {
+    let file_err = |message: String| Error::DataFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(file_err(
+            "is a directory, not a data file; set [data] path to the data file (relative paths start at the config \
+             file's folder)"
+                .into(),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(file_err(
+            "is a symbolic link loop (following its links never reaches a file); set [data] path to the data file \
+             itself, or fix the links"
+                .into(),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.is_symlink() => {
+            let target = std::fs::read_link(path).map_or("?".to_string(), |t| t.display().to_string());
+            Err(file_err(format!(
+                "is a symbolic link to {target}, which does not exist; fix the link, or set [data] path to the data \
+                 file itself"
+            )))
+        }
+        Err(_) => Ok(()),
+    }
+}
+
 /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 on any error).
 fn read_at(f: &mut std::fs::File, offset: u64, buf: &mut [u8]) -> usize {
     if f.seek(SeekFrom::Start(offset)).is_err() {

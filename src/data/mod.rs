@@ -95,6 +95,7 @@ fn read_values(spec: &DataSpec) -> Result<Dataset> {
     let rules = ValueRules {
         missing_allowed: spec.nan_is_missing || spec.mask.is_some(),
     };
+    detect::check_path(&spec.path)?;
     let format = match spec.format {
         Format::Auto => detect::sniff(&spec.path)?,
         f => f,
@@ -150,10 +151,14 @@ fn apply_mask(spec: &DataSpec, mask: &str, d: &mut Dataset) -> Result<()> {
                 "cannot be read as numbers or booleans ({e}); store 0/1 or true/false"
             ))
         })?;
-    let m = if spec.transpose { m.reversed_axes() } else { m };
-    if m.iter().any(|v| v.is_nan()) {
-        return Err(err("has NaN entries; store 0 (missing) or 1 (observed)".into()));
+    let not_binary = m.iter().filter(|&&v| v != 0.0 && v != 1.0).count();
+    if let Some(((i, j), v)) = m.indexed_iter().find(|(_, v)| **v != 0.0 && **v != 1.0) {
+        return Err(err(format!(
+            "has {not_binary} entries that are neither 0 nor 1 (first at row {i}, column {j}: {v}; 0-based, as \
+             stored); a mask holds 0 (missing) or 1 (observed), or booleans: round or threshold it"
+        )));
     }
+    let m = if spec.transpose { m.reversed_axes() } else { m };
     ndarray::Zip::from(&mut *x).and(&m).for_each(|v, &k| {
         if k == 0.0 {
             *v = f64::NAN;

@@ -163,6 +163,9 @@ fn write(
     attr(&file, "heldout_fraction", &sel.heldout_fraction)?;
     attr(&file, "heldout_repeats", &(sel.heldout_repeats as u64))?;
     attr(&file, "null_restarts", &(sel.null_restarts as u64))?;
+    // A `merge --allow-partial` result: 1 and the count of fits missing (listed in partial.txt).
+    attr(&file, "partial", &u8::from(c.missing_fits > 0))?;
+    attr(&file, "missing_fits", &(c.missing_fits as u64))?;
     // 0 means no rank could be chosen (see selection_reasons).
     attr(&file, "chosen_rank", &(decision.chosen.unwrap_or(0) as u64))?;
     attr(&file, "runner_up", &(decision.runner_up.unwrap_or(0) as u64))?;

@@ -56,6 +56,9 @@ pub struct Evidence {
     pub stability: Option<f64>,
     /// Held-out score.
     pub heldout: Option<HeldoutScore>,
+    /// Held-out fits of this rank that failed numerically (non-finite objective), left out of
+    /// the score.
+    pub heldout_failed: usize,
 }
 
 /// The outcome of a rule.
@@ -109,11 +112,30 @@ fn scored(ev: &[Evidence]) -> Vec<(&Evidence, &HeldoutScore)> {
     ev.iter().filter_map(|e| e.heldout.as_ref().map(|h| (e, h))).collect()
 }
 
+/// Why no rank has a held-out deviance: its held-out fits failed numerically (then the data's
+/// scale is the usual cause), or none was run or scored.
+fn no_heldout_reason(ev: &[Evidence]) -> String {
+    let failed: usize = ev.iter().map(|e| e.heldout_failed).sum();
+    if failed == 0 {
+        return "no held-out deviance was computed (heldout_repeats = 0, or no entry was held out: raise heldout_fraction), so this rule cannot choose".into();
+    }
+    let ranks: Vec<String> = ev
+        .iter()
+        .filter(|e| e.heldout_failed > 0)
+        .map(|e| e.rank.to_string())
+        .collect();
+    format!(
+        "no held-out deviance was computed: the held-out (cross-validation) fits failed numerically ({failed} with a \
+         non-finite objective, at r = {}), so this rule cannot choose; check the data's scale (very large or tiny \
+         values overflow the fits: rescale it, e.g. divide by its largest entry)",
+        ranks.join(", ")
+    )
+}
+
 fn heldout_min(ev: &[Evidence], d: &mut Decision) {
     let mut s = scored(ev);
     if s.is_empty() {
-        d.reasons
-            .push("no held-out deviance was computed (heldout_repeats = 0, or no entry was held out: raise heldout_fraction), so this rule cannot choose".into());
+        d.reasons.push(no_heldout_reason(ev));
         return;
     }
     s.sort_by(|a, b| a.1.mean.total_cmp(&b.1.mean).then(a.0.rank.cmp(&b.0.rank)));
@@ -161,8 +183,7 @@ fn cophenetic_drop(ev: &[Evidence], d: &mut Decision) {
 fn default_rule(ev: &[Evidence], d: &mut Decision) {
     let s = scored(ev);
     if s.is_empty() {
-        d.reasons
-            .push("no held-out deviance was computed (heldout_repeats = 0, or no entry was held out: raise heldout_fraction), so this rule cannot choose".into());
+        d.reasons.push(no_heldout_reason(ev));
         return;
     }
     let best = s
@@ -283,6 +304,7 @@ mod tests {
             cophenetic: Some(coph),
             stability: Some(stability),
             heldout: Some(score(dev, jitter)),
+            heldout_failed: 0,
         }
     }
 
@@ -337,5 +359,29 @@ mod tests {
         assert!(d.reasons[0].contains("first falls at r = 5"));
         let none = decide(Rule::Default, &e);
         assert_eq!(none.chosen, None);
+    }
+
+    #[test]
+    fn failed_heldout_fits_are_named_as_the_reason() {
+        let e: Vec<Evidence> = [2, 3]
+            .iter()
+            .map(|&r| Evidence {
+                rank: r,
+                heldout_failed: 3,
+                ..Default::default()
+            })
+            .collect();
+        for rule in [Rule::Default, Rule::Heldout] {
+            let d = decide(rule, &e);
+            assert_eq!(d.chosen, None);
+            assert!(
+                d.reasons[0].contains(
+                    "the held-out (cross-validation) fits failed numerically (6 with a non-finite \
+                     objective, at r = 2, 3)"
+                ) && d.reasons[0].contains("check the data's scale"),
+                "{:?}",
+                d.reasons
+            );
+        }
     }
 }

@@ -59,6 +59,8 @@ pub struct Collected {
     pub heldout_deviance: Vec<(super::Job, f64)>,
     /// Per rank, ascending.
     pub ranks: Vec<RankSummary>,
+    /// Jobs of the grid with no record (a `merge --allow-partial` result; 0: complete).
+    pub missing_fits: usize,
 }
 
 /// Per-rank state that is not reported as is.
@@ -194,6 +196,7 @@ impl Collector {
             records: self.records,
             heldout_deviance: self.heldout_deviance,
             ranks: self.ranks,
+            missing_fits: 0,
         }
     }
 }

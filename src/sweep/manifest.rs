@@ -85,18 +85,56 @@ impl Manifest {
     }
 }
 
-/// Reads the manifest of `out`; None when there is none.
+/// Reads the manifest of `out`; None when there is none. `out` must be a directory (or not exist);
+/// a damaged manifest is an error that says how to keep the fit records (delete the manifest
+/// alone: the next run writes it again and resumes every intact record).
 pub fn read(out: &Path) -> Result<Option<Manifest>> {
+    if let Some(what) = not_a_directory(out) {
+        return Err(Error::OutputDir {
+            path: out.to_path_buf(),
+            message: format!(
+                "{what}, not a directory; give the output directory of a sweep (the [output] dir or --out it ran with)"
+            ),
+        });
+    }
     let path = out.join(FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => Manifest::from_text(&text).map(Some).ok_or_else(|| {
-            Error::io(
-                format!("sweep manifest {}", path.display()),
-                std::io::Error::other("damaged or not a manifest; remove the output directory or pass --force"),
-            )
-        }),
+        Ok(text) => Manifest::from_text(&text).map(Some).ok_or_else(|| damaged(out, &path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+    }
+}
+
+/// What `path` is when it exists but is not a directory ("is a file", ...); None otherwise.
+fn not_a_directory(path: &Path) -> Option<&'static str> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_dir() {
+        None
+    } else if meta.is_file() {
+        Some("is a file")
+    } else {
+        Some("is not a regular file")
+    }
+}
+
+/// The error of a damaged manifest at `path` in `out`. Deleting the manifest alone keeps every
+/// record: a record carries the fingerprint of the settings and data it was made from, and the
+/// next run (which writes the manifest again) resumes each one whose fingerprint matches.
+fn damaged(out: &Path, path: &Path) -> Error {
+    let finished = out.join(crate::report::RESULT_MARKER).exists() && !out.join(crate::report::PARTIAL_MARKER).exists();
+    let also = if finished {
+        format!(" and {}", out.join(crate::report::RESULT_MARKER).display())
+    } else {
+        String::new()
+    };
+    Error::OutputDir {
+        path: path.to_path_buf(),
+        message: format!(
+            "is damaged (not a sweep manifest); delete it{also}, then run the sweep's command again (the same \
+             config and --out): the manifest is written again and every intact fit record in {} is resumed, \
+             not recomputed (--force would discard them all)",
+            super::store::records_dir(out).display()
+        ),
     }
 }
 

@@ -203,6 +203,11 @@ pub fn execute(
                 .into(),
         });
     }
+    if !opts.force && plan.out_dir.is_dir() {
+        // A damaged manifest is named first: "already holds results, pass --force" would lead to
+        // discarding every record, where deleting the manifest alone keeps them.
+        manifest::read(&plan.out_dir)?;
+    }
     out.check_writable(opts.force)?;
     interrupt::set_phase(Phase::Loading);
     interrupt::check(cancel)?;
@@ -211,7 +216,12 @@ pub fn execute(
     interrupt::set_phase(Phase::Checking);
     interrupt::check(cancel)?;
     let sha = dataset.provenance.sha256.clone();
-    let stored_manifest = manifest::read(&plan.out_dir)?;
+    // Under --force the stored manifest goes with the rest (even a damaged one).
+    let stored_manifest = if opts.force {
+        None
+    } else {
+        manifest::read(&plan.out_dir)?
+    };
     let this = manifest_of(plan, &sha);
     if opts.force {
         // Every check passed: the previous run's results go now, marker first, so nothing of it
@@ -423,6 +433,34 @@ pub fn open_for_merge(dir: &Path, command: &str) -> Result<OutDir> {
     )
 }
 
+/// Held-out fits of `rank` whose objective was non-finite.
+fn heldout_failures(c: &Collected, rank: usize) -> usize {
+    c.records
+        .iter()
+        .filter(|r| r.job.kind == JobKind::Heldout && r.job.rank == rank && r.stop == StopReason::NonFinite)
+        .count()
+}
+
+/// "the penalties are set (model.l1_w = 1e300, ...): ... lower them (0: no penalty); else " when
+/// penalties are set (a numerical failure is then as likely theirs as the data's scale); else "".
+fn penalty_hint(plan: &Plan) -> String {
+    let p = &plan.penalty;
+    let set: Vec<String> = [("l1_w", p.l1_w), ("l1_h", p.l1_h), ("l2_w", p.l2_w), ("l2_h", p.l2_h)]
+        .iter()
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(k, v)| format!("model.{k} = {v:e}"))
+        .collect();
+    if set.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "the penalties are set ({}): weights far above the data's values make the fits fail, so lower them \
+             (0: no penalty); else ",
+            set.join(", ")
+        )
+    }
+}
+
 /// `nnmf-sweep merge OUTDIR`: rebuilds the plan from the directory's manifest, reads the data
 /// again (checked against the stored checksum), and builds every output from the records. `dir`
 /// is opened by the caller ([`open_for_merge`]).
@@ -561,6 +599,7 @@ fn build_results(
         collector.add(store::read(out, &fp, job)?);
     }
     let mut collected = collector.finish();
+    collected.missing_fits = missing.len();
     rank_statistics(&mut collected, out, &fp, plan.loss)?;
     let evidence: Vec<Evidence> = collected
         .ranks
@@ -570,6 +609,7 @@ fn build_results(
             cophenetic: s.consensus_stats.as_ref().and_then(|c| c.cophenetic),
             stability: s.stability.as_ref().and_then(|st| st.silhouette),
             heldout: s.heldout.clone(),
+            heldout_failed: heldout_failures(&collected, s.rank),
         })
         .collect();
     let decision = decide_all(plan.selection.rule, &evidence);
@@ -594,9 +634,10 @@ fn build_results(
             rank: s.rank,
             fits: s.fits,
             hint: format!(
-                "no results.h5 was written; the failed fits are listed in {}; check the data's scale \
+                "no results.h5 was written; the failed fits are listed in {}; {}check the data's scale \
                  (very large or tiny values: rescale it) or try {other}",
-                out.join(outdir::FITS_TSV).display()
+                out.join(outdir::FITS_TSV).display(),
+                penalty_hint(plan)
             ),
         });
     }
@@ -643,6 +684,16 @@ fn build_results(
                 s.rank, s.failed, s.fits
             ));
         }
+    }
+    for e in evidence.iter().filter(|e| e.heldout_failed > 0) {
+        obs.warn(&format!(
+            "rank {}: {} of {} held-out (cross-validation) fits failed numerically (non-finite objective) and \
+             were left out of its held-out deviance; {}check the data's scale (very large or tiny values: rescale it)",
+            e.rank,
+            e.heldout_failed,
+            plan.selection.heldout_repeats,
+            penalty_hint(plan)
+        ));
     }
     let (n, p) = dataset.facts.shape;
     Ok(Results {
