@@ -10,6 +10,7 @@ pub mod compare;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod limits;
 pub mod linalg;
 pub mod nmf;
 pub mod progress;
