@@ -339,7 +339,12 @@ fn status_text(
             let _ = writeln!(t, "{k:>5}  {d:>6}{m:>9}");
         }
         if n > counts.len() {
-            let _ = writeln!(t, "shards {} to {}: no fits (more shards than fits)", counts.len(), n - 1);
+            let _ = writeln!(
+                t,
+                "shards {} to {}: no fits (more shards than fits)",
+                counts.len(),
+                n - 1
+            );
         }
     }
     let damaged: Vec<sweep::Job> = states

@@ -72,7 +72,12 @@ fn output(cmd: &mut Command) -> Output {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_ne!(out.status.code(), Some(134), "aborted: {}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(
+        out.status.code(),
+        Some(134),
+        "aborted: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -147,7 +152,11 @@ impl Case {
         let out = self.run(&[&["config.toml", "--quiet"], args].concat());
         let err = self.stderr(&out);
         assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-        assert!(out.stdout.is_empty(), "stdout: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.stdout.is_empty(),
+            "stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         for f in RESULT_FILES {
             assert!(!self.out_dir().join(f).exists(), "{f} exists after a failed run");
         }
@@ -160,7 +169,8 @@ impl Case {
 #[test]
 fn restarts_have_a_ceiling() {
     let c = Case::new();
-    c.matrix(10, 8).config_with(&[("restarts = 2", "restarts = 1000000000")]);
+    c.matrix(10, 8)
+        .config_with(&[("restarts = 2", "restarts = 1000000000")]);
     assert_eq!(
         c.fail(&[], 2),
         "error: <TMP>/config.toml:9: sweep.restarts: must be at most 100000 (got 1000000000); 20 to 200 restarts \
@@ -293,7 +303,12 @@ fn consensus_of_a_huge_sparse_matrix_is_skipped_with_the_key() {
     let mut text = String::from("%%MatrixMarket matrix coordinate integer general\n100000 100000 70\n");
     for i in 0..10 {
         for j in 0..7 {
-            text.push_str(&format!("{} {} {}\n", i * 9000 + 5, j * 13000 + 3, 1 + (i * 7 + j * 3) % 11));
+            text.push_str(&format!(
+                "{} {} {}\n",
+                i * 9000 + 5,
+                j * 13000 + 3,
+                1 + (i * 7 + j * 3) % 11
+            ));
         }
     }
     std::fs::write(c.path("data.mtx"), text).expect("write mtx");
@@ -317,7 +332,10 @@ fn consensus_of_a_huge_sparse_matrix_is_skipped_with_the_key() {
     let file = hdf5::File::open(c.out_dir().join("results.h5")).expect("open results.h5");
     let w = file.dataset("rank_2/W").and_then(|d| d.read_2d::<f64>()).expect("W");
     assert_eq!(w.dim(), (100000, 2));
-    assert!(file.dataset("rank_2/consensus").is_err(), "no N x N consensus is written");
+    assert!(
+        file.dataset("rank_2/consensus").is_err(),
+        "no N x N consensus is written"
+    );
 }
 
 // ---- case 7: threads, shards, files that never end ----------------------------------------------
@@ -355,7 +373,10 @@ fn shard_counts_have_a_ceiling() {
     );
     let out = c.run(&["status", "out", "--shards", "1000000000"]);
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(c.stderr(&out), "error: --shards: must be at most 100000 (got 1000000000)\n");
+    assert_eq!(
+        c.stderr(&out),
+        "error: --shards: must be at most 100000 (got 1000000000)\n"
+    );
 
     // A shard run records N = 2; a damaged count of 10^9 does not hang a later status.
     let out = c.run(&["config.toml", "--quiet", "--shard", "0/2"]);

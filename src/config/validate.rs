@@ -660,11 +660,9 @@ impl Checker<'_> {
         use crate::limits::*;
         let at_most = |key: &str, v: Option<&Spanned<i64>>, max: usize, usual: &str| -> Result<()> {
             match v {
-                Some(s) if *s.get_ref() > max as i64 => Err(self.err(
-                    key,
-                    s,
-                    format!("must be at most {max} (got {}); {usual}", s.get_ref()),
-                )),
+                Some(s) if *s.get_ref() > max as i64 => {
+                    Err(self.err(key, s, format!("must be at most {max} (got {}); {usual}", s.get_ref())))
+                }
                 _ => Ok(()),
             }
         };

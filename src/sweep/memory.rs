@@ -39,10 +39,7 @@ impl Estimate {
 /// The estimate of `plan`'s sweep on `d` (all-zero lines `zero` left out of the fits).
 pub(crate) fn estimate(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Estimate {
     let (n, p) = d.facts.shape;
-    let (nf, pf) = (
-        (n - zero.zero_rows.len()) as u64,
-        (p - zero.zero_cols.len()) as u64,
-    );
+    let (nf, pf) = ((n - zero.zero_rows.len()) as u64, (p - zero.zero_cols.len()) as u64);
     let nnz = match &d.x {
         Matrix::Dense(_) => None,
         Matrix::Sparse(c) => Some(c.nnz() as u64),
@@ -54,8 +51,8 @@ pub(crate) fn estimate(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Estimate {
     };
     let fitted = held(nf, pf);
     let as_read = if zero.is_empty() { 0 } else { held(n as u64, p as u64) };
-    let copies = (if plan.selection.null_restarts > 0 { 2 } else { 1 })
-        * (if plan.precision == Precision::F32 { 3 } else { 2 });
+    let copies =
+        (if plan.selection.null_restarts > 0 { 2 } else { 1 }) * (if plan.precision == Precision::F32 { 3 } else { 2 });
     let data = as_read.saturating_add(bytes(&[fitted, copies]) / 2);
 
     let r = plan.ranks.iter().copied().max().unwrap_or(1) as u64;

@@ -134,7 +134,9 @@ pub fn assign(jobs: &[Job], count: usize) -> Vec<usize> {
         (0..count.min(jobs.len())).map(|s| std::cmp::Reverse((0, s))).collect();
     let mut out = vec![0usize; jobs.len()];
     for i in order {
-        let Some(std::cmp::Reverse((l, s))) = load.pop() else { break };
+        let Some(std::cmp::Reverse((l, s))) = load.pop() else {
+            break;
+        };
         out[i] = s;
         load.push(std::cmp::Reverse((l + cost(&jobs[i]), s)));
     }
@@ -208,7 +210,14 @@ mod tests {
         for n in [1, 2, 5, 31, 32, 33, 100, 1_000_000] {
             // The rule written as a scan over every shard.
             let mut order: Vec<usize> = (0..grid.len()).collect();
-            order.sort_by_key(|&i| (std::cmp::Reverse(cost(&grid[i])), grid[i].rank, grid[i].kind, grid[i].index));
+            order.sort_by_key(|&i| {
+                (
+                    std::cmp::Reverse(cost(&grid[i])),
+                    grid[i].rank,
+                    grid[i].kind,
+                    grid[i].index,
+                )
+            });
             let mut load = vec![0u64; n.min(1000)];
             let mut want = vec![0usize; grid.len()];
             for i in order {
