@@ -488,9 +488,13 @@ fn a_sweep_above_the_memory_limit_is_refused_with_its_estimate() {
     assert_eq!(
         c.fail(&[], 2),
         "error: <TMP>/config.toml: run.memory_limit_mb: the sweep needs about 2 MiB: the data (300 x 200, dense) 1 \
-         MiB, and 1 fits at once of about 2 MiB each (rank 2, factors and workspace), above the memory limit of 1 \
-         MiB ([run] memory_limit_mb); use fewer threads ([run] threads), lower ranks or fewer cross-validation \
-         repeats, or raise the limit\n"
+         MiB, and 2 MiB for the 1 fits that run at once (factors and workspace at rank 2, cross-validation copies), \
+         above the memory limit of 1 MiB ([run] memory_limit_mb); use fewer threads ([run] threads), lower ranks or \
+         fewer cross-validation repeats, or raise the limit\n"
     );
     assert!(!c.out_dir().exists(), "a refused run leaves no output directory");
+    c.config_with(&[("threads = 1", "threads = 1\nmemory_limit_mb = 64")]);
+    let out = c.run(&["config.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", c.stderr(&out));
+    assert!(c.out_dir().join("results.h5").is_file());
 }

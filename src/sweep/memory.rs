@@ -19,8 +19,9 @@ use crate::nmf::{Precision, Solver};
 pub(crate) struct Estimate {
     /// X as read, as fitted, and its copies.
     pub data: u64,
-    /// One fit's factors and workspace at the largest rank.
-    pub per_fit: u64,
+    /// The fits running at once: each one's factors and workspace at the largest rank, and the
+    /// training copy and held-out entries of those that are cross-validation fits.
+    pub fits: u64,
     /// Fits running at once.
     pub fits_at_once: u64,
     /// The job grid and the fit records.
@@ -30,9 +31,7 @@ pub(crate) struct Estimate {
 impl Estimate {
     /// Everything together.
     pub fn total(&self) -> u64 {
-        self.data
-            .saturating_add(self.per_fit.saturating_mul(self.fits_at_once))
-            .saturating_add(self.grid)
+        self.data.saturating_add(self.fits).saturating_add(self.grid)
     }
 }
 
@@ -55,25 +54,27 @@ pub(crate) fn estimate(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Estimate {
         (if plan.selection.null_restarts > 0 { 2 } else { 1 }) * (if plan.precision == Precision::F32 { 3 } else { 2 });
     let data = as_read.saturating_add(bytes(&[fitted, copies]) / 2);
 
+    // Every fit: W, H, their numerators and transposes; the ratio (or product) matrix of dense X,
+    // or the values at the stored entries of sparse X (and coordinate descent's CSC copy).
     let r = plan.ranks.iter().copied().max().unwrap_or(1) as u64;
-    let mut per_fit = bytes(&[nf + pf, r, 8, 6]);
-    per_fit = per_fit.saturating_add(match nnz {
-        None => bytes(&[nf, pf, 8, 2]),
+    let per_fit = bytes(&[nf + pf, r, 8, 6]).saturating_add(match nnz {
+        None => bytes(&[nf, pf, 8]),
         Some(nnz) if plan.solver == Solver::Cd => bytes(&[nnz, 8]).saturating_add(fitted),
         Some(nnz) => bytes(&[nnz, 8]),
     });
-    if plan.selection.heldout_repeats > 0 {
-        let held_out = (plan.selection.heldout_fraction * (nf as f64) * (pf as f64) * 16.0).min(u64::MAX as f64) as u64;
-        per_fit = per_fit.saturating_add(fitted).saturating_add(held_out);
-    }
+    // A cross-validation fit also holds its training copy of X and its held-out entries.
+    let held_out = (plan.selection.heldout_fraction * (nf as f64) * (pf as f64) * 16.0).min(u64::MAX as f64) as u64;
+    let per_heldout = fitted.saturating_add(held_out);
     let sel = &plan.selection;
     let fits = plan.ranks.len() * (plan.restarts + sel.heldout_repeats + sel.null_restarts);
     let (threads, _) = crate::limits::worker_threads(plan.threads);
+    let at_once = threads.min(fits).max(1) as u64;
+    let heldout_at_once = at_once.min((plan.ranks.len() * sel.heldout_repeats) as u64);
     let record = std::mem::size_of::<Job>() + std::mem::size_of::<FitRecord>();
     Estimate {
         data,
-        per_fit,
-        fits_at_once: threads.min(fits).max(1) as u64,
+        fits: bytes(&[per_fit, at_once]).saturating_add(bytes(&[per_heldout, heldout_at_once])),
+        fits_at_once: at_once,
         grid: bytes(&[fits as u64, record as u64, 2]),
     }
 }
@@ -92,13 +93,13 @@ pub(crate) fn check(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Result<()> {
         line: 0,
         key: "run.memory_limit_mb".into(),
         message: format!(
-            "the sweep needs about {} MiB: the data ({n} x {p}, {storage}) {} MiB, and {} fits at once of about {} MiB \
-             each (rank {}, factors and workspace), above the memory limit of {}; use fewer threads ([run] threads), \
-             lower ranks or fewer cross-validation repeats, or raise the limit",
+            "the sweep needs about {} MiB: the data ({n} x {p}, {storage}) {} MiB, and {} MiB for the {} fits that run \
+             at once (factors and workspace at rank {}, cross-validation copies), above the memory limit of {}; use \
+             fewer threads ([run] threads), lower ranks or fewer cross-validation repeats, or raise the limit",
             mib(e.total()),
             mib(e.data),
+            mib(e.fits),
             e.fits_at_once,
-            mib(e.per_fit),
             plan.ranks.iter().copied().max().unwrap_or(1),
             plan.data.memory_limit_text()
         ),
