@@ -336,6 +336,29 @@ fn consensus_of_a_huge_sparse_matrix_is_skipped_with_the_key() {
         file.dataset("rank_2/consensus").is_err(),
         "no N x N consensus is written"
     );
+    file.close().expect("close results.h5");
+    drop(_g);
+
+    // consensus_max_mb raised past the memory there is: the memory limit still holds.
+    c.config(
+        &text_config("data.mtx")
+            .replace(
+                "heldout_repeats = 1",
+                "heldout_repeats = 1\nconsensus_max_mb = 100000000",
+            )
+            .replace("threads = 1", "threads = 1\nmemory_limit_mb = 1024"),
+    );
+    let out = c.run(&["config.toml", "--force"]);
+    let err = c.stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "stderr: {err}");
+    assert!(
+        err.contains(
+            "warning: consensus statistics (cophenetic, dispersion, consensus clusters, consensus matrices) skipped: \
+             the N x N consensus matrices of all 100000 observations (99990 of them all-zero rows, restored in the \
+             outputs) need about 76294 MiB for 1 ranks, above the memory limit of 1024 MiB ([run] memory_limit_mb)\n"
+        ),
+        "{err}"
+    );
 }
 
 // ---- case 7: threads, shards, files that never end ----------------------------------------------

@@ -633,9 +633,18 @@ fn full_consensus_allowed(plan: &Plan, n: usize, n_fit: usize, obs: &mut dyn Obs
     let full = crate::limits::bytes(&[plan.ranks.len() as u64, n as u64, n as u64, 8]);
     let need = ConsensusAccumulator::bytes_needed(n_fit, accumulators) as u64;
     let mib = crate::limits::mib(full.saturating_add(need));
-    if mib <= plan.selection.consensus_max_mb as u64 {
+    let memory = plan.data.memory_limit();
+    let above = if mib > plan.selection.consensus_max_mb as u64 {
+        format!(
+            "[selection] consensus_max_mb = {}; raise it to at least {mib} to compute them",
+            plan.selection.consensus_max_mb
+        )
+    } else if full.saturating_add(need) > memory {
+        // consensus_max_mb was raised past the memory there is.
+        format!("the memory limit of {}", plan.data.memory_limit_text())
+    } else {
         return true;
-    }
+    };
     let zero_rows = if n > n_fit {
         format!(" ({} of them all-zero rows, restored in the outputs)", n - n_fit)
     } else {
@@ -643,10 +652,8 @@ fn full_consensus_allowed(plan: &Plan, n: usize, n_fit: usize, obs: &mut dyn Obs
     };
     obs.warn(&format!(
         "consensus statistics (cophenetic, dispersion, consensus clusters, consensus matrices) skipped: the N x N \
-         consensus matrices of all {n} observations{zero_rows} need about {mib} MiB for {} ranks, above [selection] \
-         consensus_max_mb = {}; raise it to at least {mib} to compute them",
+         consensus matrices of all {n} observations{zero_rows} need about {mib} MiB for {} ranks, above {above}",
         plan.ranks.len(),
-        plan.selection.consensus_max_mb
     ));
     false
 }
