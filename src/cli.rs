@@ -269,6 +269,12 @@ fn status_cmd(a: StatusArgs) -> Result<()> {
             message: "must be at least 1".into(),
         });
     }
+    if let Some(n) = a.shards.filter(|&n| n > crate::limits::MAX_SHARDS) {
+        return Err(Error::Shard {
+            source_name: "--shards".into(),
+            message: format!("must be at most {} (got {n})", crate::limits::MAX_SHARDS),
+        });
+    }
     let (plan, states) = sweep::job_states(&a.outdir)?;
     print!(
         "{}",
@@ -319,18 +325,26 @@ fn status_text(
         let jobs: Vec<sweep::Job> = states.iter().map(|(j, _)| *j).collect();
         let of = sweep::shard_of(&jobs, n);
         let _ = writeln!(t, "{:>5}  {:>6}{:>9}   (of {n} shards)", "shard", "done", "missing");
-        for k in 0..n {
-            let (mut d, mut m) = (0, 0);
-            for ((_, s), &sh) in states.iter().zip(&of) {
-                if sh == k {
-                    if done(s) {
-                        d += 1;
-                    } else {
-                        m += 1;
-                    }
-                }
+        // One pass over the jobs; shards beyond the jobs hold none and are summed in one line.
+        let mut counts = vec![(0usize, 0usize); n.min(jobs.len())];
+        for ((_, s), &sh) in states.iter().zip(&of) {
+            let c = &mut counts[sh];
+            if done(s) {
+                c.0 += 1;
+            } else {
+                c.1 += 1;
             }
+        }
+        for (k, (d, m)) in counts.iter().enumerate() {
             let _ = writeln!(t, "{k:>5}  {d:>6}{m:>9}");
+        }
+        if n > counts.len() {
+            let _ = writeln!(
+                t,
+                "shards {} to {}: no fits (more shards than fits)",
+                counts.len(),
+                n - 1
+            );
         }
     }
     let damaged: Vec<sweep::Job> = states
@@ -443,6 +457,47 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     Ok(())
 }
 
+/// The ceilings of `simulate`'s sizes ([`crate::limits`]) and its memory estimate against this
+/// machine's physical memory: X, λ = W H and the int64 copy written (N x p each), W and H (planted
+/// data); W, H and X (bars).
+fn simulate_bounds(a: &SimulateArgs) -> std::result::Result<(), String> {
+    use crate::limits::{MAX_BARS_SIDE, MAX_RANK, MAX_SIMULATE_DIM, bytes, memory_limit, mib};
+    for (flag, v, max) in [
+        ("--rows", a.rows, MAX_SIMULATE_DIM),
+        ("--cols", a.cols, MAX_SIMULATE_DIM),
+        ("--rank", a.rank, MAX_RANK),
+        ("--bars", a.bars.unwrap_or(2), MAX_BARS_SIDE),
+    ] {
+        if v > max {
+            return Err(format!("{flag} must be at most {max} (got {v})"));
+        }
+    }
+    let (what, need) = match a.bars {
+        Some(side) => {
+            let (p, k) = (side as u64 * side as u64, 2 * side as u64);
+            let need = bytes(&[a.rows as u64, p, 8])
+                .saturating_add(bytes(&[k, p, 8]))
+                .saturating_add(bytes(&[a.rows as u64, k, 8]));
+            (format!("{} images of {side} x {side} pixels", a.rows), need)
+        }
+        None => {
+            let (n, p, r) = (a.rows as u64, a.cols as u64, a.rank as u64);
+            let need = bytes(&[n, p, 8, 3]).saturating_add(bytes(&[n + p, r, 8]));
+            (format!("--rows {n} x --cols {p}"), need)
+        }
+    };
+    let limit = memory_limit(0);
+    if need > limit {
+        return Err(format!(
+            "{what} needs about {} MiB in memory, above this machine's physical memory ({} MiB); lower --rows{}",
+            mib(need),
+            mib(limit),
+            if a.bars.is_some() { " or --bars" } else { " or --cols" }
+        ));
+    }
+    Ok(())
+}
+
 fn simulate_cmd(a: SimulateArgs) -> Result<()> {
     let bad = |m: &str| Error::ConfigValue {
         path: PathBuf::from("<command line>"),
@@ -453,6 +508,7 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
     if a.rows == 0 || a.cols == 0 || a.rank == 0 {
         return Err(bad("--rows, --cols and --rank must be at least 1"));
     }
+    simulate_bounds(&a).map_err(|m| bad(&m))?;
     if !(a.mean.is_finite() && a.mean > 0.0 && a.mix.is_finite() && a.mix >= 0.0) {
         return Err(bad("--mean must be positive and --mix non-negative"));
     }

@@ -12,6 +12,7 @@ pub mod data;
 pub mod error;
 pub mod fsio;
 pub mod interrupt;
+pub mod limits;
 pub mod linalg;
 pub mod nmf;
 pub mod outdir;

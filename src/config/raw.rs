@@ -132,4 +132,6 @@ pub struct RawOutput {
 pub struct RawRun {
     /// Worker threads; 0 means all cores.
     pub threads: Option<Spanned<i64>>,
+    /// Memory limit in MiB for the data and the sweep; 0 means this machine's physical memory.
+    pub memory_limit_mb: Option<Spanned<i64>>,
 }

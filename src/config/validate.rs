@@ -35,6 +35,21 @@ pub struct DataSpec {
     /// Each observation (row of X) is an image of this shape, row-major: its p features are
     /// `height * width` pixels, checked against the data by [`Plan::check_image_shape`].
     pub image_shape: Option<ImageShape>,
+    /// `[run] memory_limit_mb`: reading the data and the sweep refuse to need more memory than
+    /// this many MiB (0: this machine's physical memory); see [`DataSpec::memory_limit`].
+    pub memory_limit_mb: u64,
+}
+
+impl DataSpec {
+    /// The memory limit in bytes (`[run] memory_limit_mb`, or this machine's physical memory).
+    pub fn memory_limit(&self) -> u64 {
+        crate::limits::memory_limit(self.memory_limit_mb)
+    }
+
+    /// The memory limit and where it comes from, for messages.
+    pub fn memory_limit_text(&self) -> String {
+        crate::limits::describe_limit(self.memory_limit(), self.memory_limit_mb > 0)
+    }
 }
 
 /// `[data] image_shape = [height, width]`, with the line it is on (for messages about the data).
@@ -294,6 +309,7 @@ impl Checker<'_> {
     }
 
     fn plan(&self, raw: RawConfig, ov: &Overrides) -> Result<Plan> {
+        let memory_limit_mb = self.ceilings(&raw, ov)?;
         let data = raw.data.ok_or_else(|| {
             self.missing(
                 "data",
@@ -426,6 +442,7 @@ impl Checker<'_> {
             },
         };
         let data = DataSpec {
+            memory_limit_mb,
             image_shape,
             nan_is_missing,
             mask: data.mask.map(Spanned::into_inner),
@@ -678,6 +695,130 @@ impl Checker<'_> {
             heldout_repeats,
             null_restarts,
         })
+    }
+}
+
+impl Checker<'_> {
+    /// The ceilings of [`crate::limits`] on every count of the config and of `--threads`, and
+    /// `[run] memory_limit_mb` (returned; 0: this machine's physical memory). Only the upper
+    /// bounds are checked here; the lower ones are checked with each key.
+    fn ceilings(&self, raw: &RawConfig, ov: &Overrides) -> Result<u64> {
+        use crate::limits::*;
+        let at_most = |key: &str, v: Option<&Spanned<i64>>, max: usize, usual: &str| -> Result<()> {
+            match v {
+                Some(s) if *s.get_ref() > max as i64 => {
+                    Err(self.err(key, s, format!("must be at most {max} (got {}); {usual}", s.get_ref())))
+                }
+                _ => Ok(()),
+            }
+        };
+        let count = |v: Option<&Spanned<i64>>, default: usize| v.map_or(default, |s| (*s.get_ref()).max(0) as usize);
+        let sel = &raw.selection;
+        at_most(
+            "selection.heldout_repeats",
+            sel.heldout_repeats.as_ref(),
+            MAX_HELDOUT_REPEATS,
+            "3 to 10 cross-validation repeats per rank are usual",
+        )?;
+        at_most(
+            "selection.null_restarts",
+            sel.null_restarts.as_ref(),
+            MAX_NULL_RESTARTS,
+            "as many as restarts is usual",
+        )?;
+        at_most(
+            "stop.max_iter",
+            raw.stop.max_iter.as_ref(),
+            MAX_ITER,
+            "a few thousand iterations are usual",
+        )?;
+        at_most(
+            "stop.check_every",
+            raw.stop.check_every.as_ref(),
+            MAX_CHECK_EVERY,
+            "10 is usual",
+        )?;
+        match (ov.threads, raw.run.threads.as_ref()) {
+            (Some(t), _) if t > MAX_THREADS => {
+                return Err(Error::ConfigValue {
+                    path: PathBuf::from("<command line>"),
+                    line: 0,
+                    key: "--threads".into(),
+                    message: format!(
+                        "must be at most {MAX_THREADS} (got {t}); 0 uses all cores, and more threads than cores \
+                         are capped to the cores"
+                    ),
+                });
+            }
+            (Some(_), _) => {}
+            (None, t) => at_most(
+                "run.threads",
+                t,
+                MAX_THREADS,
+                "0 uses all cores, and more threads than cores are capped to the cores",
+            )?,
+        }
+        let memory_limit_mb = match raw.run.memory_limit_mb.as_ref() {
+            None => 0,
+            Some(m) if *m.get_ref() >= 0 => *m.get_ref() as u64,
+            Some(m) => {
+                return Err(self.err(
+                    "run.memory_limit_mb",
+                    m,
+                    format!(
+                        "must be ≥ 0 (got {}); 0 (the default) is this machine's physical memory",
+                        m.get_ref()
+                    ),
+                ));
+            }
+        };
+        let Some(sweep) = raw.sweep.as_ref() else {
+            return Ok(memory_limit_mb);
+        };
+        let sw = sweep.get_ref();
+        at_most(
+            "sweep.restarts",
+            sw.restarts.as_ref(),
+            MAX_RESTARTS,
+            "20 to 200 restarts per rank are usual",
+        )?;
+        let n_ranks = match sw.ranks.as_ref() {
+            None => 0,
+            Some(r) => {
+                if r.get_ref().len() > MAX_RANKS {
+                    return Err(self.err(
+                        "sweep.ranks",
+                        r,
+                        format!("lists {} ranks; at most {MAX_RANKS} are allowed", r.get_ref().len()),
+                    ));
+                }
+                if let Some(big) = r.get_ref().iter().find(|&&v| v > MAX_RANK as i64) {
+                    return Err(self.err(
+                        "sweep.ranks",
+                        r,
+                        format!("rank {big} is above the ceiling of {MAX_RANK}; NMF ranks are far smaller"),
+                    ));
+                }
+                r.get_ref().len()
+            }
+        };
+        let (restarts, repeats, nulls) = (
+            count(sw.restarts.as_ref(), 20),
+            count(sel.heldout_repeats.as_ref(), 3),
+            count(sel.null_restarts.as_ref(), 0),
+        );
+        let fits = n_ranks * (restarts + repeats + nulls);
+        if fits > MAX_FITS {
+            return Err(self.err(
+                "sweep",
+                sweep,
+                format!(
+                    "{n_ranks} ranks x ({restarts} restarts + {repeats} heldout_repeats + {nulls} null_restarts) is \
+                     {fits} fits; at most {MAX_FITS} fits are allowed in one sweep: list fewer ranks or lower the counts"
+                ),
+            ));
+        }
+        Ok(memory_limit_mb)
     }
 }
 
@@ -956,6 +1097,65 @@ threads = 2
         for (from, to, want) in cases {
             assert_eq!(message(&GOOD.replace(from, to)), want, "replacing {from:?} by {to:?}");
         }
+    }
+
+    #[test]
+    fn counts_have_ceilings() {
+        let cases = [
+            (
+                "restarts = 5",
+                "restarts = 100001",
+                "/cfg/c.toml:9: sweep.restarts: must be at most 100000 (got 100001); 20 to 200 restarts per rank are usual",
+            ),
+            (
+                "ranks = [4, 2, 3]",
+                "ranks = [4, 2, 10001]",
+                "/cfg/c.toml:8: sweep.ranks: rank 10001 is above the ceiling of 10000; NMF ranks are far smaller",
+            ),
+            (
+                "max_iter = 100",
+                "max_iter = 100000001",
+                "/cfg/c.toml:12: stop.max_iter: must be at most 100000000 (got 100000001); a few thousand iterations are usual",
+            ),
+            (
+                "check_every = 5",
+                "check_every = 1000001",
+                "/cfg/c.toml:14: stop.check_every: must be at most 1000000 (got 1000001); 10 is usual",
+            ),
+            (
+                "threads = 2",
+                "threads = 4097",
+                "/cfg/c.toml:18: run.threads: must be at most 4096 (got 4097); 0 uses all cores, and more threads than \
+                 cores are capped to the cores",
+            ),
+            (
+                "threads = 2",
+                "threads = 2\n[selection]\nheldout_repeats = 10001",
+                "/cfg/c.toml:20: selection.heldout_repeats: must be at most 10000 (got 10001); 3 to 10 cross-validation \
+                 repeats per rank are usual",
+            ),
+            (
+                "ranks = [4, 2, 3]\nrestarts = 5",
+                "ranks = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\nrestarts = 100000",
+                "/cfg/c.toml:7: sweep: 10 ranks x (100000 restarts + 3 heldout_repeats + 0 null_restarts) is 1000030 \
+                 fits; at most 1000000 fits are allowed in one sweep: list fewer ranks or lower the counts",
+            ),
+        ];
+        for (from, to, want) in cases {
+            assert_eq!(message(&GOOD.replace(from, to)), want, "replacing {from:?} by {to:?}");
+        }
+        let ov = Overrides {
+            threads: Some(5000),
+            out: None,
+        };
+        assert_eq!(
+            parse(GOOD, Path::new("/cfg/c.toml"), &ov).unwrap_err().to_string(),
+            "<command line>: --threads: must be at most 4096 (got 5000); 0 uses all cores, and more threads than cores \
+             are capped to the cores"
+        );
+        let p = parse_str(&GOOD.replace("threads = 2", "threads = 2\nmemory_limit_mb = 512")).unwrap();
+        assert_eq!(p.data.memory_limit(), 512 << 20);
+        assert_eq!(parse_str(GOOD).unwrap().data.memory_limit_mb, 0);
     }
 
     #[test]

@@ -70,6 +70,38 @@ pub(crate) fn check_path(path: &Path) -> Result<()> {
     }
 }
 
+/// Refuses a data path that is not a regular file: a FIFO (opening it for reading blocks until a
+/// writer comes), a character or block device (`/dev/zero` never ends) or a socket. It is checked
+/// with `stat` (following symbolic links) before the file is opened. A missing path and a
+/// directory are left to the readers' own messages.
+pub(crate) fn regular_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let t = meta.file_type();
+    let what = if t.is_file() || t.is_dir() {
+        return Ok(());
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    };
+    Err(Error::DataFile {
+        path: path.to_path_buf(),
+        message: format!(
+            "is {what}, not a regular file; reading it could block or never end: [data] path must name a regular \
+             file (save the stream to a file first)"
+        ),
+    })
+}
+
 /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 on any error).
 fn read_at(f: &mut std::fs::File, offset: u64, buf: &mut [u8]) -> usize {
     if f.seek(SeekFrom::Start(offset)).is_err() {

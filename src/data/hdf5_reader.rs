@@ -81,11 +81,13 @@ pub(super) fn read(spec: &DataSpec, format: Format, rules: ValueRules) -> Result
     };
     let mut read = match &target {
         Target::Dense(ds) => {
+            declared_dense(ds, spec).map_err(data_err)?;
             let mut r = dense(ds, spec.transpose).map_err(data_err)?;
             r.format = format!("{prefix} dense");
             r
         }
         Target::Sparse(g, forced) => {
+            declared_sparse(g, spec).map_err(data_err)?;
             let (x, stored_shape, dtype, layout) = sparse(g, *forced, spec.transpose).map_err(data_err)?;
             read_of(
                 x,
@@ -104,6 +106,7 @@ pub(super) fn read(spec: &DataSpec, format: Format, rules: ValueRules) -> Result
                     )));
                 }
             }
+            declared_sparse(g, spec).map_err(data_err)?;
             // Stored as features x barcodes (CSC): cells become rows unless transpose = true.
             let (x, stored_shape, dtype, _) = sparse(g, Some(Layout::Csc), !spec.transpose).map_err(data_err)?;
             read_of(x, !spec.transpose, stored_shape, dtype, "10x".into())
@@ -158,6 +161,40 @@ pub(super) fn read(spec: &DataSpec, format: Format, rules: ValueRules) -> Result
         read.var_names = Some(read_names(&file, d, p, "var_names", "features").map_err(file_err)?);
     }
     check::finish(path, read, rules)
+}
+
+/// Checks the memory a dense dataset's declared shape needs (read as f64, its transpose, the
+/// all-zero line search) against `spec`'s limit, before it is read: a chunked dataset may declare
+/// a shape far larger than its file (unwritten chunks take no space).
+fn declared_dense(ds: &hdf5::Dataset, spec: &DataSpec) -> std::result::Result<(), String> {
+    use crate::limits::bytes;
+    let shape = ds.shape();
+    let [rows, cols] = shape[..] else {
+        return Ok(()); // not 2-D: `dense` says so
+    };
+    let copies = if spec.transpose { 2 } else { 1 };
+    let need = bytes(&[rows as u64, cols as u64, 8, copies]).saturating_add(bytes(&[rows as u64 + cols as u64, 24]));
+    super::check_declared(spec, &format!("its declared shape {rows} x {cols}"), need)
+}
+
+/// Checks the memory a sparse group's members need, from their declared lengths and the declared
+/// shape (values and indices as read and converted, the offsets, the CSR form and its transpose,
+/// the all-zero line search), against `spec`'s limit, before they are read. Members that are
+/// missing or unreadable are left to `sparse`'s messages.
+fn declared_sparse(g: &hdf5::Group, spec: &DataSpec) -> std::result::Result<(), String> {
+    use crate::limits::bytes;
+    let len = |name: &str| g.dataset(name).map_or(0, |d| d.size() as u64);
+    let (nnz, ptr) = (len("data").max(len("indices")), len("indptr"));
+    let [rows, cols] = group_shape(g).unwrap_or([0, 0]);
+    let lines = rows as u64 + cols as u64 + 2;
+    let need = bytes(&[nnz, 8 + 8 + 4 + 12])
+        .saturating_add(bytes(&[ptr, 16]))
+        .saturating_add(bytes(&[lines, 8 + 24]));
+    super::check_declared(
+        spec,
+        &format!("the sparse matrix ({rows} x {cols}, {nnz} stored entries declared)"),
+        need,
+    )
 }
 
 /// A [`Read`] of matrix `x` without names yet.

@@ -96,6 +96,8 @@ fn read_values(spec: &DataSpec) -> Result<Dataset> {
         missing_allowed: spec.nan_is_missing || spec.mask.is_some(),
     };
     detect::check_path(&spec.path)?;
+    // Before anything opens it: opening a FIFO for reading blocks, and a device never ends.
+    detect::regular_file(&spec.path)?;
     let format = match spec.format {
         Format::Auto => detect::sniff(&spec.path)?,
         f => f,
@@ -104,7 +106,7 @@ fn read_values(spec: &DataSpec) -> Result<Dataset> {
         Format::Mtx | Format::Csv | Format::Tsv => {
             detect::check_text_spec(spec, format)?;
             if format == Format::Mtx {
-                mtx::read(&spec.path, spec.transpose, rules)?
+                mtx::read(&spec.path, spec.transpose, rules, spec)?
             } else {
                 delimited::read(&spec.path, format, spec.transpose, rules)?
             }
@@ -112,6 +114,21 @@ fn read_values(spec: &DataSpec) -> Result<Dataset> {
         f => return hdf5_reader::read(spec, f, rules),
     };
     check::finish(&spec.path, read, rules)
+}
+
+/// Refuses to read a matrix of `what` (e.g. "the dataset's declared shape 10 x 10") that needs
+/// `need` bytes in memory when that is above `spec`'s memory limit; the message names the limit
+/// and the key that sets it.
+pub(crate) fn check_declared(spec: &DataSpec, what: &str, need: u64) -> std::result::Result<(), String> {
+    if need <= spec.memory_limit() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} needs about {} MiB in memory to read, above the memory limit of {}; check the file, or use a \
+         machine with more memory and raise [run] memory_limit_mb",
+        crate::limits::mib(need),
+        spec.memory_limit_text()
+    ))
 }
 
 /// Marks the entries where the dense dataset `mask` (same stored shape as the matrix) is 0 as

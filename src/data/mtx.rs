@@ -7,20 +7,25 @@
 use super::Matrix;
 use super::check::{BadEntries, Pos, Read, ValueRules};
 use super::text::{Lines, number};
+use crate::config::DataSpec;
 use crate::error::{Error, Result};
 use crate::sparse::Csr;
 use ndarray::{Array2, ShapeBuilder};
 use std::io::BufRead;
 use std::path::Path;
 
-/// Reads and checks the Matrix Market file at `path`; X is its transpose when `transpose`.
-pub(crate) fn read(path: &Path, transpose: bool, rules: ValueRules) -> Result<Read> {
+/// Reads and checks the Matrix Market file at `path`; X is its transpose when `transpose`. The
+/// size line is checked against the file's length and `spec`'s memory limit before anything of
+/// that size is allocated ([`declared`]).
+pub(crate) fn read(path: &Path, transpose: bool, rules: ValueRules, spec: &DataSpec) -> Result<Read> {
     let err = |message: String| Error::DataFile {
         path: path.to_path_buf(),
         message,
     };
     let f = std::fs::File::open(path).map_err(|e| err(format!("cannot be read: {e}")))?;
-    let parsed = parse(std::io::BufReader::new(f), rules).map_err(err)?;
+    let len = f.metadata().map_or(u64::MAX, |m| m.len());
+    let check = |s: &Size| declared(s, len, transpose, spec);
+    let parsed = parse_checked(std::io::BufReader::new(f), rules, &check).map_err(err)?;
     let stored_shape = [parsed.x.dim().0, parsed.x.dim().1];
     let x = match (parsed.x, transpose) {
         (Matrix::Sparse(c), true) => Matrix::Sparse(c.transpose()),
@@ -88,7 +93,63 @@ struct Entry {
     value: f64,
 }
 
+/// What the size line declares.
+#[derive(Debug, Clone, Copy)]
+struct Size {
+    /// 1-based line of the size line.
+    line: usize,
+    rows: usize,
+    cols: usize,
+    /// Stored entries (coordinate files); rows x cols for array files.
+    entries: usize,
+    coordinate: bool,
+    pattern: bool,
+}
+
+/// Checks a size line against the file's length `len` (each coordinate entry takes at least 4
+/// bytes, "1 1\n", or 6 with a value; each array value at least 2, "0\n") and the memory limit of
+/// `spec` (the entries while read, the CSR or dense form, its transpose, the all-zero line search).
+fn declared(s: &Size, len: u64, transpose: bool, spec: &DataSpec) -> Result<(), String> {
+    use crate::limits::bytes;
+    let per_entry = match (s.coordinate, s.pattern) {
+        (true, true) => 4,
+        (true, false) => 6,
+        (false, _) => 2,
+    };
+    let least = bytes(&[s.entries as u64, per_entry]).saturating_sub(1);
+    if least > len {
+        let what = if s.coordinate { "entries" } else { "values" };
+        return Err(format!(
+            "line {}: the size line declares {} x {} with {} {what}, which take at least {least} bytes, but the file \
+             has {len} bytes; fix the size line (or the truncated file)",
+            s.line, s.rows, s.cols, s.entries
+        ));
+    }
+    let (rows, cols, entries) = (s.rows as u64, s.cols as u64, s.entries as u64);
+    let lines = bytes(&[rows + cols + 2, 8, 3]);
+    let need = if s.coordinate {
+        bytes(&[entries, 24 + 12 + if transpose { 12 } else { 0 }]).saturating_add(lines)
+    } else {
+        bytes(&[entries, 8, if transpose { 3 } else { 2 }]).saturating_add(lines)
+    };
+    super::check_declared(
+        spec,
+        &format!("line {}: the size line's {} x {} matrix", s.line, s.rows, s.cols),
+        need,
+    )
+}
+
+#[cfg(test)]
 fn parse<R: BufRead>(reader: R, rules: ValueRules) -> Result<Parsed, String> {
+    parse_checked(reader, rules, &|_| Ok(()))
+}
+
+/// [`parse`], with `check` run on the size line before anything of its size is allocated.
+fn parse_checked<R: BufRead>(
+    reader: R,
+    rules: ValueRules,
+    check: &dyn Fn(&Size) -> Result<(), String>,
+) -> Result<Parsed, String> {
     let mut lines = Lines::new(reader);
     let Some((_, header)) = lines.next_line()? else {
         return Err("is empty; a Matrix Market file starts with a %%MatrixMarket header line".into());
@@ -182,6 +243,14 @@ fn parse<R: BufRead>(reader: R, rules: ValueRules) -> Result<Parsed, String> {
             u32::MAX
         ));
     }
+    check(&Size {
+        line: size_line,
+        rows: nrows,
+        cols: ncols,
+        entries: if coordinate { nnz } else { nrows.saturating_mul(ncols) },
+        coordinate,
+        pattern: field == "pattern",
+    })?;
     let mut bad = BadEntries::new(rules);
     let x = if coordinate {
         let entries = coordinate_entries(&mut lines, field, [nrows, ncols, nnz], size_line, &mut bad)?;

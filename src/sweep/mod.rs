@@ -12,6 +12,7 @@
 
 mod collect;
 pub mod manifest;
+mod memory;
 mod run;
 pub mod shard;
 pub mod store;

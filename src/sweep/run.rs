@@ -213,6 +213,7 @@ pub fn execute(
     interrupt::check(cancel)?;
     // A run that fails here leaves no trace: `out` removes a directory it created when dropped.
     let (mut dataset, zero, warnings) = read_checked(plan)?;
+    super::memory::check(plan, &dataset, &zero)?;
     interrupt::set_phase(Phase::Checking);
     interrupt::check(cancel)?;
     let sha = dataset.provenance.sha256.clone();
@@ -246,6 +247,10 @@ pub fn execute(
     manifest::write_or_check(&plan.out_dir, &this)?;
     for w in &warnings {
         obs.warn(w);
+    }
+    let (threads, capped) = crate::limits::worker_threads(plan.threads);
+    if let Some(w) = capped {
+        obs.warn(&w);
     }
     if plan.init.is_deterministic() && plan.restarts > 1 {
         obs.warn(&format!(
@@ -350,7 +355,7 @@ pub fn execute(
             &data,
             &settings,
             &todo,
-            plan.threads,
+            threads,
             cancel,
             |fit: StoredFit| -> Result<()> {
                 // A cancelled fit is not a result: it is recomputed on resume (same bits as if
@@ -543,7 +548,7 @@ pub fn recorded_shards(out: &Path) -> Option<usize> {
     std::fs::read_to_string(out.join(outdir::SHARDS_TXT))
         .ok()
         .and_then(|t| t.trim().parse().ok())
-        .filter(|&n| n >= 1)
+        .filter(|&n| (1..=crate::limits::MAX_SHARDS).contains(&n))
 }
 
 /// The shard of each job of `jobs` among `count` shards.
@@ -593,7 +598,8 @@ fn build_results(
             ),
         });
     }
-    let consensus = consensus_allowed(plan, n_fit, obs);
+    let consensus =
+        consensus_allowed(plan, n_fit, obs) && full_consensus_allowed(plan, dataset.facts.shape.0, n_fit, obs);
     let mut collector = Collector::new(plan.loss, &plan.ranks, n_fit, grid_size(plan), consensus);
     for job in grid.iter().filter(|j| !missing.contains(j)) {
         collector.add(store::read(out, &fp, job)?);
@@ -722,6 +728,40 @@ fn consensus_allowed(plan: &Plan, n: usize, obs: &mut dyn Observer) -> bool {
         return false;
     }
     true
+}
+
+/// Whether the N x N consensus matrices of the outputs (one per rank, for all N observations,
+/// all-zero rows included, held together while results.h5 is written; see
+/// `report::rank_outputs`) fit in `[selection] consensus_max_mb` beside the accumulators of the
+/// `n_fit` fitted rows; warns why not. Without it the consensus outputs are skipped.
+fn full_consensus_allowed(plan: &Plan, n: usize, n_fit: usize, obs: &mut dyn Observer) -> bool {
+    let accumulators = plan.ranks.len() * if plan.selection.null_restarts > 0 { 2 } else { 1 };
+    let full = crate::limits::bytes(&[plan.ranks.len() as u64, n as u64, n as u64, 8]);
+    let need = ConsensusAccumulator::bytes_needed(n_fit, accumulators) as u64;
+    let mib = crate::limits::mib(full.saturating_add(need));
+    let memory = plan.data.memory_limit();
+    let above = if mib > plan.selection.consensus_max_mb as u64 {
+        format!(
+            "[selection] consensus_max_mb = {}; raise it to at least {mib} to compute them",
+            plan.selection.consensus_max_mb
+        )
+    } else if full.saturating_add(need) > memory {
+        // consensus_max_mb was raised past the memory there is.
+        format!("the memory limit of {}", plan.data.memory_limit_text())
+    } else {
+        return true;
+    };
+    let zero_rows = if n > n_fit {
+        format!(" ({} of them all-zero rows, restored in the outputs)", n - n_fit)
+    } else {
+        String::new()
+    };
+    obs.warn(&format!(
+        "consensus statistics (cophenetic, dispersion, consensus clusters, consensus matrices) skipped: the N x N \
+         consensus matrices of all {n} observations{zero_rows} need about {mib} MiB for {} ranks, above {above}",
+        plan.ranks.len(),
+    ));
+    false
 }
 
 /// Consensus summaries, objective spread and component stability of every rank. Stability

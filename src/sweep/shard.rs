@@ -38,6 +38,14 @@ impl Shard {
         if count == 0 {
             return Err(bad(format!("\"{text}\": the shard count N must be at least 1")));
         }
+        if count > crate::limits::MAX_SHARDS {
+            return Err(bad(format!(
+                "\"{text}\": the shard count N must be at most {} (a shard runs at least one fit; a sweep has at \
+                 most {} fits)",
+                crate::limits::MAX_SHARDS,
+                crate::limits::MAX_FITS
+            )));
+        }
         if index >= count {
             return Err(bad(format!(
                 "\"{text}\": the shard index must be between 0 and {} (shards are numbered from 0)",
@@ -120,13 +128,17 @@ pub fn assign(jobs: &[Job], count: usize) -> Vec<usize> {
         let j = &jobs[i];
         (std::cmp::Reverse(cost(j)), j.rank, j.kind, j.index)
     });
-    let mut load = vec![0u64; count];
+    // The least-loaded shard, ties to the lower index, is the top of a min-heap of (load, shard):
+    // O(jobs · log shards). Shards beyond the jobs stay empty and are never held.
+    let mut load: std::collections::BinaryHeap<std::cmp::Reverse<(u64, usize)>> =
+        (0..count.min(jobs.len())).map(|s| std::cmp::Reverse((0, s))).collect();
     let mut out = vec![0usize; jobs.len()];
     for i in order {
-        // The least-loaded shard; ties to the lower index.
-        let s = (0..count).min_by_key(|&s| (load[s], s)).unwrap_or(0);
-        load[s] += cost(&jobs[i]);
+        let Some(std::cmp::Reverse((l, s))) = load.pop() else {
+            break;
+        };
         out[i] = s;
+        load.push(std::cmp::Reverse((l + cost(&jobs[i]), s)));
     }
     out
 }
@@ -146,6 +158,7 @@ mod tests {
             ("x/2", "shard index \"x\""),
             ("3", "not of the form I/N"),
             ("-1/2", "not a non-negative integer"),
+            ("0/1000000000", "must be at most 100000"),
         ] {
             let e = Shard::parse(bad, "--shard").unwrap_err();
             assert!(e.to_string().contains(msg), "{bad}: {e}");
@@ -184,6 +197,36 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("contiguous"), "{e}");
         assert!(Shard::from_env(env(&[("SLURM_ARRAY_TASK_ID", "0")])).is_err());
+    }
+
+    #[test]
+    fn assignment_is_the_least_loaded_shard_rule() {
+        let size = GridSize {
+            restarts: 5,
+            heldout_repeats: 2,
+            null_restarts: 1,
+        };
+        let grid = jobs(&[1, 2, 3, 7], size, 3);
+        for n in [1, 2, 5, 31, 32, 33, 100, 1_000_000] {
+            // The rule written as a scan over every shard.
+            let mut order: Vec<usize> = (0..grid.len()).collect();
+            order.sort_by_key(|&i| {
+                (
+                    std::cmp::Reverse(cost(&grid[i])),
+                    grid[i].rank,
+                    grid[i].kind,
+                    grid[i].index,
+                )
+            });
+            let mut load = vec![0u64; n.min(1000)];
+            let mut want = vec![0usize; grid.len()];
+            for i in order {
+                let s = (0..load.len()).min_by_key(|&s| (load[s], s)).unwrap();
+                load[s] += cost(&grid[i]);
+                want[i] = s;
+            }
+            assert_eq!(assign(&grid, n), want, "{n} shards");
+        }
     }
 
     #[test]

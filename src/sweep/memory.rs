@@ -1,0 +1,107 @@
+//! The sweep's memory estimate, checked once the data is read and before anything else is
+//! allocated for the fits (`[run] memory_limit_mb`, default this machine's physical memory): a
+//! sweep that would not fit is refused with the estimate instead of aborting on a failed
+//! allocation. The estimate is an upper bound of the large allocations: X as read and as fitted
+//! (and its column-permuted copy, its f32 copy), and for every fit that runs at once its factors
+//! and workspace (WH and the ratio matrix for dense X, values at the stored entries for sparse X,
+//! the CSC copy of coordinate descent, the training copy and held-out entries of a
+//! cross-validation fit), plus the job grid and its records.
+
+use super::{FitRecord, Job};
+use crate::config::Plan;
+use crate::data::{Dataset, Matrix, ZeroLines};
+use crate::error::{Error, Result};
+use crate::limits::{bytes, mib};
+use crate::nmf::{Precision, Solver};
+
+/// The parts of the estimate, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Estimate {
+    /// X as read, as fitted, and its copies.
+    pub data: u64,
+    /// The fits running at once: each one's factors and workspace at the largest rank, and the
+    /// training copy and held-out entries of those that are cross-validation fits.
+    pub fits: u64,
+    /// Fits running at once.
+    pub fits_at_once: u64,
+    /// The job grid and the fit records.
+    pub grid: u64,
+}
+
+impl Estimate {
+    /// Everything together.
+    pub fn total(&self) -> u64 {
+        self.data.saturating_add(self.fits).saturating_add(self.grid)
+    }
+}
+
+/// The estimate of `plan`'s sweep on `d` (all-zero lines `zero` left out of the fits).
+pub(crate) fn estimate(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Estimate {
+    let (n, p) = d.facts.shape;
+    let (nf, pf) = ((n - zero.zero_rows.len()) as u64, (p - zero.zero_cols.len()) as u64);
+    let nnz = match &d.x {
+        Matrix::Dense(_) => None,
+        Matrix::Sparse(c) => Some(c.nnz() as u64),
+    };
+    // Bytes of a matrix of `rows` x `cols` held as X is held.
+    let held = |rows: u64, cols: u64| match nnz {
+        None => bytes(&[rows, cols, 8]),
+        Some(nnz) => bytes(&[nnz, 12]).saturating_add(bytes(&[rows + 1, 8])),
+    };
+    let fitted = held(nf, pf);
+    let as_read = if zero.is_empty() { 0 } else { held(n as u64, p as u64) };
+    let copies =
+        (if plan.selection.null_restarts > 0 { 2 } else { 1 }) * (if plan.precision == Precision::F32 { 3 } else { 2 });
+    let data = as_read.saturating_add(bytes(&[fitted, copies]) / 2);
+
+    // Every fit: W, H, their numerators and transposes; the ratio (or product) matrix of dense X,
+    // or the values at the stored entries of sparse X (and coordinate descent's CSC copy).
+    let r = plan.ranks.iter().copied().max().unwrap_or(1) as u64;
+    let per_fit = bytes(&[nf + pf, r, 8, 6]).saturating_add(match nnz {
+        None => bytes(&[nf, pf, 8]),
+        Some(nnz) if plan.solver == Solver::Cd => bytes(&[nnz, 8]).saturating_add(fitted),
+        Some(nnz) => bytes(&[nnz, 8]),
+    });
+    // A cross-validation fit also holds its training copy of X and its held-out entries.
+    let held_out = (plan.selection.heldout_fraction * (nf as f64) * (pf as f64) * 16.0).min(u64::MAX as f64) as u64;
+    let per_heldout = fitted.saturating_add(held_out);
+    let sel = &plan.selection;
+    let fits = plan.ranks.len() * (plan.restarts + sel.heldout_repeats + sel.null_restarts);
+    let (threads, _) = crate::limits::worker_threads(plan.threads);
+    let at_once = threads.min(fits).max(1) as u64;
+    let heldout_at_once = at_once.min((plan.ranks.len() * sel.heldout_repeats) as u64);
+    let record = std::mem::size_of::<Job>() + std::mem::size_of::<FitRecord>();
+    Estimate {
+        data,
+        fits: bytes(&[per_fit, at_once]).saturating_add(bytes(&[per_heldout, heldout_at_once])),
+        fits_at_once: at_once,
+        grid: bytes(&[fits as u64, record as u64, 2]),
+    }
+}
+
+/// Refuses the sweep of `plan` on `d` when its [`estimate`] is above the memory limit.
+pub(crate) fn check(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Result<()> {
+    let e = estimate(plan, d, zero);
+    let limit = plan.data.memory_limit();
+    if e.total() <= limit {
+        return Ok(());
+    }
+    let (n, p) = d.facts.shape;
+    let storage = if d.facts.sparse { "sparse" } else { "dense" };
+    Err(Error::ConfigValue {
+        path: plan.config_path.clone(),
+        line: 0,
+        key: "run.memory_limit_mb".into(),
+        message: format!(
+            "the sweep needs about {} MiB: the data ({n} x {p}, {storage}) {} MiB, and {} MiB for the {} fits that run \
+             at once (factors and workspace at rank {}, cross-validation copies), above the memory limit of {}; use \
+             fewer threads ([run] threads), lower ranks or fewer cross-validation repeats, or raise the limit",
+            mib(e.total()),
+            mib(e.data),
+            mib(e.fits),
+            e.fits_at_once,
+            plan.ranks.iter().copied().max().unwrap_or(1),
+            plan.data.memory_limit_text()
+        ),
+    })
+}
