@@ -4,16 +4,19 @@
 //! Exit codes (also in the README):
 //! - 0: success;
 //! - 1: internal error (a bug, or an unexpected I/O or HDF5 failure);
-//! - 2: bad command line or configuration (syntax, unknown key, invalid value, a rank impossible
+//! - 2: bad command line or configuration (syntax, unknown key, invalid value, a count above its
+//!   ceiling, a sweep whose memory estimate is above `[run] memory_limit_mb`, a rank impossible
 //!   for the data, a bad `--shard` or Slurm array environment, `--force` with a shard);
-//! - 3: bad input data (missing file or dataset, wrong shape or type, negative/NaN/infinite
-//!   entries; at `merge`, data changed since the sweep ran);
-//! - 4: output directory problem (already holds results without `--force`, not writable, holds
-//!   the fit records of another sweep — other config or data — or, for `merge`/`status`, no sweep
-//!   or a file; a damaged sweep manifest);
+//! - 3: bad input data (missing file or dataset, not a regular file, a declared size the file or
+//!   the memory limit cannot hold, wrong shape or type, negative/NaN/infinite entries; at
+//!   `merge`, data changed since the sweep ran);
+//! - 4: output directory problem (already holds results without `--force`, not writable, locked
+//!   by another process or on a file system without locks, holds an input under an output name or
+//!   files with output names but no sweep manifest, holds the fit records of another sweep — other
+//!   config or data — or, for `merge`/`status`, no sweep or a file; a damaged sweep manifest);
 //! - 5: numerical failure (every fit of some rank produced a non-finite objective);
-//! - 6: incomplete: the sweep stopped before every fit was done (SIGTERM, SIGINT, a Slurm time
-//!   limit or `scancel`), or `merge` found fits missing; finished fits are kept, and running the
+//! - 6: incomplete: the command was stopped by SIGTERM or SIGINT (a Slurm time limit or
+//!   `scancel`) in any phase, or `merge` found fits missing; finished fits are kept, and running the
 //!   same command again resumes (only the missing fits are computed).
 
 use std::path::PathBuf;
