@@ -104,8 +104,8 @@ pub struct OutDir {
 
 impl OutDir {
     /// Opens `dir` for writing: refuses inputs lying in it under an output name, creates it if
-    /// needed, takes its lock in `mode` (refused when another process holds it), and refuses a
-    /// directory holding files with output names but no sweep manifest. `command` is quoted to a
+    /// needed, refuses a directory holding files with output names but no sweep manifest (nor
+    /// lock folder), and takes its lock in `mode` (refused when another process holds it). `command` is quoted to a
     /// process that is refused because this one holds the lock.
     pub fn open(dir: &Path, mode: LockMode, command: &str, inputs: &[Input]) -> Result<OutDir> {
         check_inputs(dir, inputs)?;
@@ -119,8 +119,9 @@ impl OutDir {
             created,
             lock: None,
         };
-        out.lock = Some(DirLock::acquire(dir, mode, command)?);
+        // Before the lock folder is made: its presence marks a directory a sweep has written.
         check_foreign(dir)?;
+        out.lock = Some(DirLock::acquire(dir, mode, command)?);
         Ok(out)
     }
 
@@ -225,9 +226,11 @@ fn check_inputs(dir: &Path, inputs: &[Input]) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a directory with names on the list but no sweep manifest (files a sweep did not write).
+/// Refuses a directory with names on the list but neither a sweep manifest nor the lock folder
+/// (files a sweep did not write). A directory whose manifest was deleted (the advice for a
+/// damaged one) still has its lock folder, so its records are resumed.
 fn check_foreign(dir: &Path) -> Result<()> {
-    if dir.join(MANIFEST).exists() {
+    if dir.join(MANIFEST).exists() || dir.join(LOCK_DIR).is_dir() {
         return Ok(());
     }
     let mut found: Vec<String> = std::fs::read_dir(dir)
