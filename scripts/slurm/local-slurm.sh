@@ -51,7 +51,7 @@ daemon_pid() {
     local pid
     pid=$(cat "$dir/pid/$1" 2>/dev/null) || return 0
     [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" || return 0
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir/"; then echo "$pid"; fi
+    if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$dir/"; then echo "$pid"; fi
 }
 
 # launch NAME COMMAND...: run a daemon in the foreground of its own session, in the background
@@ -206,7 +206,7 @@ stop_pids() {
 leftovers() {
     local pid
     for pid in $(pgrep -x slurmstepd || true); do
-        if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$conf"; then
+        if tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "SLURM_CONF=$conf"; then
             echo "$pid"
             below "$pid"
         fi
@@ -307,6 +307,7 @@ do_start() {
     launch slurmd slurmd -D -f "$conf" -N "$host"
     local state="" end=$((SECONDS + 60))
     while [[ $state != idle ]]; do
+        [[ -n $(daemon_pid slurmd) ]] || fail "slurmd exited"
         state=$(timeout 5 sinfo -h -N -n "$host" -o %T 2>/dev/null) || state=""
         case $state in
             idle) ;;
