@@ -2,8 +2,9 @@
 # The whole test suite: installs what is missing (scripts/setup.sh --test), then formatting,
 # lints, every unit and end-to-end test, a build of the benchmarks, the SIGKILL/resume loop
 # (scripts/kill_resume.sh, 20 trials), and the Slurm test (scripts/slurm/test_slurm.sh) on a
-# throw-away single-node Slurm started here with ../shared/scripts/local-slurm.sh (as root; it
-# installs Debian's slurm-wlm and munge when missing) and stopped on exit.
+# throw-away single-node Slurm started here with scripts/slurm/local-slurm.sh (as root; it
+# installs Debian's slurm-wlm and munge when missing) and stopped on exit. NNMF_TEST_SLURM_DIR: its
+# directory (default /tmp/nnmf-slurm); NNMF_SLURM_PORT: its slurmctld port (default: a free one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -13,7 +14,7 @@ cargo test --all-targets
 cargo bench --no-run --quiet
 scripts/kill_resume.sh 20
 slurm_dir=${NNMF_TEST_SLURM_DIR:-/tmp/nnmf-slurm}
-trap '../shared/scripts/local-slurm.sh stop "$slurm_dir" || true' EXIT
-env_sh=$(../shared/scripts/local-slurm.sh start "$slurm_dir")
+trap 'scripts/slurm/local-slurm.sh stop "$slurm_dir" || true' EXIT
+env_sh=$(scripts/slurm/local-slurm.sh start "$slurm_dir")
 eval "$env_sh"
 scripts/slurm/test_slurm.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_slurm.sh -- the Slurm end-to-end test (run by scripts/test.sh on a local single-node Slurm
-# started with ../shared/scripts/local-slurm.sh; it needs a working sbatch/squeue/scontrol and
+# started with scripts/slurm/local-slurm.sh; it needs a working sbatch/squeue/scontrol and
 # FAILS, never skips, without one).
 #
 # A: the demo sweep (configs/demo.toml on its planted 300 x 200 matrix) submitted with submit.sh as
