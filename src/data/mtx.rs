@@ -20,7 +20,16 @@ pub(crate) fn read(path: &Path, transpose: bool, rules: ValueRules) -> Result<Re
         message,
     };
     let f = std::fs::File::open(path).map_err(|e| err(format!("cannot be read: {e}")))?;
-    let parsed = parse(std::io::BufReader::new(f), rules).map_err(err)?;
+    read_from(std::io::BufReader::new(f), path, transpose, rules)
+}
+
+/// [`read`] of a Matrix Market text from `reader`; `path` names it in error messages.
+pub(crate) fn read_from<R: BufRead>(reader: R, path: &Path, transpose: bool, rules: ValueRules) -> Result<Read> {
+    let err = |message: String| Error::DataFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let parsed = parse(reader, rules).map_err(err)?;
     let stored_shape = [parsed.x.dim().0, parsed.x.dim().1];
     let x = match (parsed.x, transpose) {
         (Matrix::Sparse(c), true) => Matrix::Sparse(c.transpose()),
