@@ -35,11 +35,12 @@ impl Csr {
         if ncols > u32::MAX as usize {
             return Err(format!("has {ncols} {other}s; at most {} are supported", u32::MAX));
         }
-        if indptr.len() != nrows + 1 {
+        // Compared as `len - 1` so that a shape of usize::MAX lines cannot overflow.
+        if indptr.len().checked_sub(1) != Some(nrows) {
             return Err(format!(
                 "indptr has {} entries, but the shape says {nrows} {what}s, which needs {} (one more than the {what}s)",
                 indptr.len(),
-                nrows + 1
+                nrows as u128 + 1
             ));
         }
         if indices.len() != data.len() {
