@@ -8,8 +8,11 @@ use nnmf_sweep::data::{Format, Matrix, read_text};
 use nnmf_sweep::sparse::Csr;
 use std::path::Path;
 
+/// A fuzz entry point: takes the raw input bytes.
+pub type Target = fn(&[u8]);
+
 /// The targets by name (the folder names under `tests/fuzz_regressions/`).
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [("config", config), ("mtx", mtx), ("csv", csv), ("sparse", sparse)];
+pub const TARGETS: [(&str, Target); 4] = [("config", config), ("mtx", mtx), ("csv", csv), ("sparse", sparse)];
 
 /// Config text -> checked `Plan`, then the checks a `Plan` runs against the data's shape.
 pub fn config(data: &[u8]) {
@@ -51,12 +54,15 @@ impl Bytes<'_> {
     }
 }
 
+/// The arguments of `Csr::from_parts`: shape, indptr, indices, data and the name of a line.
+pub type SparseParts = ((usize, usize), Vec<usize>, Vec<u32>, Vec<f64>, &'static str);
+
 /// The arrays of a CSR matrix decoded from fuzz bytes: byte 0 holds the flags (bit 0: small
 /// mode, bit 1: CSC), bytes 1-3 the lengths of indptr, indices and data; then the shape and the
 /// arrays. In small mode the shape is below 32, every number is one byte and indptr is built
 /// from steps of 0 to 3, so that valid matrices are common; otherwise shape and offsets are full
 /// 8-byte numbers (huge ones included) and values are any f64 bit pattern.
-pub fn sparse_parts(data: &[u8]) -> ((usize, usize), Vec<usize>, Vec<u32>, Vec<f64>, &'static str) {
+pub fn sparse_parts(data: &[u8]) -> SparseParts {
     let mut b = Bytes(data);
     let flags = b.take(1);
     let (small, csc) = (flags & 1 == 1, flags & 2 == 2);
