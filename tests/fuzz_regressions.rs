@@ -42,6 +42,17 @@ fn every_saved_fuzz_input_returns_without_a_panic() {
     eprintln!("{count} saved fuzz inputs return without a panic");
 }
 
+/// The hand-written config regression does reach the check it is about (and gets an error).
+#[test]
+fn a_huge_image_shape_is_an_error_against_the_data() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions/config/image-shape-product-overflow.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let plan = nnmf_sweep::config::parse(&text, &path, &Default::default()).unwrap();
+    let e = plan.check_image_shape(6).unwrap_err().to_string();
+    assert!(e.contains("is 18446744078004518912 pixels"), "{e}");
+}
+
 /// The fuzz seeds (fuzz/seeds/<target>/) are valid examples: each must go through its target too.
 #[test]
 fn the_fuzz_seeds_go_through_their_targets() {
