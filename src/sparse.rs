@@ -7,6 +7,12 @@
 
 use ndarray::{Array2, ArrayView2};
 
+/// The most columns a CSR matrix may declare beyond its stored values (2^25). The file gives
+/// an offset per row (indptr) but only declares the columns, and the transpose, the all-zero
+/// line scan and the factors take memory per column: a shape far beyond the stored values is
+/// refused before anything is allocated for it.
+pub const MAX_DECLARED_LINES: usize = 1 << 25;
+
 /// A checked CSR matrix (N x p) of f64 values: indptr has N + 1 non-decreasing offsets from 0 to
 /// nnz, every row's column indices are strictly increasing and below p.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +26,8 @@ pub struct Csr {
 
 impl Csr {
     /// Builds a CSR matrix from its arrays, checking every invariant; the error says which one
-    /// fails and where (0-based), in words meant for a user who wrote the file.
+    /// fails and where (0-based), in words meant for a user who wrote the file. The columns may
+    /// number at most [`MAX_DECLARED_LINES`] or the stored values, whichever is larger.
     ///
     /// `what` names a line of the matrix ("row" for CSR, "column" for CSC read as its transpose).
     pub fn from_parts(
@@ -35,17 +42,25 @@ impl Csr {
         if ncols > u32::MAX as usize {
             return Err(format!("has {ncols} {other}s; at most {} are supported", u32::MAX));
         }
-        if indptr.len() != nrows + 1 {
+        // Compared as `len - 1` so that a shape of usize::MAX lines cannot overflow.
+        if indptr.len().checked_sub(1) != Some(nrows) {
             return Err(format!(
                 "indptr has {} entries, but the shape says {nrows} {what}s, which needs {} (one more than the {what}s)",
                 indptr.len(),
-                nrows + 1
+                nrows as u128 + 1
             ));
         }
         if indices.len() != data.len() {
             return Err(format!(
                 "indices has {} entries but data has {}; they must have one entry per stored value",
                 indices.len(),
+                data.len()
+            ));
+        }
+        let max_other = MAX_DECLARED_LINES.max(data.len());
+        if ncols > max_other {
+            return Err(format!(
+                "the shape says {ncols} {other}s, but only {} values are stored; with so few values at most                  {max_other} {other}s are supported (every {other} takes memory, stored value or not): is the                  shape right?",
                 data.len()
             ));
         }
@@ -337,5 +352,10 @@ mod tests {
             e(parts(&[1, 2, 3], &[0, 2, 1], &[1.0, 2.0, 3.0], (2, 3))),
             "indptr starts at 1; it must start at 0"
         );
+        assert!(
+            e(parts(&[0, 1, 2], &[0, 1], &[1.0, 2.0], (2, MAX_DECLARED_LINES + 1)))
+                .starts_with("the shape says 33554433 columns, but only 2 values are stored")
+        );
+        assert!(e(parts(&[0], &[], &[], (usize::MAX, 1))).starts_with("indptr has 1 entries"));
     }
 }

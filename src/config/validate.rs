@@ -827,7 +827,8 @@ impl Plan {
     /// all-zero columns are left out): height x width must be p.
     pub fn check_image_shape(&self, p: usize) -> Result<()> {
         match self.data.image_shape {
-            Some(s) if s.height * s.width != p => Err(Error::ConfigValue {
+            // The product in u128: height and width are any positive i64 of the config.
+            Some(s) if s.height as u128 * s.width as u128 != p as u128 => Err(Error::ConfigValue {
                 path: self.config_path.clone(),
                 line: s.line,
                 key: "data.image_shape".into(),
@@ -836,7 +837,7 @@ impl Plan {
                      whose height x width is {p}, or remove image_shape",
                     s.height,
                     s.width,
-                    s.height * s.width
+                    s.height as u128 * s.width as u128
                 ),
             }),
             _ => Ok(()),

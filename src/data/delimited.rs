@@ -28,8 +28,23 @@ pub(crate) fn read(path: &Path, format: Format, transpose: bool, rules: ValueRul
         message,
     };
     let f = std::fs::File::open(path).map_err(|e| err(format!("cannot be read: {e}")))?;
+    read_from(std::io::BufReader::new(f), path, format, transpose, rules)
+}
+
+/// [`read`] of a CSV (`Format::Csv`) or TSV text from `reader`; `path` names it in error messages.
+pub(crate) fn read_from<R: BufRead>(
+    reader: R,
+    path: &Path,
+    format: Format,
+    transpose: bool,
+    rules: ValueRules,
+) -> Result<Read> {
+    let err = |message: String| Error::DataFile {
+        path: path.to_path_buf(),
+        message,
+    };
     let delimiter = if format == Format::Csv { ',' } else { '\t' };
-    let t = parse(std::io::BufReader::new(f), delimiter, rules).map_err(err)?;
+    let t = parse(reader, delimiter, rules).map_err(err)?;
     let stored_shape = [t.values.nrows(), t.values.ncols()];
     let (x, obs_names, var_names) = if transpose {
         let x = t.values.t().as_standard_layout().into_owned();

@@ -131,6 +131,34 @@ pub(crate) fn check_declared(spec: &DataSpec, what: &str, need: u64) -> std::res
     ))
 }
 
+/// Reads a text-format matrix (`Format::Mtx`, `Format::Csv` or `Format::Tsv`) from `reader` with
+/// the same parser and checks as [`read`] gives a file of that format; `path` stands for the
+/// text in error messages and the provenance. X is the stored matrix's transpose when
+/// `transpose`; NaN entries are missing values when `missing_allowed`, else an error.
+pub fn read_text<R: std::io::BufRead>(
+    reader: R,
+    path: &std::path::Path,
+    format: Format,
+    transpose: bool,
+    missing_allowed: bool,
+) -> Result<Dataset> {
+    let rules = ValueRules { missing_allowed };
+    let read = match format {
+        Format::Mtx => mtx::read_from(reader, path, transpose, rules)?,
+        Format::Csv | Format::Tsv => delimited::read_from(reader, path, format, transpose, rules)?,
+        f => {
+            return Err(Error::DataFile {
+                path: path.to_path_buf(),
+                message: format!(
+                    "format \"{}\" is not a text format; read_text reads \"mtx\", \"csv\" or \"tsv\"",
+                    f.name()
+                ),
+            });
+        }
+    };
+    check::finish(path, read, rules)
+}
+
 /// Marks the entries where the dense dataset `mask` (same stored shape as the matrix) is 0 as
 /// missing (NaN), then re-checks that an observed positive entry is left.
 fn apply_mask(spec: &DataSpec, mask: &str, d: &mut Dataset) -> Result<()> {

@@ -25,7 +25,29 @@ pub(crate) fn read(path: &Path, transpose: bool, rules: ValueRules, spec: &DataS
     let f = std::fs::File::open(path).map_err(|e| err(format!("cannot be read: {e}")))?;
     let len = f.metadata().map_or(u64::MAX, |m| m.len());
     let check = |s: &Size| declared(s, len, transpose, spec);
-    let parsed = parse_checked(std::io::BufReader::new(f), rules, &check).map_err(err)?;
+    read_checked(std::io::BufReader::new(f), path, transpose, rules, &check)
+}
+
+/// [`read`] of a Matrix Market text from `reader`; `path` names it in error messages. Its length
+/// is unknown, so the size line is not checked against it (the reader still never allocates
+/// more than the entries it has read, and at most 2^25 rows or columns).
+pub(crate) fn read_from<R: BufRead>(reader: R, path: &Path, transpose: bool, rules: ValueRules) -> Result<Read> {
+    read_checked(reader, path, transpose, rules, &|_| Ok(()))
+}
+
+/// Parses (with `check` on the size line) and transposes when asked.
+fn read_checked<R: BufRead>(
+    reader: R,
+    path: &Path,
+    transpose: bool,
+    rules: ValueRules,
+    check: &dyn Fn(&Size) -> Result<(), String>,
+) -> Result<Read> {
+    let err = |message: String| Error::DataFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let parsed = parse_checked(reader, rules, check).map_err(err)?;
     let stored_shape = [parsed.x.dim().0, parsed.x.dim().1];
     let x = match (parsed.x, transpose) {
         (Matrix::Sparse(c), true) => Matrix::Sparse(c.transpose()),
@@ -44,6 +66,13 @@ pub(crate) fn read(path: &Path, transpose: bool, rules: ValueRules, spec: &DataS
         values_checked: true,
     })
 }
+
+/// The most rows or columns a coordinate file may declare (2^25): the CSR form holds an offset
+/// per row, and per column when transposed, whether or not the file lists an entry there.
+const MAX_SPARSE_LINES: usize = 1 << 25;
+
+/// Values or entries reserved before they are read (the size line may declare any number).
+const PREALLOCATE: usize = 1 << 16;
 
 /// A parsed file: the matrix as stored and its field ("real", "integer" or "pattern").
 #[derive(Debug)]
@@ -237,10 +266,17 @@ fn parse_checked<R: BufRead>(
             .map_err(|_| format!("line {size_line}, column {col}: \"{w}\" is not a non-negative integer"))?;
     }
     let [nrows, ncols, nnz] = dims;
-    if ncols > u32::MAX as usize || nrows > u32::MAX as usize {
+    // A coordinate file is read as CSR, with an offset per row (and, transposed, per column) that
+    // the file itself does not hold: its declared rows and columns are capped.
+    let max = if coordinate {
+        MAX_SPARSE_LINES
+    } else {
+        u32::MAX as usize
+    };
+    if ncols > max || nrows > max {
         return Err(format!(
-            "line {size_line}: {nrows} x {ncols} is too large; at most {} rows and columns are supported",
-            u32::MAX
+            "line {size_line}: {nrows} x {ncols} is too large; at most {max} rows and columns are supported{}",
+            if coordinate { " in a coordinate file" } else { "" }
         ));
     }
     check(&Size {
@@ -256,7 +292,8 @@ fn parse_checked<R: BufRead>(
         let entries = coordinate_entries(&mut lines, field, [nrows, ncols, nnz], size_line, &mut bad)?;
         Matrix::Sparse(to_csr(entries, nrows, ncols)?)
     } else {
-        let mut values = Vec::with_capacity(nrows.saturating_mul(ncols).min(1 << 24));
+        // The size line is not trusted for the allocation: the values grow as they are read.
+        let mut values = Vec::with_capacity(nrows.saturating_mul(ncols).min(PREALLOCATE));
         while let Some((n, l)) = content_line(&mut lines)? {
             let w: Vec<(usize, &str)> = words(&l).collect();
             if w.len() != 1 {
@@ -303,7 +340,8 @@ fn coordinate_entries<R: BufRead>(
 ) -> Result<Vec<Entry>, String> {
     let pattern = field == "pattern";
     let want = if pattern { 2 } else { 3 };
-    let mut entries = Vec::with_capacity(nnz.min(1 << 24));
+    // The size line is not trusted for the allocation: the entries grow as they are read.
+    let mut entries = Vec::with_capacity(nnz.min(PREALLOCATE));
     while let Some((n, l)) = content_line(lines)? {
         let w: Vec<(usize, &str)> = words(&l).collect();
         if w.len() != want {

@@ -1,0 +1,9 @@
+//! cargo-fuzz target `mtx`: see `harness::mtx` (fuzz/harness.rs, shared with the stable
+//! regression test tests/fuzz_regressions.rs).
+#![no_main]
+
+#[path = "../harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::mtx(data));
