@@ -469,6 +469,7 @@ fn matrix_market_sizes_are_checked_against_the_file_and_the_memory_limit() {
         "error: <TMP>/data.mtx: line 2: the size line declares 100000 x 100000 with 10000000000 values, which take \
          at least 19999999999 bytes, but the file has 57 bytes; fix the size line (or the truncated file)\n"
     );
+    // Beyond the coordinate format's 2^25 lines (found by fuzzing): refused from the size line.
     std::fs::write(
         c.path("data.mtx"),
         "%%MatrixMarket matrix coordinate real general\n4000000000 4000000000 1\n1 1 1\n",
@@ -477,7 +478,18 @@ fn matrix_market_sizes_are_checked_against_the_file_and_the_memory_limit() {
     c.config(&text_config("data.mtx").replace("threads = 1", "threads = 1\nmemory_limit_mb = 1024"));
     assert_eq!(
         c.fail(&[], 3),
-        "error: <TMP>/data.mtx: line 2: the size line's 4000000000 x 4000000000 matrix needs about 183106 MiB in \
+        "error: <TMP>/data.mtx: line 2: 4000000000 x 4000000000 is too large; at most 33554432 rows and columns \
+         are supported in a coordinate file\n"
+    );
+    // Within it, but its row and column offsets alone above the memory limit.
+    std::fs::write(
+        c.path("data.mtx"),
+        "%%MatrixMarket matrix coordinate real general\n30000000 30000000 1\n1 1 1\n",
+    )
+    .expect("write mtx");
+    assert_eq!(
+        c.fail(&[], 3),
+        "error: <TMP>/data.mtx: line 2: the size line's 30000000 x 30000000 matrix needs about 1374 MiB in \
          memory to read, above the memory limit of 1024 MiB ([run] memory_limit_mb); check the file, or use a \
          machine with more memory and raise [run] memory_limit_mb\n"
     );
