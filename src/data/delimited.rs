@@ -100,13 +100,18 @@ fn fields(line: &str, n: usize, delimiter: char) -> Result<Vec<(usize, Cow<'_, s
     let ascii = line.is_ascii();
     let mut out = Vec::new();
     let mut start = 0;
+    // Characters before byte `counted` of the line: columns of a non-ASCII line are counted
+    // forward from the previous field, so a long line costs linear time, not quadratic.
+    let (mut counted, mut chars_before) = (0, 0);
     for piece in line.split(delimiter) {
         let lead = piece.len() - piece.trim_start().len();
         let byte = start + if lead == piece.len() { 0 } else { lead };
         let col = if ascii {
             byte + 1
         } else {
-            line[..byte].chars().count() + 1
+            chars_before += line[counted..byte].chars().count();
+            counted = byte;
+            chars_before + 1
         };
         out.push((col, Cow::Borrowed(piece.trim())));
         start += piece.len() + delimiter.len_utf8();
@@ -354,6 +359,21 @@ mod tests {
             split("a,\"b", 7, ','),
             Err("line 7, column 3: unterminated quote".into())
         );
+    }
+
+    #[test]
+    fn columns_of_non_ascii_lines_count_characters() {
+        let line = "é,1, 2,ü ,x";
+        let cols: Vec<usize> = fields(line, 1, ',').unwrap().iter().map(|f| f.0).collect();
+        assert_eq!(cols, [1, 3, 6, 8, 11]);
+        // The same columns as counting each field's prefix from the line start.
+        let long: String = (0..2000).map(|i| format!("é{i}")).collect::<Vec<_>>().join("\t");
+        let got = fields(&long, 1, '\t').unwrap();
+        let mut byte = 0;
+        for (k, piece) in long.split('\t').enumerate() {
+            assert_eq!(got[k].0, long[..byte].chars().count() + 1);
+            byte += piece.len() + 1;
+        }
     }
 
     #[test]
