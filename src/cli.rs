@@ -200,7 +200,11 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
     )?;
     let mut obs = crate::progress::for_stderr(a.quiet);
     let cancel = crate::interrupt::flag()?;
-    let opts = sweep::RunOptions { force: a.force, shard };
+    let opts = sweep::RunOptions {
+        force: a.force,
+        shard,
+        check_data: None,
+    };
     let command = if a.force {
         "nnmf-sweep run --force"
     } else {
@@ -395,9 +399,6 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
             out: a.out,
         },
     )?;
-    // Before any fit: k-means needs r observations (the sweep alone allows r up to max(N, p)).
-    let n = crate::data::read(&plan.data)?.facts.shape.0;
-    crate::compare::check_ranks(&plan, n)?;
     let mut obs = crate::progress::for_stderr(a.quiet);
     let cancel = crate::interrupt::flag()?;
     // Held for the whole command: the sweep (or the reused result) and compare's own files.
@@ -417,6 +418,9 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         let opts = sweep::RunOptions {
             force: a.force,
             shard: None,
+            // Before any fit: k-means needs r observations (the sweep alone allows r up to
+            // max(N, p)). A finished sweep is checked by compare::write, before its k-means.
+            check_data: Some(|plan, data| crate::compare::check_ranks(plan, data.facts.shape.0)),
         };
         match sweep::execute(&plan, opts, obs.as_mut(), &cancel, &out)? {
             sweep::Outcome::Merged(r) => r,

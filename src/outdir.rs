@@ -262,6 +262,16 @@ fn check_foreign(dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
     #[test]
     fn the_list() {
         for n in [
@@ -323,11 +333,7 @@ mod tests {
         out.check_writable(false).unwrap();
         drop(out);
         // No probe left; the lock folder stays (never removed from a directory in use).
-        let mut left: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
+        let left = names(&dir);
         assert_eq!(
             left,
             [".nnmf-sweep-lock", "partial.txt", "results.h5", "summary.tsv", MANIFEST]
@@ -402,11 +408,7 @@ mod tests {
         std::fs::create_dir(dir.join("records")).unwrap();
         std::fs::write(dir.join("records/fit-r004-00001.rec"), "x").unwrap();
         out.clear_previous().unwrap();
-        let mut left: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
+        let left = names(dir);
         assert_eq!(
             left,
             [

@@ -417,6 +417,19 @@ fn catches_sigterm(pid: u32) -> bool {
         })
 }
 
+/// Sends `sig` to `child` `delay_ms` after its SIGTERM and SIGINT handlers are installed.
+fn signal_when_ready(child: &Child, delay_ms: u64, sig: i32) {
+    let pid = child.id();
+    let start = Instant::now();
+    while !catches_sigterm(pid) {
+        assert!(start.elapsed() < LIMIT, "the handlers were never installed");
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    // SAFETY: kill sends a signal to our own child.
+    unsafe { libc::kill(pid as i32, sig) };
+}
+
 /// Case 8: SIGTERM or SIGINT at many moments from the first instant the handler is installed
 /// (data being read, checks, fits): every run ends with exit 6 and a message; none is killed by
 /// the signal (exit 143 or 130) or leaves a results.h5.
@@ -436,17 +449,9 @@ fn sigterm_in_every_phase_exits_6_with_a_message() {
     for (k, delay_ms) in [0u64, 1, 3, 10, 30, 100, 300, 1000].into_iter().enumerate() {
         let out = root.join(format!("out{k}"));
         let child = cmd().arg(&cfg).arg("--out").arg(&out).arg("--quiet").spawn().unwrap();
-        let pid = child.id();
-        let start = Instant::now();
-        while !catches_sigterm(pid) {
-            assert!(start.elapsed() < LIMIT, "the handler was never installed");
-            std::thread::yield_now();
-        }
-        std::thread::sleep(Duration::from_millis(delay_ms));
         // SIGTERM (Slurm, scancel) and SIGINT (Ctrl-C) take the same path.
         let sig = if k % 2 == 0 { libc::SIGTERM } else { libc::SIGINT };
-        // SAFETY: kill sends a signal to our own child.
-        unsafe { libc::kill(pid as i32, sig) };
+        signal_when_ready(&child, delay_ms, sig);
         let sent = Instant::now();
         let o = wait(child, "signalled run");
         sane(&o, "signalled run");
@@ -497,13 +502,7 @@ fn sigterm_during_merge_exits_6() {
     std::fs::remove_file(out.join("results.h5")).unwrap();
     for delay_ms in [0u64, 150, 400] {
         let child = cmd().args(["merge", "--quiet"]).arg(&out).spawn().unwrap();
-        let pid = child.id();
-        while !catches_sigterm(pid) {
-            std::thread::yield_now();
-        }
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        // SAFETY: kill sends a signal to our own child.
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        signal_when_ready(&child, delay_ms, libc::SIGTERM);
         let o = wait(child, "merge");
         sane(&o, "merge");
         assert_eq!(code(&o), 6, "SIGTERM after {delay_ms} ms: {}", stderr(&o));

@@ -58,6 +58,9 @@ pub struct RunOptions {
     pub force: bool,
     /// Run only this shard's share of the grid, and do not merge.
     pub shard: Option<Shard>,
+    /// A caller's own check of the data as read, run with the others before the first fit (e.g.
+    /// `compare`'s ranks against N), so the data is not read a second time for it.
+    pub check_data: Option<fn(&Plan, &Dataset) -> Result<()>>,
 }
 
 /// The fingerprint of everything a job's result depends on: program version, the data's
@@ -213,6 +216,9 @@ pub fn execute(
     interrupt::check(cancel)?;
     // A run that fails here leaves no trace: `out` removes a directory it created when dropped.
     let (mut dataset, zero, warnings) = read_checked(plan)?;
+    if let Some(check) = opts.check_data {
+        check(plan, &dataset)?;
+    }
     super::memory::check(plan, &dataset, &zero)?;
     interrupt::set_phase(Phase::Checking);
     interrupt::check(cancel)?;
