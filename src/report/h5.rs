@@ -139,8 +139,12 @@ fn write(
     attr_str(&file, "loss", plan.loss.name())?;
     attr_str(&file, "solver", plan.solver.name())?;
     attr_str(&file, "precision", plan.precision.name())?;
-    // Cross-validation fits use the weighted multiplicative rule whatever the solver (effective setting).
-    attr_str(&file, "heldout_solver", plan.solver.for_heldout().name())?;
+    // The solver of the fits with left-out entries (effective setting: see `Solver::for_heldout`).
+    attr_str(
+        &file,
+        "heldout_solver",
+        plan.solver.for_heldout(dataset.facts.sparse).name(),
+    )?;
     attr_str(&file, "init", plan.init.name())?;
     attr(&file, "seed", &plan.seed)?;
     attr(&file, "restarts", &(plan.restarts as u64))?;

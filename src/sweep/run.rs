@@ -156,13 +156,14 @@ fn read_checked(plan: &Plan) -> Result<(Dataset, ZeroLines, Vec<String>)> {
     warnings.extend(zero.warning());
     let missing = d.facts.missing;
     if missing > 0 {
-        let heldout = if plan.solver.for_heldout() == plan.solver {
+        let weighted = plan.solver.for_heldout(d.facts.sparse);
+        let heldout = if weighted == plan.solver {
             String::new()
         } else {
             format!(
                 "; solver \"{}\" has no weighted form here, so these fits use \"{}\"",
                 plan.solver.name(),
-                plan.solver.for_heldout().name()
+                weighted.name()
             )
         };
         warnings.push(format!(

@@ -97,11 +97,15 @@ impl Solver {
         }
     }
 
-    /// The solver that fits with left-out entries (cross-validation, missing values) use:
-    /// weighted updates exist for the multiplicative rules; HALS's closed-form block updates and
-    /// coordinate descent's column sweeps are not implemented with weights.
-    pub fn for_heldout(self) -> Solver {
-        Solver::Mu
+    /// The solver that fits with left-out entries (cross-validation, missing values) use on
+    /// dense or sparse X (`_sparse`: the same answer today): weighted updates exist for the
+    /// multiplicative rules and for coordinate descent; HALS's closed-form block updates are not
+    /// implemented with weights, and HALS fits use the multiplicative rule there.
+    pub fn for_heldout(self, _sparse: bool) -> Solver {
+        match self {
+            Solver::Cd => Solver::Cd,
+            _ => Solver::Mu,
+        }
     }
 
     /// The update rule of this solver for `loss` on `data` (dense or sparse) at rank `r`, with
@@ -118,15 +122,20 @@ impl Solver {
         let ex = data.excluded().cloned();
         // Rejected by the config check (`supports`): MU is the safe rule for either loss.
         let solver = if self.supports(loss) { self } else { Solver::Mu };
-        let solver = if ex.is_some() { solver.for_heldout() } else { solver };
+        let sparse = matches!(data.view_in::<T>(), XView::Sparse(_));
+        let solver = if ex.is_some() {
+            solver.for_heldout(sparse)
+        } else {
+            solver
+        };
         match (data.view_in::<T>(), solver, loss, ex) {
+            (XView::Dense(x), Solver::Cd, Loss::Kl, ex) => Box::new(CdKl::new(x, r, ex, pen)),
             (XView::Dense(x), _, Loss::Kl, Some(ex)) => Box::new(MaskedMuKl::new(x, r, ex, pen)),
             (XView::Dense(x), _, Loss::Frobenius, Some(ex)) => Box::new(MaskedMuFrobenius::new(x, r, ex, pen)),
-            (XView::Dense(x), Solver::Cd, Loss::Kl, None) => Box::new(CdKl::new(x, r, pen)),
             (XView::Dense(x), _, Loss::Kl, None) => Box::new(MuKl::new(x, r, pen)),
-            (XView::Sparse(x), Solver::Cd, Loss::Kl, None) => {
+            (XView::Sparse(x), Solver::Cd, Loss::Kl, ex) => {
                 let xt = data.transposed_in::<T>().unwrap_or(x);
-                Box::new(SparseCdKl::new(x, xt, r, pen))
+                Box::new(SparseCdKl::new(x, xt, r, ex, pen))
             }
             (XView::Sparse(x), _, Loss::Kl, ex) => Box::new(SparseMuKl::new(x, r, ex, pen)),
             (XView::Sparse(x), _, Loss::Frobenius, Some(ex)) => Box::new(SparseMaskedMuFrobenius::new(x, r, ex, pen)),
@@ -424,13 +433,17 @@ pub(crate) mod tests {
     #[test]
     fn masked_rules_are_monotone_on_the_observed_entries_objective() {
         use crate::nmf::mask::HeldOut;
-        for loss in [Loss::Kl, Loss::Frobenius] {
+        for (solver, loss) in [
+            (Solver::Mu, Loss::Kl),
+            (Solver::Cd, Loss::Kl),
+            (Solver::Mu, Loss::Frobenius),
+        ] {
             let x = awkward_data(40, 30);
             let (train, ho) = HeldOut::split(x.view(), 5, 0, 0.1, None);
             let ho = Arc::new(ho);
             let data = FitMatrix::with_heldout(train.clone(), Arc::clone(&ho));
             let (mut w, mut h) = crate::nmf::init::random(&mut crate::rng::fit_rng(2), 40, 30, 4, data.mean());
-            let mut rule = Solver::Mu.rule::<f64>(&data, loss, 4, Penalty::NONE);
+            let mut rule = solver.rule::<f64>(&data, loss, 4, Penalty::NONE);
             let mut scratch = data.objective_scratch(4);
             let mut prev = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
             for it in 0..300 {
@@ -438,7 +451,7 @@ pub(crate) mod tests {
                 let cur = objectives_of(&data, w.view(), h.view(), &mut scratch).value(loss);
                 assert!(
                     cur.is_finite() && cur <= prev * (1.0 + 1e-13),
-                    "{loss:?} iteration {it}: {prev} -> {cur}"
+                    "{solver:?} {loss:?} iteration {it}: {prev} -> {cur}"
                 );
                 prev = cur;
             }

@@ -7,13 +7,19 @@
 //! the model there; for row i of W, likewise along row i of the CSR form. Per iteration
 //! O(nnz·r·(Newton passes)) work and O(nnz) extra memory (the CSC copy of X, made once per
 //! matrix and shared by every fit), plus gathered buffers of r x (longest line).
+//!
+//! Left-out entries (cross-validation, missing values) are not stored in the training X; the
+//! Σ_i a_i term of each line then runs over its observed entries only: the full sums less the
+//! left-out terms, from the sparse list of left-out entries (O(|left out|·r) per half-step).
 
 use super::cd_kl::newton;
 use super::sparse_mu_kl::{dot_r, slice};
 use super::{UpdateRule, Weights};
 use crate::linalg::Real;
 use crate::nmf::loss::SparseView;
+use crate::nmf::mask::HeldOut;
 use ndarray::{Array1, Array2, ArrayView1, ArrayViewMut1, Axis};
+use std::sync::Arc;
 
 /// Buffers for sparse KL coordinate descent, allocated once per fit.
 pub struct SparseCdKl<'a, T> {
@@ -28,6 +34,12 @@ pub struct SparseCdKl<'a, T> {
     model: Array1<T>,
     /// Column sums of W, or row sums of H (r).
     sums: Array1<T>,
+    /// Entries left out of the fit, if any.
+    left_out: Option<Arc<HeldOut>>,
+    /// Σ_i W_ik over each column's observed entries (r x p), when entries are left out.
+    den_h: Array2<T>,
+    /// Σ_j H_kj over one row's observed entries (r).
+    den_w: Array1<T>,
     /// One factor row (r) for the model products.
     coef: Array1<T>,
     /// Hᵀ (p x r).
@@ -36,7 +48,13 @@ pub struct SparseCdKl<'a, T> {
 
 impl<'a, T: Real> SparseCdKl<'a, T> {
     /// Buffers for X (and its transpose `xt`) at rank r.
-    pub(crate) fn new(x: SparseView<'a, T>, xt: SparseView<'a, T>, r: usize, pen: Weights<T>) -> Self {
+    pub(crate) fn new(
+        x: SparseView<'a, T>,
+        xt: SparseView<'a, T>,
+        r: usize,
+        left_out: Option<Arc<HeldOut>>,
+        pen: Weights<T>,
+    ) -> Self {
         let longest = |v: &SparseView<'_, T>| v.indptr.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
         let len = longest(&x).max(longest(&xt));
         SparseCdKl {
@@ -46,22 +64,26 @@ impl<'a, T: Real> SparseCdKl<'a, T> {
             gathered: Array2::zeros((r, len)),
             model: Array1::zeros(len),
             sums: Array1::zeros(r),
+            den_h: Array2::zeros(if left_out.is_some() { (r, x.ncols) } else { (0, 0) }),
+            den_w: Array1::zeros(r),
+            left_out,
             coef: Array1::zeros(r),
             ht: Array2::zeros((x.ncols, r)),
         }
     }
 }
 
-/// Newton steps for every entry of one line (a column of H or a row of W): `var` holds its r
+/// Steps for every entry of one line (a column of H or a row of W): `var` holds its r
 /// entries, `idx`/`vals` the line's stored entries, `factor` the other factor with its rows
-/// indexed by `idx` (W for a column of H; Hᵀ for a row of W).
+/// indexed by `idx` (W for a column of H; Hᵀ for a row of W), `sums` the sums of the factor's
+/// columns over the line's observed entries.
 #[allow(clippy::too_many_arguments)]
 fn line<T: Real>(
     mut var: ArrayViewMut1<T>,
     idx: &[u32],
     vals: &[T],
     factor: &Array2<T>,
-    sums: &Array1<T>,
+    sums: ArrayView1<T>,
     gathered: &mut Array2<T>,
     model: &mut Array1<T>,
     coef: &mut Array1<T>,
@@ -104,14 +126,31 @@ impl<T: Real> UpdateRule<T> for SparseCdKl<'_, T> {
         for (s, wk) in self.sums.iter_mut().zip(w.axis_iter(Axis(1))) {
             *s = wk.sum();
         }
+        if let Some(out) = &self.left_out {
+            for (mut den, &s) in self.den_h.rows_mut().into_iter().zip(self.sums.iter()) {
+                den.fill(s);
+            }
+            for (i, wi) in w.rows().into_iter().enumerate() {
+                for &j in out.row(i) {
+                    for (d, &v) in self.den_h.column_mut(j as usize).iter_mut().zip(wi.iter()) {
+                        *d -= v;
+                    }
+                }
+            }
+        }
         for j in 0..self.xt.nrows {
             let (idx, vals) = self.xt.row(j);
+            let sums = if self.left_out.is_some() {
+                self.den_h.column(j)
+            } else {
+                self.sums.view()
+            };
             line(
                 h.column_mut(j),
                 idx,
                 vals,
                 w,
-                &self.sums,
+                sums,
                 &mut self.gathered,
                 &mut self.model,
                 &mut self.coef,
@@ -125,12 +164,25 @@ impl<T: Real> UpdateRule<T> for SparseCdKl<'_, T> {
         }
         for i in 0..self.x.nrows {
             let (idx, vals) = self.x.row(i);
+            if let Some(out) = &self.left_out {
+                self.den_w.assign(&self.sums);
+                for &j in out.row(i) {
+                    for (d, &v) in self.den_w.iter_mut().zip(self.ht.row(j as usize)) {
+                        *d -= v;
+                    }
+                }
+            }
+            let sums = if self.left_out.is_some() {
+                self.den_w.view()
+            } else {
+                self.sums.view()
+            };
             line(
                 w.row_mut(i),
                 idx,
                 vals,
                 &self.ht,
-                &self.sums,
+                sums,
                 &mut self.gathered,
                 &mut self.model,
                 &mut self.coef,
