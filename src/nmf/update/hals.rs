@@ -195,23 +195,33 @@ fn sweep_h<T: Real>(h: &mut Array2<T>, gram: &Array2<T>, wtx: &Array2<T>, row: &
     change
 }
 
-/// One sweep over the entries of every row of W; returns the squared change.
+/// One sweep over the entries of every row of W; returns the squared change. Works on slices
+/// (W, XHᵀ and the Gram matrix are in standard layout, made so by this rule): ndarray's indexed
+/// access cost a bounds check per product and kept the dot product from vectorizing (this loop
+/// was about 19% of a 20000 x 2000, r 20 run). The sums run in the same order either way.
 fn sweep_w<T: Real>(w: &mut Array2<T>, gram: &Array2<T>, xht: &Array2<T>, l1: T, l2: T) -> T {
     let r = w.ncols();
     let (floor, half) = (T::of(FLOOR), T::of(0.5));
     let mut change = T::zero();
-    for (mut wi, bi) in w.rows_mut().into_iter().zip(xht.rows()) {
-        for k in 0..r {
-            let akk = gram[[k, k]];
+    let (Some(ws), Some(gs), Some(bs)) = (w.as_slice_mut(), gram.as_slice(), xht.as_slice()) else {
+        return change; // unreachable: all three are allocated here in standard layout
+    };
+    if r == 0 {
+        return change;
+    }
+    for (wi, bi) in ws.chunks_exact_mut(r).zip(bs.chunks_exact(r)) {
+        for (k, (ak, &bk)) in gs.chunks_exact(r).zip(bi).enumerate() {
+            let akk = ak[k];
             if akk <= T::zero() {
                 continue;
             }
             let mut aw = T::zero();
-            for l in 0..r {
-                aw += gram[[k, l]] * wi[l];
+            for (&a, &v) in ak.iter().zip(wi.iter()) {
+                aw += a * v;
             }
-            let new = ((akk * wi[k] + bi[k] - aw - half * l1) / (akk + l2)).max(floor);
-            change += (new - wi[k]) * (new - wi[k]);
+            let old = wi[k];
+            let new = ((akk * old + bk - aw - half * l1) / (akk + l2)).max(floor);
+            change += (new - old) * (new - old);
             wi[k] = new;
         }
     }
