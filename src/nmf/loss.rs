@@ -255,12 +255,25 @@ impl FitMatrix {
     }
 
     /// Σ ln Γ(x+1), Σ x ln x − x and the mean, over the nonzeros (of `len` entries in all).
+    ///
+    /// Counts repeat: the two terms of a small whole number are computed once and looked up
+    /// after that (the same function, so the same bits), which took this pass from about 15% of
+    /// a 1-second run to a few percent.
     fn constants(values: impl Iterator<Item = f64>, len: usize) -> (f64, f64, f64) {
+        /// Whole numbers below this have their terms cached.
+        const CACHED: usize = 4096;
+        let terms = |v: f64| (libm::lgamma(v + 1.0), v * v.ln() - v);
+        let mut cache: Vec<Option<(f64, f64)>> = vec![None; CACHED];
         let (mut lgamma_sum, mut x_log_x, mut sum) = (0.0, 0.0, 0.0);
         for v in values {
             if v > 0.0 {
-                lgamma_sum += libm::lgamma(v + 1.0);
-                x_log_x += v * v.ln() - v;
+                let (lg, xl) = if v < CACHED as f64 && v.fract() == 0.0 {
+                    *cache[v as usize].get_or_insert_with(|| terms(v))
+                } else {
+                    terms(v)
+                };
+                lgamma_sum += lg;
+                x_log_x += xl;
                 sum += v;
             }
         }

@@ -154,6 +154,15 @@ impl<T: Real> XView<'_, T> {
         }
     }
 
+    /// ‖X‖² = Σ x_ij², in f64 (stored entries only for sparse X: the rest are 0).
+    pub fn squared_norm(&self) -> f64 {
+        let values: &mut dyn Iterator<Item = &T> = match self {
+            XView::Dense(x) => &mut x.iter(),
+            XView::Sparse(x) => &mut x.values.iter(),
+        };
+        values.map(|v| v.f64() * v.f64()).sum()
+    }
+
     /// The p x r scratch that [`XView::wt_x_into`] and [`XView::x_ht_into`] need for sparse X
     /// (empty for dense X, whose products go straight through BLAS).
     pub fn product_scratch(&self, r: usize) -> Array2<T> {
