@@ -46,9 +46,10 @@ Extras ("nothing else slower"; --extras, or name them in --only), beside the REA
   sparse-bench scripts/sparse_bench.py at its defaults: MU-KL seconds per iteration
 --quick: small sizes (1000 x 200 r5, 2000 x 400 r8, CSR 2000 x 1000 r8), Golub with 2 restarts,
 traces of 3 s, 12 thread-scaling fits, a small sparse_bench: checks the script in a few minutes;
-the figures are not the issue's. Every tool run is a line of <workdir>/issue13-runs.tsv (part,
+the figures are not the issue's. Every tool run writes a line per rank to <workdir>/issue13-runs.tsv (part,
 tool, run, threads, wall seconds, loss, value, rank, iterations, stop), written as it finishes.
-Runtime on a shared 2-core machine, all parts: roughly half an hour; the extras about 10 minutes.
+Runtime on a shared 2-core machine, all parts: about half an hour (estimated from the issue's per-tool
+figures), the extras about 10 minutes more; --quick about 4 minutes.
 
 The older cases:
 
