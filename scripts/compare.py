@@ -1,8 +1,57 @@
 #!/usr/bin/env python3
-"""Benchmarks nnmf-sweep against its peers on one planted matrix, in one run.
+"""Benchmarks nnmf-sweep against its peers, in one run.
 
-Usage: scripts/compare.py --case brunet|medium|large [--threads N] [--workdir DIR] [--seed S]
+Usage: scripts/compare.py --case issue13 [--only PART,...] [--extras] [--quick] [--tols T,...]
+                          [--golub-tols T,...] [--workdir DIR] [--seed S]
+       scripts/compare.py --case brunet|medium|large [--threads N] [--workdir DIR] [--seed S]
                           [--r-nrun N] [--r-maxiter N] [--skip-whole | --no-target]
+
+issue13: every target of issue 13, tool after tool, as one Markdown table of speed-ups (peer's
+seconds / nnmf-sweep's) with met or not, ready for the README, plus a trace plot. nnmf-sweep runs
+whole processes with the default solver (no `solver` key) and writes its own config per run.
+Parts (--only picks some, in the order given; the default is all but the extras):
+  golub        R NMF's esGolub data (5000 genes x 38 samples, integer counts, read with Rscript from
+               the NMF package) in HDF5 as 5000 x 38; nnmf-sweep with `transpose = true` (samples
+               are the observations), ranks 2-5, 10 restarts, loss kl, default stop and default
+               cross-validation, 2 threads, against nmf(X, 2:5, "brunet", nrun = 10, seed = S,
+               .options = "p2") timed inside R. Goal 20x, and every rank's best KL (numpy, from each
+               tool's W, H) at most R's x (1 + 1e-4). --golub-tols adds nnmf-sweep runs with those
+               [stop] tol values; the fastest run that meets the KL condition counts.
+  kl-medium    one rank-10 KL fit of a 5000 x 1000 `simulate` matrix (planted rank 10)
+  kl-large     the same at 20000 x 2000, rank 20
+  kl-sparse    the same on a 20000 x 5000 CSR count matrix, 5% stored, rank 20 (sparse_bench.py's
+               planted(); an HDF5 CSR group for nnmf-sweep, the scipy CSR matrix for scikit-learn)
+               KL parts: scikit-learn NMF(solver="mu", beta_loss="kullback-leibler", tol=1e-4,
+               init="nndsvda" (its default at these shapes), max_iter=2000), 1 thread. Goal 5x.
+  frob-medium  Frobenius, 5000 x 1000, rank 10
+  frob-large   Frobenius, 20000 x 2000, rank 20
+               Frobenius parts: scikit-learn cd (tol 1e-4, nndsvda) and RcppML nmf (tol 1e-4),
+               1 thread; the faster of the two is the peer. Goal 3x.
+               One-fit parts: nnmf-sweep runs once per [stop] tol of --tols (default
+               1e-3,3e-4,1e-4,3e-5,1e-5,3e-6,1e-6), loosest first, 1 restart, no cross-validation
+               (heldout_repeats 0), 1 thread, until a run's loss is at most the peer's
+               x (1 + 1e-4); that run's wall time is nnmf-sweep's (a tighter tol continues the
+               same fit from the same seed, so a later run would not be faster).
+  traces       examples/trace for every solver its usage message lists (so new ones appear),
+               KL solvers (names ending in -kl) and Frobenius ones apart, from one random start:
+               KL on the kl-medium matrix and on Golub at ranks 3 and 5, Frobenius on the
+               kl-medium matrix; loss relative to the best seen (log) against seconds of
+               iterations, one line per solver, the peer's loss dashed where a part above measured
+               it. Written to docs/img/issue13_traces.png (with --quick: into the workdir).
+Extras ("nothing else slower"; --extras, or name them in --only), beside the README's values:
+  demo         `simulate` + the configs/demo.toml sweep, as scripts/demo.sh runs them (its setup
+               and cargo build are not run: they need no time on a built tree)
+  threads      the thread-scaling figure: 48 fits (1000 x 300 planted rank 5, ranks 4-6, 16
+               restarts, 300 iterations, tol 0), --threads 1 and 2 in 3 interleaved pairs, medians
+  sparse-bench scripts/sparse_bench.py at its defaults: MU-KL seconds per iteration
+--quick: small sizes (1000 x 200 r5, 2000 x 400 r8, CSR 2000 x 1000 r8), Golub with 2 restarts,
+traces of 3 s, 12 thread-scaling fits, a small sparse_bench: checks the script in a few minutes;
+the figures are not the issue's. Every tool run writes a line per rank to <workdir>/issue13-runs.tsv (part,
+tool, run, threads, wall seconds, loss, value, rank, iterations, stop), written as it finishes.
+Runtime on a shared 2-core machine, all parts: about half an hour (estimated from the issue's per-tool
+figures), the extras about 10 minutes more; --quick about 4 minutes.
+
+The older cases:
 
 Cases (the matrix is planted counts from `nnmf-sweep simulate`; every tool factorizes the same
 N x p matrix X, observations as rows, X ~ W H with W N x r and H r x p):
@@ -61,14 +110,16 @@ it read, checked here), the numpy array (scikit-learn).
 
 Needs: target/release/nnmf-sweep and target/release/examples/trace (cargo build --release
 --examples; $CARGO_TARGET_DIR is honoured), Python's numpy, h5py, scikit-learn
-(threadpoolctl, which scikit-learn depends on, limits its BLAS threads), Rscript with the R
-packages NMF and RcppML. A missing peer stops the script with a message saying what to install.
+(threadpoolctl, which scikit-learn depends on, limits its BLAS threads), for issue13 also scipy
+and matplotlib (pip install scipy matplotlib), Rscript with the R packages NMF and RcppML. A
+missing peer stops the script with a message saying what to install.
 Runtime on a shared 2-core machine: brunet about 7 minutes, medium about 12 minutes, large
 about 10-15 minutes.
 """
 import argparse
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -90,12 +141,42 @@ CASES = {
 BRUNET_RANKS = [2, 3, 4, 5]
 MEDIUM_RANK = 10
 
+# Issue 13 (--case issue13)
+REL = 1e-4  # a run reaches a peer's loss when its loss is at most the peer's x (1 + REL)
+TOL_LADDER = [1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6]
+GOLUB_RANKS, GOLUB_THREADS = [2, 3, 4, 5], 2
+SINGLE_FIT = {"heldout_repeats": 0, "rule": "cophenetic"}  # no cross-validation fits
+# The parts and their goals (peer seconds / nnmf-sweep seconds); data: (rows, cols, rank[, density]).
+I13_PARTS = {
+    "golub": {"goal": 20, "restarts": 10, "quick_restarts": 2},
+    "kl-medium": {"loss": "kl", "goal": 5, "full": (5000, 1000, 10), "quick": (1000, 200, 5)},
+    "kl-large": {"loss": "kl", "goal": 5, "full": (20000, 2000, 20), "quick": (2000, 400, 8)},
+    "kl-sparse": {"loss": "kl", "goal": 5, "full": (20000, 5000, 20, 0.05), "quick": (2000, 1000, 8, 0.05)},
+    "frob-medium": {"loss": "frobenius", "goal": 3, "full": (5000, 1000, 10), "quick": (1000, 200, 5)},
+    "frob-large": {"loss": "frobenius", "goal": 3, "full": (20000, 2000, 20), "quick": (2000, 400, 8)},
+    "traces": {},
+}
+I13_EXTRAS = ["demo", "threads", "sparse-bench"]
+# The README's previous values of the "nothing else slower" figures, and the noise allowed on them.
+PREVIOUS = {
+    "demo": 20.0,  # "about 20 s" (2 cores)
+    "threads-1": 16.5, "threads-2": 8.2, "threads-speedup": 1.98,  # medians of 3 interleaved pairs
+    "nnmf-sweep sparse input, MU-KL f64": 0.116, "nnmf-sweep sparse input, MU-KL f32": 0.062,
+    "nnmf-sweep dense input, MU-KL f64": 0.528,
+}
+NOISE = 0.10
+# Traces: objectives every k iterations and the cap on one trace's clock, per panel.
+TRACE_PLAN = {"kl-medium": {"every": 5, "max_seconds": 60}, "frob-medium": {"every": 5, "max_seconds": 20},
+              "golub": {"every": 2, "max_seconds": 10}, "quick": {"every": 1, "max_seconds": 3}}
+TRACE_PNG = os.path.join(ROOT, "docs", "img", "issue13_traces.png")
+
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
+    ap.add_argument("--case", required=True, choices=sorted(CASES) + ["issue13"])
     ap.add_argument("--threads", type=int, default=None,
-                    help="threads for every tool that can use them (default: brunet 2, medium 1)")
+                    help="threads for every tool that can use them (default: brunet 2, medium 1; "
+                         "issue13 uses the issue's counts and does not take it)")
     ap.add_argument("--workdir", default=None,
                     help="folder for the data and every tool's output (default: a new temporary folder)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the data and of every tool (default 1)")
@@ -113,7 +194,24 @@ def parse_args():
                     help="medium case: only the time-to-target comparison, not the whole-run table")
     ap.add_argument("--no-target", action="store_true",
                     help="medium case: only the whole-run table, not the time-to-target comparison")
+    ap.add_argument("--only", default=None,
+                    help="issue13: the parts to run, comma-separated, in that order (default: "
+                         + ",".join(I13_PARTS) + "; extras: " + ",".join(I13_EXTRAS) + ")")
+    ap.add_argument("--extras", action="store_true",
+                    help="issue13: also the 'nothing else slower' figures (" + ",".join(I13_EXTRAS) + ")")
+    ap.add_argument("--quick", action="store_true",
+                    help="issue13: small sizes and few restarts, to check the script (minutes)")
+    ap.add_argument("--tols", default=",".join(f"{t:g}" for t in TOL_LADDER),
+                    help="issue13: the [stop] tol ladder of nnmf-sweep's one-fit runs, loosest first "
+                         "(default %(default)s)")
+    ap.add_argument("--golub-tols", default="",
+                    help="issue13: [stop] tol values of extra nnmf-sweep Golub runs beside the default stop")
     args = ap.parse_args()
+    if args.case == "issue13":
+        if args.threads is not None:
+            ap.error("--case issue13 runs the issue's thread counts (Golub 2, the rest 1): leave out --threads")
+        args.threads = 1  # scikit-learn's BLAS; the Golub runs pass their 2 threads themselves
+        return args
     if args.threads is None:
         args.threads = CASES[args.case]["threads"]
     if args.threads < 1:
@@ -143,12 +241,18 @@ def check_tools(case):
         import h5py  # noqa: F401
     except ImportError as e:
         missing.append(f"Python package {e.name} (pip install numpy h5py, or apt-get install python3-h5py)")
+    if case == "issue13":
+        for module, pip in (("scipy", "scipy"), ("matplotlib", "matplotlib")):
+            try:
+                __import__(module)
+            except ImportError:
+                missing.append(f"Python package {module} (pip install {pip}, or apt-get install python3-{pip})")
     try:
         import sklearn
         versions["sklearn"] = sklearn.__version__
     except ImportError:
         missing.append("scikit-learn (pip install scikit-learn)")
-    if case in ("medium", "large") and not os.access(TRACE_BIN, os.X_OK):
+    if case in ("medium", "large", "issue13") and not os.access(TRACE_BIN, os.X_OK):
         missing.append(f"trace example {TRACE_BIN} (cargo build --release --example trace)")
     if not os.access(BIN, os.X_OK):
         missing.append(f"nnmf-sweep release binary {BIN} (cargo build --release)")
@@ -158,7 +262,7 @@ def check_tools(case):
     if shutil.which("Rscript") is None:
         missing.append("Rscript (apt-get install r-base-core), with the R packages NMF and RcppML")
     else:
-        r_pkgs = ["NMF"] + (["RcppML"] if case in ("medium", "large") else [])
+        r_pkgs = ["NMF"] + (["RcppML"] if case in ("medium", "large", "issue13") else [])
         for pkg in r_pkgs:
             res = subprocess.run(["Rscript", "-e", f'cat(as.character(packageVersion("{pkg}")))'],
                                  capture_output=True, text=True)
@@ -455,12 +559,15 @@ TARGET_SETTINGS = {"medium": {"every": 1, "max_seconds": 150}, "large": {"every"
 TRACE_MAX_ITER = 5000
 
 
-def run_trace(work, h5, solver, rank, init, seed, target, every, max_seconds, tag, precision="f64"):
-    """Runs examples/trace to `target`; returns init seconds, rows (iteration, seconds, kl, frob)
-    and the stop reason. The trace's clock counts the update iterations only."""
-    cmd = [TRACE_BIN, "--data", h5, "--dataset", "X", "--solver", solver, "--rank", str(rank),
-           "--init", init, "--seed", str(seed), "--every", str(every), "--max-iter", str(TRACE_MAX_ITER),
-           "--target", repr(float(target)), "--max-seconds", str(max_seconds), "--precision", precision]
+def run_trace(work, h5, solver, rank, init, seed, target, every, max_seconds, tag, precision="f64",
+              dataset="X", max_iter=TRACE_MAX_ITER):
+    """Runs examples/trace to `target` (None: no target); returns init seconds, rows (iteration,
+    seconds, kl, frob) and the stop reason. The trace's clock counts the update iterations only."""
+    cmd = [TRACE_BIN, "--data", h5, "--dataset", dataset, "--solver", solver, "--rank", str(rank),
+           "--init", init, "--seed", str(seed), "--every", str(every), "--max-iter", str(max_iter),
+           "--max-seconds", str(max_seconds), "--precision", precision]
+    if target is not None:
+        cmd += ["--target", repr(float(target))]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         die(f"trace {solver} failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
@@ -601,6 +708,444 @@ def print_targets(targets, case, args, shape):
 
 
 # ---------------------------------------------------------------------------------------------
+# Issue 13: every target in one run (--case issue13)
+
+
+
+def toml_text(sections):
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    lines = ["# written by scripts/compare.py --case issue13"]
+    for name, keys in sections.items():
+        lines += ["", f"[{name}]"] + [f"{k} = {value(v)}" for k, v in keys.items()]
+    return "\n".join(lines) + "\n"
+
+
+class SweepRun:
+    """One nnmf-sweep process: its wall time, the solver it chose and the best fit of each rank."""
+
+    def __init__(self, seconds, solver, fits):
+        self.seconds, self.solver, self.fits = seconds, solver, fits
+
+
+class Campaign:
+    """The shared state of one issue-13 run: where files go, the rows of the tables, the TSV log."""
+
+    def __init__(self, np, h5py, args, versions, work):
+        self.np, self.h5py, self.args, self.v, self.work = np, h5py, args, versions, work
+        self.seed, self.quick = args.seed, args.quick
+        self.tols = [float(t) for t in args.tols.split(",")]
+        self.golub_tols = [float(t) for t in args.golub_tols.split(",")] if args.golub_tols else []
+        self.targets, self.extras, self.details = [], [], []
+        self.peer_losses = {}  # part -> (peer, {rank: its loss}): the reference lines of the trace plot
+        self.tsv = open(os.path.join(work, "issue13-runs.tsv"), "w")
+        self.tsv.write("part\ttool\trun\tthreads\twall_s\tloss\tvalue\trank\titerations\tstop\n")
+
+    def record(self, part, tool, run, threads, wall, loss="", value="", rank="", iterations="", stop=""):
+        fields = [part, tool, run, threads, f"{wall:.3f}", loss, "" if value == "" else f"{value:.12g}",
+                  rank, iterations, stop]
+        self.tsv.write("\t".join(str(f) for f in fields) + "\n")
+        self.tsv.flush()
+
+    def sweep(self, name, data, model, ranks, restarts, threads, stop=None, selection=None):
+        """Writes a config from the given sections (keys left out keep their defaults), runs the
+        binary and returns a SweepRun; the wall time is the whole process."""
+        sections = {"data": data, "model": model, "sweep": {"ranks": ranks, "restarts": restarts, "seed": self.seed}}
+        if stop:
+            sections["stop"] = stop
+        if selection:
+            sections["selection"] = selection
+        sections["run"] = {"threads": threads}
+        cfg = os.path.join(self.work, f"{name}.toml")
+        out = os.path.join(self.work, f"{name}-results")
+        with open(cfg, "w") as f:
+            f.write(toml_text(sections))
+        t0 = time.perf_counter()
+        res = subprocess.run([BIN, cfg, "--out", out, "--quiet", "--force"], capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        if res.returncode != 0:
+            die(f"nnmf-sweep {name} failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+        fits = {}
+        with self.h5py.File(os.path.join(out, "results.h5"), "r") as f:
+            solver = _str(f.attrs["solver"])
+            for r in ranks:
+                g = f[f"rank_{r}"]
+                a = g.attrs
+                fits[r] = {"W": g["W"][:], "H": g["H"][:], "iterations": int(a["iterations"]),
+                           "stop": f"{_str(a['stop_reason'])}; {int(a['converged'])}/{int(a['fits'])} converged",
+                           "kl": float(a["kl"]), "frob": float(a["frobenius_sq"])}
+        return SweepRun(seconds, solver, fits)
+
+    def planted(self, n, p, r):
+        """`nnmf-sweep simulate` counts, written once per shape: (HDF5 path, X, raw file for R)."""
+        h5 = os.path.join(self.work, f"x-{n}x{p}-r{r}.h5")
+        xbin = h5[:-3] + ".bin"
+        if not os.path.exists(xbin):
+            subprocess.run([BIN, "simulate", "--out", h5, "--rows", str(n), "--cols", str(p), "--rank", str(r),
+                            "--seed", str(self.seed), "--force"], check=True, stdout=subprocess.DEVNULL)
+        with self.h5py.File(h5, "r") as f:
+            X = self.np.ascontiguousarray(f["X"][:], dtype=self.np.float64)
+        if not os.path.exists(xbin):
+            X.astype("<f8").tofile(xbin)
+        return h5, X, xbin
+
+    def golub(self):
+        """R NMF's esGolub (5000 genes x 38 samples, integer counts) as stored by the package, written
+        to golub.h5 as X (5000 x 38, int32) and Xt (38 x 5000, float64: the trace's observations as
+        rows); returns (HDF5 path, X as float64, raw file for R)."""
+        np = self.np
+        h5 = os.path.join(self.work, "golub.h5")
+        xbin = os.path.join(self.work, "golub.bin")
+        if not os.path.exists(xbin):
+            raw = os.path.join(self.work, "golub.i4")
+            expr = ("suppressPackageStartupMessages(library(NMF)); data(esGolub); x <- exprs(esGolub); "
+                    f"stopifnot(storage.mode(x) == 'integer'); writeBin(as.vector(t(x)), '{raw}', size = 4, "
+                    "endian = 'little'); cat(dim(x))")
+            res = subprocess.run(["Rscript", "-e", expr], capture_output=True, text=True)
+            if res.returncode != 0:
+                die(f"reading esGolub from R's NMF package failed:\n{res.stderr[-2000:]}")
+            n, p = (int(d) for d in res.stdout.split())
+            X = np.fromfile(raw, dtype="<i4").reshape(n, p)
+            with self.h5py.File(h5, "w") as f:
+                f.create_dataset("X", data=X)
+                f.create_dataset("Xt", data=X.T.astype(np.float64))
+            X.astype("<f8").tofile(xbin)
+        with self.h5py.File(h5, "r") as f:
+            X = f["X"][:].astype(np.float64)
+        return h5, X, xbin
+
+    def target(self, name, peer, peer_s, peer_loss, ours, ours_s, loss_vs_peer, goal, reached):
+        """One row of the table: met when nnmf-sweep's loss reached the peer's and the speed-up the goal."""
+        ratio = peer_s / ours_s
+        self.targets.append({"name": name, "peer": peer, "peer_s": peer_s, "peer_loss": peer_loss, "ours": ours,
+                             "ours_s": ours_s, "loss_vs_peer": loss_vs_peer + ("" if reached else " (not reached)"),
+                             "ratio": ratio, "goal": goal, "met": reached and ratio >= goal})
+
+
+def kl_sparse(np, X, W, H):
+    """KL divergence of W H from a scipy CSR matrix, from the stored entries only:
+    sum_stored [x ln(x / wh) - x] + sum_k (sum_i W_ik)(sum_j H_kj); the same definition as `losses`."""
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    total, chunk = 0.0, 1 << 20
+    for s in range(0, X.nnz, chunk):
+        i, j, x = rows[s:s + chunk], X.indices[s:s + chunk], X.data[s:s + chunk]
+        wh = np.einsum("ij,ij->i", W[i], H[:, j].T)
+        pos = x > 0
+        total += float(np.sum(x[pos] * np.log(x[pos] / wh[pos])) - x.sum())
+    return total + float(W.sum(axis=0) @ H.sum(axis=1))
+
+
+def _rel_text(value, ref):
+    return f"{(value - ref) / ref:+.2e}"
+
+
+def i13_golub(c):
+    """R NMF's Golub survey against nnmf-sweep's defaults (and its --golub-tols runs)."""
+    np = c.np
+    spec = I13_PARTS["golub"]
+    restarts = spec["quick_restarts"] if c.quick else spec["restarts"]
+    h5, X, xbin = c.golub()
+    rows, proc = run_r(np, c.work, xbin, X.shape, "nmf-brunet-sweep", GOLUB_THREADS, c.seed, restarts, 0)
+    r_kl, r_seconds = {}, rows[0][1]
+    for r, seconds, iters, xsum, W, H in rows:
+        check_r_sum(np, X, xsum, "nmf-brunet-sweep")
+        r_kl[r] = losses(np, X, W, H)[0]
+        c.record("golub", "R NMF brunet", f"nrun {restarts}", GOLUB_THREADS, seconds, "kl", r_kl[r], r, iters)
+    c.peer_losses["golub"] = (f"R NMF brunet, best of nrun {restarts}", r_kl)
+    c.details.append(f"golub: R NMF nmf() call {r_seconds:.1f} s (Rscript process {proc:.1f} s); "
+                     + ", ".join(f"r{r} KL {r_kl[r]:.10g}" for r in GOLUB_RANKS))
+    runs = []
+    for tol in [None] + c.golub_tols:
+        label = "default stop" if tol is None else f"tol {tol:g}"
+        run = c.sweep("golub-" + ("default" if tol is None else f"tol{tol:g}"),
+                      {"path": h5, "dataset": "X", "transpose": True}, {"loss": "kl"}, GOLUB_RANKS, restarts,
+                      GOLUB_THREADS, stop=None if tol is None else {"tol": tol})
+        kls = {r: losses(np, X.T, f["W"], f["H"])[0] for r, f in run.fits.items()}
+        worst = max((kls[r] - r_kl[r]) / r_kl[r] for r in GOLUB_RANKS)
+        for r, f in run.fits.items():
+            c.record("golub", "nnmf-sweep", label, GOLUB_THREADS, run.seconds, "kl", kls[r], r, f["iterations"], f["stop"])
+        runs.append((label, run, worst))
+        c.details.append(f"golub: nnmf-sweep {label} (solver {run.solver}): {run.seconds:.1f} s; KL vs R per rank "
+                         + ", ".join(f"r{r} {_rel_text(kls[r], r_kl[r])}" for r in GOLUB_RANKS))
+    ok = [x for x in runs if x[2] <= REL]
+    label, run, worst = min(ok, key=lambda x: x[1].seconds) if ok else runs[0]
+    c.target(f"Golub survey (5000 x 38 transposed, ranks 2-5, {restarts} restarts, KL, {GOLUB_THREADS} threads; "
+             f"default cross-validation)",
+             f'R NMF {c.v["NMF"]} brunet, nrun {restarts}, "p{GOLUB_THREADS}"', r_seconds, "per rank",
+             f"default solver ({run.solver}), {label}", run.seconds, f"worst rank {worst:+.2e}", spec["goal"],
+             reached=bool(ok))
+
+
+def i13_single(c, part):
+    """One fit at one rank: the peer(s) once each, then nnmf-sweep over the tol ladder."""
+    np = c.np
+    spec = I13_PARTS[part]
+    loss = spec["loss"]
+    shape = spec["quick" if c.quick else "full"]
+    n, p, r = shape[:3]
+    sk = f"scikit-learn {c.v['sklearn']}"
+    if len(shape) == 4:
+        sys.path.insert(0, os.path.join(ROOT, "scripts"))
+        import sparse_bench
+        X = sparse_bench.planted(n, p, shape[3], r, c.seed)
+        h5 = os.path.join(c.work, f"csr-{n}x{p}-r{r}.h5")
+        sparse_bench.write_csr(X, h5)
+        data_text = f"CSR {n} x {p}, {100 * X.nnz / (n * p):.0f}% stored (sparse_bench.planted)"
+
+        def loss_of(W, H):
+            return kl_sparse(np, X, W, H)
+    else:
+        h5, X, xbin = c.planted(n, p, r)
+        data_text = f"{n} x {p} (simulate, planted rank {r})"
+
+        def loss_of(W, H):
+            return losses(np, X, W, H)[0 if loss == "kl" else 1]
+
+    peers = []
+    solvers = [("mu", "kullback-leibler")] if loss == "kl" else [("cd", "frobenius")]
+    for solver, beta in solvers:
+        (fit,), notes = run_sklearn(np, X, [r], 1, 1, solver, beta, loss, sk, init="nndsvda")
+        c.details += [f"{part}: {note}" for note in notes]
+        peers.append((f"{sk} {solver}, tol 1e-4", fit.seconds, loss_of(fit.W, fit.H), fit.iterations, fit.stop))
+    if loss == "frobenius":
+        (rr, seconds, iters, xsum, W, H), = run_r(np, c.work, xbin, X.shape, "rcppml", 1, c.seed, 1, 0, r)[0]
+        check_r_sum(np, X, xsum, "rcppml")
+        peers.append((f"RcppML {c.v['RcppML']}, tol 1e-4", seconds, loss_of(W, H), iters, ""))
+    for name, seconds, value, iters, stop in peers:
+        c.record(part, name, "", 1, seconds, loss, value, r, iters, stop)
+    peer, peer_s, peer_loss = min(peers, key=lambda x: x[1])[:3]
+    c.peer_losses[part] = (f"{peer} (its own start)", {r: peer_loss})
+    goal_loss = peer_loss * (1 + REL)
+
+    runs, hit = [], None
+    for tol in c.tols:
+        run = c.sweep(f"{part}-tol{tol:g}", {"path": h5, "dataset": "X"}, {"loss": loss}, [r], 1, 1,
+                      stop={"tol": tol}, selection=SINGLE_FIT)
+        f = run.fits[r]
+        value = loss_of(f["W"], f["H"])
+        own = f["kl" if loss == "kl" else "frob"]
+        if not np.isclose(own, value, rtol=1e-9):
+            c.details.append(f"WARNING {part}: nnmf-sweep's own {loss} {own!r} differs from numpy's {value!r}")
+        c.record(part, "nnmf-sweep", f"tol {tol:g}", 1, run.seconds, loss, value, r, f["iterations"], f["stop"])
+        runs.append((tol, run, value, f["iterations"]))
+        if value <= goal_loss:
+            hit = runs[-1]
+            break
+    c.details.append(f"{part}: peers " + "; ".join(f"{nm} {s:.2f} s, {loss} {v:.10g} ({it} it.)"
+                                                   for nm, s, v, it, _ in peers)
+                     + ". nnmf-sweep ladder: " + "; ".join(f"tol {t:g} {run.seconds:.2f} s ({it} it., {run.solver}) "
+                                                           f"{_rel_text(v, peer_loss)}" for t, run, v, it in runs))
+    name = f"{'KL' if loss == 'kl' else 'Frobenius'} one fit, {data_text}, rank {r}, 1 thread"
+    if hit is None:
+        tol, run, value, _ = min(runs, key=lambda x: x[2])
+        c.target(name, peer, peer_s, peer_loss, f"not reached by tol {c.tols[-1]:g}; closest tol {tol:g}",
+                 run.seconds, _rel_text(value, peer_loss), spec["goal"], reached=False)
+    else:
+        tol, run, value, _ = hit
+        loosest = " (the loosest tried: a looser one may be faster)" if tol == c.tols[0] else ""
+        c.target(name, peer, peer_s, peer_loss, f"default solver ({run.solver}), tol {tol:g}{loosest}",
+                 run.seconds, _rel_text(value, peer_loss), spec["goal"], reached=True)
+
+
+def trace_solvers():
+    """The solvers examples/trace knows, from its usage message (so new ones appear here)."""
+    res = subprocess.run([TRACE_BIN], capture_output=True, text=True)
+    m = re.search(r"--solver ([\w|-]+)", res.stderr)
+    if not m:
+        die(f"cannot find the solver list in the trace example's usage message:\n{res.stderr}")
+    return m.group(1).split("|")
+
+
+def i13_traces(c):
+    """Every solver of each loss traced from one random start; one PNG, a panel per case."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    solvers = trace_solvers()
+    kl_solvers = [s for s in solvers if s.endswith("-kl")]
+    frob_solvers = [s for s in solvers if not s.endswith("-kl")]
+    n, p, r = I13_PARTS["kl-medium"]["quick" if c.quick else "full"]
+    h5, _, _ = c.planted(n, p, r)
+    golub_h5, _, _ = c.golub()
+    def plan(panel):
+        return TRACE_PLAN["quick" if c.quick else panel]
+
+
+    def ref(part, rank):
+        name, by_rank = c.peer_losses.get(part, (None, {}))
+        return by_rank.get(rank), name
+
+    panels = [  # title, file, dataset, rank, solvers, loss, plan, peer's loss and its label
+        (f"KL, {n} x {p}, rank {r}", h5, "X", r, kl_solvers, "kl", plan("kl-medium"), *ref("kl-medium", r)),
+        ("KL, Golub 38 x 5000, rank 3", golub_h5, "Xt", 3, kl_solvers, "kl", plan("golub"), *ref("golub", 3)),
+        ("KL, Golub 38 x 5000, rank 5", golub_h5, "Xt", 5, kl_solvers, "kl", plan("golub"), *ref("golub", 5)),
+        (f"Frobenius, {n} x {p}, rank {r}", h5, "X", r, frob_solvers, "frobenius", plan("frob-medium"),
+         *ref("frob-medium", r)),
+    ]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    for ax, (title, path, dataset, rank, names, loss, pl, ref, ref_label) in zip(axes.flat, panels):
+        col = 2 if loss == "kl" else 3
+        curves = {}
+        for solver in names:
+            tag = f"i13-{os.path.basename(path)[:-3]}-{dataset}-r{rank}-{solver}"
+            init_s, rows, stop = run_trace(c.work, path, solver, rank, "random", c.seed, None, pl["every"],
+                                           pl["max_seconds"], tag, dataset=dataset, max_iter=100000)
+            curves[solver] = rows
+            c.record("traces", f"trace {solver}", title, 1, init_s + rows[-1][1], loss, rows[-1][col], rank,
+                     rows[-1][0], stop)
+        best = min(row[col] for rows in curves.values() for row in rows)
+        for solver, rows in curves.items():
+            pts = [(row[1], (row[col] - best) / best) for row in rows if row[col] > best]
+            if pts:
+                ax.plot(*zip(*pts), label=f"{solver} ({rows[-1][0]} it.)")
+        if ref is not None and ref > best:
+            ax.axhline((ref - best) / best, color="grey", linestyle="--", label=ref_label)
+        ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("seconds (iterations only; same random start, seed %d)" % c.seed)
+        ax.set_ylabel("(loss − best seen) / best seen")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"nnmf-sweep {c.v['nnmf-sweep']} solvers (examples/trace), 1 thread")
+    fig.tight_layout()
+    png = os.path.join(c.work, "issue13_traces.png") if c.quick else TRACE_PNG
+    os.makedirs(os.path.dirname(png), exist_ok=True)
+    fig.savefig(png, dpi=100)
+    c.details.append(f"traces: solvers {', '.join(solvers)} (from the trace example's usage); plot {png}")
+
+
+def i13_demo(c):
+    """The demo's sweep (scripts/demo.sh less its setup and build): simulate, then configs/demo.toml."""
+    d = os.path.join(c.work, "demo")
+    os.makedirs(d, exist_ok=True)
+    shutil.copy(os.path.join(ROOT, "configs", "demo.toml"), d)
+    t0 = time.perf_counter()
+    subprocess.run([BIN, "simulate", "--out", os.path.join(d, "demo.h5"), "--rows", "300", "--cols", "200",
+                    "--rank", "4", "--seed", "1", "--force"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([BIN, os.path.join(d, "demo.toml"), "--force", "--quiet"], check=True)
+    seconds = time.perf_counter() - t0
+    c.record("demo", "nnmf-sweep", "configs/demo.toml", "all", seconds)
+    c.extras.append(("demo (simulate + configs/demo.toml sweep, all cores), s", PREVIOUS["demo"], seconds, False))
+
+
+def i13_threads(c):
+    """The README's thread-scaling figure: 48 fits (1000 x 300, ranks 4-6, 16 restarts, 300
+    iterations each) with 1 and 2 threads, interleaved pairs; the medians."""
+    np = c.np
+    restarts, pairs = (4, 1) if c.quick else (16, 3)
+    h5, _, _ = c.planted(1000, 300, 5)
+    secs = {1: [], 2: []}
+    for i in range(pairs):
+        for t in (1, 2):
+            run = c.sweep(f"threads-{t}-{i}", {"path": h5, "dataset": "X"}, {"loss": "kl"}, [4, 5, 6], restarts, t,
+                          stop={"max_iter": 300, "tol": 0}, selection=SINGLE_FIT)
+            secs[t].append(run.seconds)
+            c.record("threads", "nnmf-sweep", f"pair {i} ({run.solver})", t, run.seconds)
+    one, two = float(np.median(secs[1])), float(np.median(secs[2]))
+    what = f"{3 * restarts} fits 1000 x 300, ranks 4-6, 300 iterations"
+    c.extras.append((f"{what}, --threads 1, s (median of {pairs})", PREVIOUS["threads-1"], one, c.quick))
+    c.extras.append((f"{what}, --threads 2, s (median of {pairs})", PREVIOUS["threads-2"], two, c.quick))
+    c.extras.append(("thread speedup 2 vs 1 (higher is better)", PREVIOUS["threads-speedup"], one / two, c.quick))
+
+
+def i13_sparse_bench(c):
+    """scripts/sparse_bench.py (its defaults, or a small matrix with --quick); seconds per iteration."""
+    cmd = [sys.executable, os.path.join(ROOT, "scripts", "sparse_bench.py"), "--bin", BIN,
+           "--out", os.path.join(c.work, "sparse-bench")]
+    if c.quick:
+        cmd += ["--n", "2000", "--p", "1000", "--rank", "8", "--iters", "10"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        die(f"sparse_bench.py failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+    c.details += [f"sparse-bench: {line}" for line in res.stdout.splitlines() if line.startswith("#")]
+    for line in res.stdout.splitlines():
+        cells = [x.strip() for x in line.strip("|").split("|")]
+        if line.startswith("| nnmf-sweep"):
+            c.extras.append((f"sparse_bench: {cells[0]}, s / iteration", PREVIOUS.get(cells[0]), float(cells[1]),
+                             c.quick))
+        elif line.startswith("| scikit-learn"):
+            c.details.append(f"sparse-bench: {cells[0]}: {float(cells[1]):.4f} s / iteration (the peer, for context)")
+
+
+def print_issue13(c, parts):
+    print(f"## Issue 13 targets ({'QUICK: small sizes, not the issue figures; ' if c.quick else ''}"
+          f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)")
+    print()
+    print("```sh\nscripts/compare.py " + " ".join(sys.argv[1:]) + "\n```")
+    print()
+    v = c.v
+    print(f"nnmf-sweep {v['nnmf-sweep']}, scikit-learn {v['sklearn']}, R NMF {v['NMF']}, RcppML {v['RcppML']} "
+          f"(R {v['R']}), Python {platform.python_version()}, numpy {_np_version()}. Parts run: {', '.join(parts)}.")
+    print()
+    if c.targets:
+        print("| target | peer | peer s | peer loss | nnmf-sweep run | nnmf-sweep s | loss vs peer | speed-up | goal "
+              "| met? |")
+        print("|---|---|---:|---:|---|---:|---:|---:|---:|---|")
+        for t in c.targets:
+            loss = t["peer_loss"] if isinstance(t["peer_loss"], str) else f"{t['peer_loss']:.10g}"
+            print(f"| {t['name']} | {t['peer']} | {t['peer_s']:.2f} | {loss} | {t['ours']} | {t['ours_s']:.2f} "
+                  f"| {t['loss_vs_peer']} | {t['ratio']:.2f}x | ≥ {t['goal']}x | {'**yes**' if t['met'] else '**no**'} |")
+        print()
+        print(f"Seconds: nnmf-sweep = the whole process (read, fits, statistics, writing results), default solver; "
+              f"scikit-learn = its fit_transform call; R = the nmf() call timed inside R. Losses recomputed in numpy "
+              f"from each tool's W and H (KL = Σ_(x>0) x ln(x/wh) − Σx + Σwh; Frobenius² = Σ(x − wh)²); `loss vs peer` "
+              f"is (nnmf-sweep − peer) / peer, negative where nnmf-sweep's is lower. One-fit "
+              f"targets: nnmf-sweep runs with [stop] tol {', '.join(f'{t:g}' for t in c.tols)}, loosest first, and "
+              f"the first run whose loss is at most the peer's x (1 + {REL:g}) counts (a tighter tol continues the "
+              f"same fit from the same seed, so it is not faster); the peer is the faster one where there are two. "
+              f"Golub: every rank's best KL at most R's x (1 + {REL:g}), the fastest such run counts.")
+        print()
+    if c.extras:
+        print("| nothing else slower | previous (README) | now | now / previous | not slower? |")
+        print("|---|---:|---:|---:|---|")
+        for name, prev, now, quick in c.extras:
+            higher_better = "speedup" in name
+            if prev is None:
+                print(f"| {name} | — | {now:.3f} | — | — |")
+                continue
+            ok = now >= prev * (1 - NOISE) if higher_better else now <= prev * (1 + NOISE)
+            verdict = "— (quick sizes)" if quick else ("**yes**" if ok else "**no**")
+            print(f"| {name} | {prev:g} | {now:.3f} | {now / prev:.2f} | {verdict} |")
+        print()
+        print(f"Not slower: within {NOISE:.0%} of the previous value (noise on a shared 2-core machine).")
+        print()
+    for line in c.details:
+        print(f"- {line}")
+    print(f"- per-tool wall times and losses: {os.path.join(c.work, 'issue13-runs.tsv')}; "
+          f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+def issue13(args, versions):
+    import numpy as np
+    import h5py
+
+    parts = args.only.split(",") if args.only else [p for p in I13_PARTS] + (I13_EXTRAS if args.extras else [])
+    unknown = [p for p in parts if p not in I13_PARTS and p not in I13_EXTRAS]
+    if unknown:
+        die(f"unknown part(s) {', '.join(unknown)}; known: {', '.join(list(I13_PARTS) + I13_EXTRAS)}")
+    work = os.path.abspath(args.workdir or tempfile.mkdtemp(prefix="nnmf-compare-issue13-"))
+    os.makedirs(work, exist_ok=True)
+    print(f"working folder: {work}; load average before: {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    c = Campaign(np, h5py, args, versions, work)
+    run = {"golub": i13_golub, "traces": i13_traces, "demo": i13_demo, "threads": i13_threads,
+           "sparse-bench": i13_sparse_bench}
+    for part in parts:  # in the order given: one tool at a time
+        print(f"[{time.strftime('%H:%M:%S')}] {part}", file=sys.stderr)
+        if part in run:
+            run[part](c)
+        else:
+            i13_single(c, part)
+    print_issue13(c, parts)
+
+
+# ---------------------------------------------------------------------------------------------
 # The table
 
 
@@ -655,6 +1200,8 @@ def _np_version():
 def main():
     args = ARGS
     versions = check_tools(args.case)
+    if args.case == "issue13":
+        return issue13(args, versions)
     import numpy as np
     import h5py
 

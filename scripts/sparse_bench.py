@@ -51,10 +51,9 @@ def planted(n, p, density, rank, seed):
     return x
 
 
-def write_inputs(x, out):
-    sparse_path = os.path.join(out, "sparse.h5")
-    dense_path = os.path.join(out, "dense.h5")
-    with h5py.File(sparse_path, "w") as f:
+def write_csr(x, path):
+    """Writes x as the CSR group X of a new HDF5 file (AnnData's layout)."""
+    with h5py.File(path, "w") as f:
         g = f.create_group("X")
         g.attrs["encoding-type"] = "csr_matrix"
         g.attrs["encoding-version"] = "0.1.0"
@@ -62,6 +61,12 @@ def write_inputs(x, out):
         g.create_dataset("data", data=x.data)
         g.create_dataset("indices", data=x.indices.astype(np.int32))
         g.create_dataset("indptr", data=x.indptr.astype(np.int64))
+
+
+def write_inputs(x, out):
+    sparse_path = os.path.join(out, "sparse.h5")
+    dense_path = os.path.join(out, "dense.h5")
+    write_csr(x, sparse_path)
     with h5py.File(dense_path, "w") as f:
         f.create_dataset("X", data=x.toarray())
     return sparse_path, dense_path
