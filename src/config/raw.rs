@@ -116,6 +116,10 @@ pub struct RawStop {
     pub tol: Option<Spanned<f64>>,
     /// Objective evaluated every this many iterations.
     pub check_every: Option<Spanned<i64>>,
+    /// Convergence rule: "gap", "decrease" or "assignment".
+    pub rule: Option<Spanned<String>>,
+    /// Checks without a change of assignment that end a fit (rule "assignment").
+    pub stationary_checks: Option<Spanned<i64>>,
 }
 
 /// `[output]`.

@@ -4,8 +4,12 @@ use super::line_col;
 use super::raw::{RawConfig, RawSelection};
 use crate::data::Format;
 use crate::error::{Error, Result};
+use crate::nmf::fit::Convergence;
 use crate::nmf::init::Init;
 use crate::nmf::{Loss, Penalty, Precision, Solver, StopRule};
+
+/// `[stop] tol` when the config leaves it out.
+pub const DEFAULT_TOL: f64 = 1e-5;
 use crate::stats::select::Rule;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -581,8 +585,38 @@ impl Checker<'_> {
             10,
             "the objective is checked every so many iterations",
         )?;
+        let rule = self.choice(
+            "stop.rule",
+            raw.stop.rule.as_ref(),
+            &Convergence::ALL,
+            Convergence::Gap,
+            " (\"gap\": the objective's remaining decrease is below tol; \"decrease\": its last decrease; \
+             \"assignment\": Brunet's rule, clusters unchanged for stationary_checks checks)",
+        )?;
+        let rule = match (rule, raw.stop.stationary_checks.as_ref()) {
+            (Convergence::Assignment { .. }, checks) => Convergence::Assignment {
+                checks: self.positive(
+                    "stop.stationary_checks",
+                    checks,
+                    40,
+                    "the clusters must hold for at least one check",
+                )?,
+            },
+            (_, Some(at)) => {
+                return Err(self.err(
+                    "stop.stationary_checks",
+                    at,
+                    format!(
+                        "applies to rule = \"assignment\" only (rule is \"{}\"); add rule = \"assignment\" or \
+                         remove stationary_checks",
+                        rule.name()
+                    ),
+                ));
+            }
+            (rule, None) => rule,
+        };
         let tol = match raw.stop.tol {
-            None => 1e-6,
+            None => DEFAULT_TOL,
             Some(t) if t.get_ref().is_finite() && *t.get_ref() >= 0.0 => *t.get_ref(),
             Some(t) => {
                 return Err(self.err(
@@ -642,6 +676,7 @@ impl Checker<'_> {
                 max_iter,
                 tol,
                 check_every,
+                rule,
             },
             out_dir,
             threads,
@@ -737,6 +772,12 @@ impl Checker<'_> {
             raw.stop.check_every.as_ref(),
             MAX_CHECK_EVERY,
             "10 is usual",
+        )?;
+        at_most(
+            "stop.stationary_checks",
+            raw.stop.stationary_checks.as_ref(),
+            MAX_CHECK_EVERY,
+            "40 is R NMF's value",
         )?;
         match (ov.threads, raw.run.threads.as_ref()) {
             (Some(t), _) if t > MAX_THREADS => {
@@ -920,10 +961,17 @@ threads = 2
             StopRule {
                 max_iter: 100,
                 tol: 1e-5,
-                check_every: 5
+                check_every: 5,
+                rule: Convergence::Gap,
             }
         );
         assert_eq!(p.ranks_line, 8);
+        let brunet = GOOD.replace(
+            "check_every = 5",
+            "check_every = 5\nrule = \"assignment\"\nstationary_checks = 12",
+        );
+        let b = parse_str(&brunet).unwrap();
+        assert_eq!(b.stop.rule, Convergence::Assignment { checks: 12 });
         assert_eq!(
             (p.data.format, p.data.dataset.as_str(), p.data.layer.as_deref()),
             (Format::Auto, "X", None)
@@ -1033,6 +1081,24 @@ threads = 2
                 "precision = \"f16\"",
                 "/cfg/c.toml:6: model.precision: unknown value \"f16\"; valid values: \"f64\", \"f32\" (\"f32\" is about \
                  twice as fast; objectives are still computed in f64)",
+            ),
+            (
+                "check_every = 5",
+                "check_every = 5\nrule = \"brunet\"",
+                "/cfg/c.toml:15: stop.rule: unknown value \"brunet\"; valid values: \"gap\", \"decrease\", \"assignment\" \
+                 (\"gap\": the objective's remaining decrease is below tol; \"decrease\": its last decrease; \
+                 \"assignment\": Brunet's rule, clusters unchanged for stationary_checks checks)",
+            ),
+            (
+                "check_every = 5",
+                "check_every = 5\nstationary_checks = 10",
+                "/cfg/c.toml:15: stop.stationary_checks: applies to rule = \"assignment\" only (rule is \"gap\"); add \
+                 rule = \"assignment\" or remove stationary_checks",
+            ),
+            (
+                "check_every = 5",
+                "check_every = 5\nrule = \"assignment\"\nstationary_checks = 0",
+                "/cfg/c.toml:16: stop.stationary_checks: must be at least 1 (got 0): the clusters must hold for at least one check",
             ),
             (
                 "loss = \"frobenius\"",

@@ -7,23 +7,68 @@ use super::update::UpdateRule;
 use ndarray::{Array2, Zip};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// How a fit judges that it has converged (`[stop] rule`), looking at it every `check_every`
+/// iterations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Convergence {
+    /// The objective's remaining decrease is below `tol`: the relative decrease d over the last
+    /// `check_every` iterations is below `tol`, and so is the decrease still to come, d·ρ/(1 − ρ)
+    /// with ρ = d / (the previous interval's decrease), the sum of a geometric tail (a decrease
+    /// below tol/100 counts as converged whatever the trend). A solver that converges slowly
+    /// (ρ near 1) therefore runs until it is truly close, and a fast one stops as soon as its
+    /// decrease has collapsed. The default.
+    Gap,
+    /// The relative decrease over the last `check_every` iterations is below `tol` (scikit-learn's
+    /// rule; nnmf-sweep's before the "gap" rule).
+    Decrease,
+    /// Brunet et al. (2004), as R's NMF package runs it (`stop = "connectivity"`): the fit stops
+    /// when every observation's cluster (the component of its largest entry in W) has stayed the
+    /// same for `checks` consecutive checks (R: 40 checks, every 10 iterations). `tol` is not used.
+    Assignment {
+        /// Consecutive checks without a change of assignment (≥ 1).
+        checks: usize,
+    },
+}
+
+impl Convergence {
+    /// The config names of the rules (`Assignment` with its default of 40 checks).
+    pub const ALL: [(&'static str, Convergence); 3] = [
+        ("gap", Convergence::Gap),
+        ("decrease", Convergence::Decrease),
+        ("assignment", Convergence::Assignment { checks: 40 }),
+    ];
+
+    /// The config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Convergence::Gap => "gap",
+            Convergence::Decrease => "decrease",
+            Convergence::Assignment { .. } => "assignment",
+        }
+    }
+}
+
 /// When a fit stops (`[stop]` in the config).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StopRule {
     /// Iteration cap (≥ 1).
     pub max_iter: usize,
-    /// Converged when the relative decrease of the objective over `check_every` iterations is
-    /// below `tol` (≥ 0).
+    /// The tolerance of the `Gap` and `Decrease` rules (≥ 0).
     pub tol: f64,
     /// Objectives are evaluated every `check_every` iterations (≥ 1), and at the last one.
     pub check_every: usize,
+    /// How convergence is judged.
+    pub rule: Convergence,
 }
 
 /// Why a fit stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StopReason {
-    /// The relative decrease over `check_every` iterations fell below `tol`.
+    /// The `gap` or `decrease` rule was met.
     Converged,
+    /// The `assignment` rule was met: the observations' clusters stayed the same for the
+    /// rule's number of checks.
+    Stationary,
     /// `max_iter` iterations ran without converging.
     MaxIter,
     /// The objective became NaN or infinite: the fit failed and its factors are not used.
@@ -38,6 +83,7 @@ impl StopReason {
     pub fn name(self) -> &'static str {
         match self {
             StopReason::Converged => "converged",
+            StopReason::Stationary => "stationary",
             StopReason::MaxIter => "max_iter",
             StopReason::NonFinite => "non_finite",
             StopReason::Cancelled => "cancelled",
@@ -82,6 +128,17 @@ impl Evaluator<'_> {
     }
 }
 
+/// The index of the largest entry of `row` (the first of equal ones; 0 for an all-zero row).
+fn argmax(row: ndarray::ArrayView1<f64>) -> usize {
+    let mut best = 0;
+    for (k, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = k;
+        }
+    }
+    best
+}
+
 /// Runs `rule` from (w, h) on `data` under `loss` until `stop` says so, in precision T (the
 /// factors are rounded to T at the start and returned in f64).
 ///
@@ -121,6 +178,15 @@ pub fn fit<T: Scalar>(
         };
     }
     let mut reference = last.value(loss);
+    // The relative decrease of the previous check interval (gap rule).
+    let mut previous: Option<f64> = None;
+    // Each observation's cluster at the last check, and for how many checks it has held
+    // (assignment rule; allocated once per fit).
+    let mut clusters: Vec<usize> = match stop.rule {
+        Convergence::Assignment { .. } => vec![usize::MAX; ev.w64.nrows()],
+        _ => Vec::new(),
+    };
+    let mut held = 0;
     let mut outcome_stop = StopReason::MaxIter;
     let mut iterations = 0;
     for it in 1..=stop.max_iter {
@@ -145,8 +211,35 @@ pub fn fit<T: Scalar>(
             } else {
                 0.0
             };
-            if decrease < stop.tol {
-                outcome_stop = StopReason::Converged;
+            let done = match stop.rule {
+                Convergence::Decrease => decrease < stop.tol,
+                Convergence::Gap => {
+                    let tail = match previous {
+                        Some(before) if before > 0.0 && decrease < before => {
+                            let rho = decrease.max(0.0) / before;
+                            decrease * rho / (1.0 - rho)
+                        }
+                        _ => f64::INFINITY,
+                    };
+                    previous = Some(decrease);
+                    decrease < stop.tol && (tail < stop.tol || decrease < stop.tol / 100.0)
+                }
+                Convergence::Assignment { checks } => {
+                    let mut same = true;
+                    for (c, row) in clusters.iter_mut().zip(ev.w64.rows()) {
+                        let best = argmax(row);
+                        same &= *c == best;
+                        *c = best;
+                    }
+                    held = if same { held + 1 } else { 0 };
+                    held >= checks
+                }
+            };
+            if done {
+                outcome_stop = match stop.rule {
+                    Convergence::Assignment { .. } => StopReason::Stationary,
+                    _ => StopReason::Converged,
+                };
                 break;
             }
             reference = cur;
@@ -200,6 +293,7 @@ mod tests {
                 max_iter: 7,
                 tol: 0.0,
                 check_every: 5,
+                rule: Convergence::Decrease,
             },
             None,
         );
@@ -214,6 +308,7 @@ mod tests {
                 max_iter: 10_000,
                 tol: 1e-3,
                 check_every: 10,
+                rule: Convergence::Decrease,
             },
             None,
         );
@@ -227,6 +322,7 @@ mod tests {
             max_iter: 300,
             tol: 1e-6,
             check_every: 10,
+            rule: Convergence::Decrease,
         };
         let mut trace = Vec::new();
         let a = run(Loss::Kl, stop, Some(&mut trace));
@@ -246,6 +342,7 @@ mod tests {
             max_iter: 100,
             tol: 0.0,
             check_every: 10,
+            rule: Convergence::Decrease,
         };
         let o = fit(
             &data,
@@ -260,5 +357,42 @@ mod tests {
         );
         assert_eq!((o.stop, o.iterations), (StopReason::Cancelled, 1));
         assert!(o.objectives.is_finite());
+    }
+
+    /// The gap rule runs a slowly converging solver (MU: ρ near 1) longer than the decrease
+    /// rule at the same tol, and its fit is at least as good; its checks fall on check_every.
+    #[test]
+    fn gap_rule_waits_for_a_slow_tail() {
+        let stop = |rule| StopRule {
+            max_iter: 20_000,
+            tol: 1e-5,
+            check_every: 10,
+            rule,
+        };
+        let d = run(Loss::Kl, stop(Convergence::Decrease), None);
+        let g = run(Loss::Kl, stop(Convergence::Gap), None);
+        assert_eq!((d.stop, g.stop), (StopReason::Converged, StopReason::Converged));
+        assert!(g.iterations > d.iterations, "{} vs {}", g.iterations, d.iterations);
+        assert!(g.iterations.is_multiple_of(10));
+        assert!(g.objectives.kl <= d.objectives.kl);
+    }
+
+    /// Brunet's rule stops once the clusters (largest entry of each row of W) have held for the
+    /// given number of checks, says so, and never with fewer than that many checks.
+    #[test]
+    fn assignment_rule_stops_when_the_clusters_hold() {
+        let o = run(
+            Loss::Kl,
+            StopRule {
+                max_iter: 20_000,
+                tol: 0.0,
+                check_every: 10,
+                rule: Convergence::Assignment { checks: 5 },
+            },
+            None,
+        );
+        assert_eq!(o.stop, StopReason::Stationary);
+        assert_eq!(o.stop.name(), "stationary");
+        assert!(o.iterations >= 60 && o.iterations < 20_000 && o.iterations.is_multiple_of(10));
     }
 }

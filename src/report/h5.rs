@@ -151,6 +151,10 @@ fn write(
     attr(&file, "max_iter", &(plan.stop.max_iter as u64))?;
     attr(&file, "tol", &plan.stop.tol)?;
     attr(&file, "check_every", &(plan.stop.check_every as u64))?;
+    attr_str(&file, "stop_rule", plan.stop.rule.name())?;
+    if let crate::nmf::fit::Convergence::Assignment { checks } = plan.stop.rule {
+        attr(&file, "stationary_checks", &(checks as u64))?;
+    }
     for (name, v) in [
         ("l1_w", plan.penalty.l1_w),
         ("l1_h", plan.penalty.l1_h),

@@ -27,7 +27,7 @@ pub struct RankSummary {
     pub rank: usize,
     /// Fits recorded.
     pub fits: usize,
-    /// Fits that met the tolerance.
+    /// Fits that met the convergence rule (the tolerance, or stationary clusters).
     pub converged: usize,
     /// Fits that hit max_iter.
     pub max_iter: usize,
@@ -136,7 +136,7 @@ impl Collector {
             JobKind::Fit => {
                 s.fits += 1;
                 match rec.stop {
-                    StopReason::Converged => s.converged += 1,
+                    StopReason::Converged | StopReason::Stationary => s.converged += 1,
                     StopReason::MaxIter => s.max_iter += 1,
                     StopReason::NonFinite => s.failed += 1,
                     StopReason::Cancelled => {}

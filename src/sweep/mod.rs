@@ -457,6 +457,7 @@ mod tests {
                 max_iter: 200,
                 tol: 1e-7,
                 check_every: 10,
+                rule: crate::nmf::fit::Convergence::Decrease,
             },
         }
     }

@@ -68,7 +68,7 @@ pub struct RunOptions {
 /// never used.
 pub fn fingerprint(plan: &Plan, data_sha256: &str) -> [u8; 32] {
     let text = format!(
-        "nnmf-sweep {}\ndata {data_sha256}\nloss {}\nsolver {}\ninit {}\nseed {}\nmax_iter {}\ntol {:e}\ncheck_every {}\nheldout_fraction {:e}\npenalty {:?}\nprecision {}\n",
+        "nnmf-sweep {}\ndata {data_sha256}\nloss {}\nsolver {}\ninit {}\nseed {}\nmax_iter {}\ntol {:e}\ncheck_every {}\nstop_rule {:?}\nheldout_fraction {:e}\npenalty {:?}\nprecision {}\n",
         env!("CARGO_PKG_VERSION"),
         plan.loss.name(),
         plan.solver.name(),
@@ -77,6 +77,7 @@ pub fn fingerprint(plan: &Plan, data_sha256: &str) -> [u8; 32] {
         plan.stop.max_iter,
         plan.stop.tol,
         plan.stop.check_every,
+        plan.stop.rule,
         plan.selection.heldout_fraction,
         plan.penalty,
         plan.precision.name(),
@@ -112,6 +113,7 @@ pub fn manifest_of(plan: &Plan, data_sha256: &str) -> Manifest {
         ("max_iter", plan.stop.max_iter.to_string()),
         ("tol", format!("{:e}", plan.stop.tol)),
         ("check_every", plan.stop.check_every.to_string()),
+        ("stop_rule", format!("{:?}", plan.stop.rule)),
         ("ranks", list(&plan.ranks)),
         ("restarts", plan.restarts.to_string()),
         ("rule", sel.rule.name().to_string()),

@@ -48,6 +48,7 @@ fn stop_code(s: StopReason) -> u8 {
         StopReason::MaxIter => 1,
         StopReason::NonFinite => 2,
         StopReason::Cancelled => 3,
+        StopReason::Stationary => 4,
     }
 }
 
@@ -57,6 +58,7 @@ fn stop_from(c: u8) -> Option<StopReason> {
         1 => StopReason::MaxIter,
         2 => StopReason::NonFinite,
         3 => StopReason::Cancelled,
+        4 => StopReason::Stationary,
         _ => return None,
     })
 }

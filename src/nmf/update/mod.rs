@@ -92,7 +92,7 @@ impl Solver {
     /// The fastest solver for `loss` (the default when the config names none).
     pub fn default_for(loss: Loss) -> Solver {
         match loss {
-            Loss::Kl => Solver::Mu,
+            Loss::Kl => Solver::Cd,
             Loss::Frobenius => Solver::Hals,
         }
     }
