@@ -491,7 +491,7 @@ impl Checker<'_> {
             "model.precision",
             raw.model.precision.as_ref(),
             &Precision::ALL,
-            Precision::F64,
+            Precision::default_for(loss, solver),
             " (\"f32\" is about twice as fast; objectives are still computed in f64)",
         )?;
         let weight = |key: &str, v: Option<&Spanned<f64>>| -> Result<f64> {
@@ -1079,8 +1079,8 @@ threads = 2
             (
                 "loss = \"frobenius\"",
                 "precision = \"f16\"",
-                "/cfg/c.toml:6: model.precision: unknown value \"f16\"; valid values: \"f64\", \"f32\" (\"f32\" is about \
-                 twice as fast; objectives are still computed in f64)",
+                "/cfg/c.toml:6: model.precision: unknown value \"f16\"; valid values: \"f64\", \"f32\", \"auto\" \
+                 (\"f32\" is about twice as fast; objectives are still computed in f64)",
             ),
             (
                 "check_every = 5",

@@ -316,19 +316,31 @@ pub struct Facts {
     pub sparse: bool,
     /// Missing (NaN) entries.
     pub missing: usize,
+    /// Every value that is not 0 or NaN lies in [1e-15, 1e15]: `precision = "auto"` fits in
+    /// f32 (see [`crate::nmf::Precision::Auto`]).
+    pub f32_safe: bool,
 }
 
 impl Facts {
     /// The facts of `x`.
     pub fn of(x: &Matrix) -> Facts {
-        let missing = match x {
-            Matrix::Dense(d) => d.iter().filter(|v| v.is_nan()).count(),
-            Matrix::Sparse(c) => c.data().iter().filter(|v| v.is_nan()).count(),
+        let values: &mut dyn Iterator<Item = &f64> = match x {
+            Matrix::Dense(d) => &mut d.iter(),
+            Matrix::Sparse(c) => &mut c.data().iter(),
         };
+        let (mut missing, mut f32_safe) = (0, true);
+        for &v in values {
+            if v.is_nan() {
+                missing += 1;
+            } else if v != 0.0 && !(1e-15..=1e15).contains(&v.abs()) {
+                f32_safe = false;
+            }
+        }
         Facts {
             shape: x.dim(),
             sparse: matches!(x, Matrix::Sparse(_)),
             missing,
+            f32_safe,
         }
     }
 }
@@ -374,5 +386,32 @@ mod tests {
         assert_ne!(checksum(&a), checksum(&b));
         assert_eq!(checksum(&a), checksum(&a.clone()));
         assert_eq!(checksum(&a).len(), 64);
+    }
+}
+
+#[cfg(test)]
+mod facts_tests {
+    use super::*;
+    use crate::nmf::Precision;
+
+    /// `precision = "auto"` runs in f32 only when every nonzero value lies in [1e-15, 1e15]:
+    /// counts do, data scaled to 1e200 or to 1e-20 does not; NaN (missing) and 0 do not count.
+    #[test]
+    fn auto_precision_follows_the_range_of_the_data() {
+        let counts = Matrix::Dense(ndarray::array![[0.0, 3.0], [f64::NAN, 1e6]]);
+        let huge = Matrix::Dense(ndarray::array![[0.0, 3.0], [1.0, 1e200]]);
+        let tiny = Matrix::Sparse(crate::sparse::Csr::from_dense(
+            ndarray::array![[0.0, 1e-20], [1.0, 0.0]].view(),
+        ));
+        let f = Facts::of(&counts);
+        assert_eq!((f.missing, f.f32_safe), (1, true));
+        assert_eq!(Precision::Auto.resolve(f.f32_safe), Precision::F32);
+        for m in [huge, tiny] {
+            let f = Facts::of(&m);
+            assert!(!f.f32_safe);
+            assert_eq!(Precision::Auto.resolve(f.f32_safe), Precision::F64);
+        }
+        assert_eq!(Precision::F32.resolve(false), Precision::F32);
+        assert_eq!(Precision::F64.resolve(true), Precision::F64);
     }
 }

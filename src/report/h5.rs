@@ -138,7 +138,12 @@ fn write(
     )?;
     attr_str(&file, "loss", plan.loss.name())?;
     attr_str(&file, "solver", plan.solver.name())?;
-    attr_str(&file, "precision", plan.precision.name())?;
+    // The precision the fits ran in (`auto` resolved against the data).
+    attr_str(
+        &file,
+        "precision",
+        plan.precision.resolve(dataset.facts.f32_safe).name(),
+    )?;
     // The solver of the fits with left-out entries (effective setting: see `Solver::for_heldout`).
     attr_str(
         &file,

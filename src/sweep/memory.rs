@@ -51,7 +51,7 @@ pub(crate) fn estimate(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Estimate {
     let fitted = held(nf, pf);
     let as_read = if zero.is_empty() { 0 } else { held(n as u64, p as u64) };
     let copies =
-        (if plan.selection.null_restarts > 0 { 2 } else { 1 }) * (if plan.precision == Precision::F32 { 3 } else { 2 });
+        (if plan.selection.null_restarts > 0 { 2 } else { 1 }) * (if plan.precision == Precision::F64 { 2 } else { 3 });
     let data = as_read.saturating_add(bytes(&[fitted, copies]) / 2);
 
     // Every fit: W, H, their numerators and transposes; the ratio (or product) matrix of dense X,

@@ -350,7 +350,9 @@ pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, inner_parallel: bool
         _ => init::random(&mut rng, n, p, job.rank, matrix.mean()),
     };
     let out = match s.precision {
-        Precision::F64 => fit_in::<f64>(matrix, s, job.rank, w, h, inner_parallel, cancel),
+        // `Auto` was resolved against the data when the settings were made (run.rs); f64 here
+        // is only the safe answer for settings made without data.
+        Precision::F64 | Precision::Auto => fit_in::<f64>(matrix, s, job.rank, w, h, inner_parallel, cancel),
         Precision::F32 => fit_in::<f32>(matrix, s, job.rank, w, h, inner_parallel, cancel),
     };
     let extra = match matrix.heldout() {

@@ -356,7 +356,7 @@ pub fn execute(
             solver: plan.solver,
             init: plan.init,
             penalty: plan.penalty,
-            precision: plan.precision,
+            precision: plan.precision.resolve(dataset.facts.f32_safe),
             stop: plan.stop,
         };
         obs.start(todo.len());
