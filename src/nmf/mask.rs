@@ -2,8 +2,9 @@
 //! from the pure function `rng::held_out(seed, repeat, i, j)`, and the missing entries (NaN in the
 //! input); sparse row-wise lists, never a dense mask.
 
+use crate::linalg::Real;
 use crate::sparse::Csr;
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut1, Axis};
 
 /// The held-out entries of one cross-validation repeat, row by row, with their true values.
 #[derive(Debug, Clone, PartialEq)]
@@ -222,6 +223,30 @@ impl HeldOut {
             (self.row_start[i]..self.row_start[i + 1])
                 .map(move |e| (i, self.cols[e] as usize, self.values[e], self.blocks[e] as usize))
         })
+    }
+
+    /// `den` (r x p) ← Σ_i W_ik over the observed entries of each column j of X, for W (N x r):
+    /// the column sums of W less the terms of column j's left-out entries (the denominators of
+    /// the weighted KL updates of H; O(N·r + |left out|·r)).
+    pub fn observed_column_sums<T: Real>(&self, w: &Array2<T>, den: &mut Array2<T>) {
+        for (mut row, col) in den.rows_mut().into_iter().zip(w.axis_iter(Axis(1))) {
+            row.fill(col.sum());
+        }
+        for (i, wi) in w.rows().into_iter().enumerate() {
+            for &j in self.row(i) {
+                for (d, &v) in den.column_mut(j as usize).iter_mut().zip(wi.iter()) {
+                    *d -= v;
+                }
+            }
+        }
+    }
+
+    /// `out` (r) ← Σ_j H_kj over the observed entries of row i of X, for H (r x p) with row sums
+    /// `sums` (r): the row sums less the terms of row i's left-out entries.
+    pub fn observed_row_sums<T: Real>(&self, i: usize, h: &Array2<T>, sums: &[T], mut out: ArrayViewMut1<T>) {
+        for ((d, hk), &s) in out.iter_mut().zip(h.rows()).zip(sums) {
+            *d = s - self.row(i).iter().map(|&j| hk[j as usize]).sum::<T>();
+        }
     }
 
     /// Columns held out in row i.

@@ -236,6 +236,26 @@ fn pass<T: Real>(p: Pass<'_, T>) {
     pass_portable(p)
 }
 
+/// `v` with its element type named U.
+///
+/// # Safety
+/// U must be T.
+#[cfg(target_arch = "x86_64")]
+unsafe fn retype<T, U>(v: &[T]) -> &[U] {
+    // SAFETY: U is T, so the layout is the same.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<U>(), v.len()) }
+}
+
+/// [`retype`] for a mutable slice.
+///
+/// # Safety
+/// U must be T.
+#[cfg(target_arch = "x86_64")]
+unsafe fn retype_mut<T, U>(v: &mut [T]) -> &mut [U] {
+    // SAFETY: as in `retype`.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<U>(), v.len()) }
+}
+
 impl<'s, T: 'static> Pass<'s, T> {
     /// The same pass with T named as U.
     ///
@@ -244,14 +264,8 @@ impl<'s, T: 'static> Pass<'s, T> {
     #[cfg(target_arch = "x86_64")]
     unsafe fn cast<U: 'static>(self) -> Pass<'s, U> {
         debug_assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<U>());
-        fn cast<T, U>(v: &[T]) -> &[U] {
-            // SAFETY: `Pass::cast`'s caller guarantees U is T.
-            unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<U>(), v.len()) }
-        }
-        fn cast_mut<T, U>(v: &mut [T]) -> &mut [U] {
-            // SAFETY: as above.
-            unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<U>(), v.len()) }
-        }
+        // SAFETY (every call): the caller guarantees U is T.
+        let (cast, cast_mut) = (|v| unsafe { retype(v) }, |v| unsafe { retype_mut(v) });
         Pass {
             a: cast(self.a),
             r: self.r,
@@ -558,23 +572,14 @@ impl<'s, T: 'static> LinePass<'s, T> {
     #[cfg(target_arch = "x86_64")]
     unsafe fn cast<U: 'static>(self) -> LinePass<'s, U> {
         debug_assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<U>());
-        fn cast<T, U>(v: &[T]) -> &[U] {
-            // SAFETY: `LinePass::cast`'s caller guarantees U is T.
-            unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<U>(), v.len()) }
-        }
-        fn cast_mut<T, U>(v: &mut [T]) -> &mut [U] {
-            // SAFETY: as above.
-            unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<U>(), v.len()) }
-        }
-        fn value<T: 'static, U: 'static>(v: T) -> U {
-            // SAFETY: as above (a plain float, copied).
-            unsafe { std::mem::transmute_copy(&v) }
-        }
-        LinePass {
-            a: cast(self.a),
-            prev: self.prev.map(|(ap, sp)| (cast(ap), value(sp))),
-            x: cast(self.x),
-            lam: cast_mut(self.lam),
+        // SAFETY (every call): the caller guarantees U is T (the step is a plain float, copied).
+        unsafe {
+            LinePass {
+                a: retype(self.a),
+                prev: self.prev.map(|(ap, sp)| (retype(ap), std::mem::transmute_copy(&sp))),
+                x: retype(self.x),
+                lam: retype_mut(self.lam),
+            }
         }
     }
 }
@@ -756,22 +761,19 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
         if x.nrows() < LINE_MIN {
             matmul_into(w.view(), h.view(), self.l.view_mut());
         }
-        for (mut den, wk) in self.den_h.rows_mut().into_iter().zip(w.axis_iter(Axis(1))) {
-            den.fill(wk.sum());
-        }
-        if let Some(out) = &self.left_out {
-            for (i, wi) in w.rows().into_iter().enumerate() {
-                for &j in out.row(i) {
-                    for (d, &v) in self.den_h.column_mut(j as usize).iter_mut().zip(wi.iter()) {
-                        *d -= v;
-                    }
+        match &self.left_out {
+            Some(out) => out.observed_column_sums(w, &mut self.den_h),
+            None => {
+                for (mut den, wk) in self.den_h.rows_mut().into_iter().zip(w.axis_iter(Axis(1))) {
+                    den.fill(wk.sum());
                 }
             }
         }
+        // Wᵀ serves the H half-step by lines and the W half-step (W does not change before it).
+        self.wt.assign(&w.t());
         let (n, p) = x.dim();
         if n >= LINE_MIN {
             // Line by line along the columns of X: the rows of Xᵀ and (WH)ᵀ.
-            self.wt.assign(&w.t());
             self.ht.assign(&h.t());
             matmul_into(self.ht.view(), self.wt.view(), self.lt.view_mut());
             line_half_step(
@@ -799,14 +801,11 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
             *t = hk.sum();
         }
         for (i, mut den) in self.den_w.columns_mut().into_iter().enumerate() {
-            den.assign(&ArrayView1::from(&self.sums[..]));
-            if let Some(out) = &self.left_out {
-                for (d, hk) in den.iter_mut().zip(h.rows()) {
-                    *d -= out.row(i).iter().map(|&j| hk[j as usize]).sum::<T>();
-                }
+            match &self.left_out {
+                Some(out) => out.observed_row_sums(i, h, &self.sums, den),
+                None => den.assign(&ArrayView1::from(&self.sums[..])),
             }
         }
-        self.wt.assign(&w.t());
         if p >= LINE_MIN {
             // Line by line along the rows of X and WH.
             matmul_into(w.view(), h.view(), self.l.view_mut());

@@ -14,7 +14,7 @@ use super::mu_kl::RatioBlocks;
 use super::{UpdateRule, Weights, scale_by_matrix_ratio};
 use crate::linalg::Real;
 use crate::nmf::mask::HeldOut;
-use ndarray::{Array2, ArrayView2, Axis, Zip};
+use ndarray::{Array2, ArrayView2};
 use std::sync::Arc;
 
 /// Buffers for the masked KL multiplicative updates at one shape, allocated once per fit.
@@ -30,6 +30,8 @@ pub struct MaskedMuKl<'a, T> {
     /// Σ_i M_ij W_ik (r x p) and Σ_j M_ij H_kj (N x r).
     den_h: Array2<T>,
     den_w: Array2<T>,
+    /// Row sums of H (r).
+    sums: Vec<T>,
     /// Row blocks of R = X ⊘ WH.
     blocks: RatioBlocks<T>,
 }
@@ -46,6 +48,7 @@ impl<'a, T: Real> MaskedMuKl<'a, T> {
             num_w: Array2::zeros((n, r)),
             den_h: Array2::zeros((r, p)),
             den_w: Array2::zeros((n, r)),
+            sums: vec![T::zero(); r],
             blocks: RatioBlocks::new(n, p, r),
         }
     }
@@ -55,16 +58,7 @@ impl<T: Real> UpdateRule<T> for MaskedMuKl<'_, T> {
     fn step(&mut self, w: &mut Array2<T>, h: &mut Array2<T>) {
         let x = self.x;
         self.blocks.wt_ratio(x, w, h, &mut self.num_h);
-        for (mut den_row, col) in self.den_h.rows_mut().into_iter().zip(w.axis_iter(Axis(1))) {
-            den_row.fill(col.sum());
-        }
-        for (i, wi) in w.rows().into_iter().enumerate() {
-            for &j in self.heldout.row(i) {
-                Zip::from(self.den_h.column_mut(j as usize))
-                    .and(&wi)
-                    .for_each(|d, &v| *d -= v);
-            }
-        }
+        self.heldout.observed_column_sums(w, &mut self.den_h);
         scale_by_matrix_ratio(
             h,
             &self.num_h,
@@ -73,10 +67,11 @@ impl<T: Real> UpdateRule<T> for MaskedMuKl<'_, T> {
         );
 
         self.blocks.ratio_ht(x, w, h, &mut self.num_w);
-        for (i, mut den_row) in self.den_w.rows_mut().into_iter().enumerate() {
-            for (d, hk) in den_row.iter_mut().zip(h.rows()) {
-                *d = hk.sum() - self.heldout.row(i).iter().map(|&j| hk[j as usize]).sum::<T>();
-            }
+        for (s, hk) in self.sums.iter_mut().zip(h.rows()) {
+            *s = hk.sum();
+        }
+        for (i, den_row) in self.den_w.rows_mut().into_iter().enumerate() {
+            self.heldout.observed_row_sums(i, h, &self.sums, den_row);
         }
         scale_by_matrix_ratio(
             w,

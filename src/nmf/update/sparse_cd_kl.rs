@@ -127,16 +127,7 @@ impl<T: Real> UpdateRule<T> for SparseCdKl<'_, T> {
             *s = wk.sum();
         }
         if let Some(out) = &self.left_out {
-            for (mut den, &s) in self.den_h.rows_mut().into_iter().zip(self.sums.iter()) {
-                den.fill(s);
-            }
-            for (i, wi) in w.rows().into_iter().enumerate() {
-                for &j in out.row(i) {
-                    for (d, &v) in self.den_h.column_mut(j as usize).iter_mut().zip(wi.iter()) {
-                        *d -= v;
-                    }
-                }
-            }
+            out.observed_column_sums(w, &mut self.den_h);
         }
         for j in 0..self.xt.nrows {
             let (idx, vals) = self.xt.row(j);
@@ -164,13 +155,8 @@ impl<T: Real> UpdateRule<T> for SparseCdKl<'_, T> {
         }
         for i in 0..self.x.nrows {
             let (idx, vals) = self.x.row(i);
-            if let Some(out) = &self.left_out {
-                self.den_w.assign(&self.sums);
-                for &j in out.row(i) {
-                    for (d, &v) in self.den_w.iter_mut().zip(self.ht.row(j as usize)) {
-                        *d -= v;
-                    }
-                }
+            if let (Some(out), Some(sums)) = (&self.left_out, self.sums.as_slice()) {
+                out.observed_row_sums(i, h, sums, self.den_w.view_mut());
             }
             let sums = if self.left_out.is_some() {
                 self.den_w.view()
