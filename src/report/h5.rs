@@ -145,11 +145,7 @@ fn write(
         plan.precision.resolve(dataset.facts.f32_safe).name(),
     )?;
     // The solver of the fits with left-out entries (effective setting: see `Solver::for_heldout`).
-    attr_str(
-        &file,
-        "heldout_solver",
-        plan.solver.for_heldout(dataset.facts.sparse).name(),
-    )?;
+    attr_str(&file, "heldout_solver", plan.solver.for_heldout().name())?;
     attr_str(&file, "init", plan.init.name())?;
     attr(&file, "seed", &plan.seed)?;
     attr(&file, "restarts", &(plan.restarts as u64))?;

@@ -158,7 +158,7 @@ fn read_checked(plan: &Plan) -> Result<(Dataset, ZeroLines, Vec<String>)> {
     warnings.extend(zero.warning());
     let missing = d.facts.missing;
     if missing > 0 {
-        let weighted = plan.solver.for_heldout(d.facts.sparse);
+        let weighted = plan.solver.for_heldout();
         let heldout = if weighted == plan.solver {
             String::new()
         } else {

@@ -97,11 +97,11 @@ impl Solver {
         }
     }
 
-    /// The solver that fits with left-out entries (cross-validation, missing values) use on
-    /// dense or sparse X (`_sparse`: the same answer today): weighted updates exist for the
-    /// multiplicative rules and for coordinate descent; HALS's closed-form block updates are not
-    /// implemented with weights, and HALS fits use the multiplicative rule there.
-    pub fn for_heldout(self, _sparse: bool) -> Solver {
+    /// The solver that fits with left-out entries (cross-validation, missing values) use, dense
+    /// or sparse X alike: weighted updates exist for the multiplicative rules and for coordinate
+    /// descent; HALS's closed-form block updates are not implemented with weights, and HALS fits
+    /// use the multiplicative rule there.
+    pub fn for_heldout(self) -> Solver {
         match self {
             Solver::Cd => Solver::Cd,
             _ => Solver::Mu,
@@ -122,12 +122,7 @@ impl Solver {
         let ex = data.excluded().cloned();
         // Rejected by the config check (`supports`): MU is the safe rule for either loss.
         let solver = if self.supports(loss) { self } else { Solver::Mu };
-        let sparse = matches!(data.view_in::<T>(), XView::Sparse(_));
-        let solver = if ex.is_some() {
-            solver.for_heldout(sparse)
-        } else {
-            solver
-        };
+        let solver = if ex.is_some() { solver.for_heldout() } else { solver };
         match (data.view_in::<T>(), solver, loss, ex) {
             (XView::Dense(x), Solver::Cd, Loss::Kl, ex) => Box::new(CdKl::new(x, r, ex, pen)),
             (XView::Dense(x), _, Loss::Kl, Some(ex)) => Box::new(MaskedMuKl::new(x, r, ex, pen)),
