@@ -6,7 +6,7 @@ mod raw;
 mod validate;
 
 pub use raw::RawConfig;
-pub use validate::{DataSpec, Overrides, Plan, load, parse};
+pub use validate::{Overrides, Plan, load, parse};
 
 /// 1-based (line, column) of byte offset `offset` in `text`.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {

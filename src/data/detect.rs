@@ -3,7 +3,7 @@
 //! apart later, in `hdf5_reader`, once the file is open.
 
 use super::Format;
-use crate::config::DataSpec;
+use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;

@@ -10,7 +10,7 @@
 
 use super::check::{self, Read, ValueRules};
 use super::{Dataset, Format, Matrix};
-use crate::config::DataSpec;
+use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use crate::sparse::Csr;
 use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};

@@ -11,17 +11,18 @@ mod delimited;
 mod detect;
 mod hdf5_reader;
 mod mtx;
+mod spec;
 mod text;
 mod zero_lines;
 
 pub use zero_lines::ZeroLines;
 
-use crate::config::DataSpec;
 use crate::error::{Error, Result};
 use crate::sparse::Csr;
 use check::ValueRules;
 use ndarray::Array2;
 use sha2::{Digest, Sha256};
+pub use spec::{DataSpec, ImageShape};
 use std::path::PathBuf;
 
 /// The input file's format (`[data] format`).

@@ -7,7 +7,7 @@
 use super::Matrix;
 use super::check::{BadEntries, Pos, Read, ValueRules};
 use super::text::{Lines, number};
-use crate::config::DataSpec;
+use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use crate::sparse::Csr;
 use ndarray::{Array2, ShapeBuilder};
