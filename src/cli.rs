@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::report;
 use crate::simulate::{self, Planted};
 use crate::sweep;
+use crate::{app, record};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -200,7 +201,7 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
     )?;
     let mut obs = crate::progress::for_stderr(a.quiet);
     let cancel = crate::interrupt::flag()?;
-    let opts = sweep::RunOptions {
+    let opts = app::RunOptions {
         force: a.force,
         shard,
         check_data: None,
@@ -210,14 +211,14 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
     } else {
         "nnmf-sweep run"
     };
-    let out = sweep::open_for_run(&plan, command, shard)?;
-    match sweep::execute(&plan, opts, obs.as_mut(), &cancel, &out)? {
-        sweep::Outcome::Merged(r) => {
+    let out = app::open_for_run(&plan, command, shard)?;
+    match app::execute(&plan, opts, obs.as_mut(), &cancel, &out)? {
+        app::Outcome::Merged(r) => {
             if !a.quiet {
                 print_results(&r, plan.loss.name(), &plan.out_dir);
             }
         }
-        sweep::Outcome::Shard {
+        app::Outcome::Shard {
             shard,
             computed,
             skipped,
@@ -235,7 +236,7 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_results(r: &sweep::Results, loss: &str, out: &std::path::Path) {
+fn print_results(r: &app::Results, loss: &str, out: &std::path::Path) {
     print!("{}", report::summary_table(&r.collected.ranks, &r.decision, loss));
     let (gone, all) = r.missing_values;
     if gone > 0 {
@@ -248,7 +249,7 @@ fn print_results(r: &sweep::Results, loss: &str, out: &std::path::Path) {
         println!(
             "PARTIAL result: {} fits missing ({})",
             r.missing.len(),
-            sweep::describe_jobs(&r.missing, 10)
+            app::describe_jobs(&r.missing, 10)
         );
     }
     println!("results in {}", out.display());
@@ -257,10 +258,10 @@ fn print_results(r: &sweep::Results, loss: &str, out: &std::path::Path) {
 fn merge_cmd(a: MergeArgs) -> Result<()> {
     let mut obs = crate::progress::for_stderr(a.quiet);
     let cancel = crate::interrupt::flag()?;
-    let out = sweep::open_for_merge(&a.outdir, "nnmf-sweep merge")?;
-    let r = sweep::merge(&out, a.allow_partial, obs.as_mut(), &cancel)?;
+    let out = app::open_for_merge(&a.outdir, "nnmf-sweep merge")?;
+    let r = app::merge(&out, a.allow_partial, obs.as_mut(), &cancel)?;
     if !a.quiet {
-        let (plan, _) = sweep::plan_of_dir(&a.outdir)?;
+        let (plan, _) = app::plan_of_dir(&a.outdir)?;
         print_results(&r, plan.loss.name(), &a.outdir);
     }
     Ok(())
@@ -279,14 +280,14 @@ fn status_cmd(a: StatusArgs) -> Result<()> {
             message: format!("must be at most {} (got {n})", crate::limits::MAX_SHARDS),
         });
     }
-    let (plan, states) = sweep::job_states(&a.outdir)?;
+    let (plan, states) = app::job_states(&a.outdir)?;
     print!(
         "{}",
         status_text(
             &a.outdir,
             &plan,
             &states,
-            a.shards.or_else(|| sweep::recorded_shards(&a.outdir))
+            a.shards.or_else(|| app::recorded_shards(&a.outdir))
         )
     );
     Ok(())
@@ -296,11 +297,11 @@ fn status_cmd(a: StatusArgs) -> Result<()> {
 fn status_text(
     out: &std::path::Path,
     plan: &config::Plan,
-    states: &[(sweep::Job, sweep::store::RecordState)],
+    states: &[(record::Job, record::store::RecordState)],
     shards: Option<usize>,
 ) -> String {
+    use record::store::RecordState;
     use std::fmt::Write;
-    use sweep::store::RecordState;
     let done = |s: &RecordState| matches!(s, RecordState::Done(_));
     let total_done = states.iter().filter(|(_, s)| done(s)).count();
     let mut t = String::new();
@@ -313,7 +314,7 @@ fn status_text(
     );
     let _ = writeln!(t, "{:>4}  {:<8}{:>6}{:>9}", "rank", "kind", "done", "missing");
     for &rank in &plan.ranks {
-        for kind in [sweep::JobKind::Fit, sweep::JobKind::Heldout, sweep::JobKind::Null] {
+        for kind in [record::JobKind::Fit, record::JobKind::Heldout, record::JobKind::Null] {
             let of: Vec<_> = states
                 .iter()
                 .filter(|(j, _)| j.rank == rank && j.kind == kind)
@@ -326,8 +327,8 @@ fn status_text(
         }
     }
     if let Some(n) = shards {
-        let jobs: Vec<sweep::Job> = states.iter().map(|(j, _)| *j).collect();
-        let of = sweep::shard_of(&jobs, n);
+        let jobs: Vec<record::Job> = states.iter().map(|(j, _)| *j).collect();
+        let of = app::shard_of(&jobs, n);
         let _ = writeln!(t, "{:>5}  {:>6}{:>9}   (of {n} shards)", "shard", "done", "missing");
         // One pass over the jobs; shards beyond the jobs hold none and are summed in one line.
         let mut counts = vec![(0usize, 0usize); n.min(jobs.len())];
@@ -351,7 +352,7 @@ fn status_text(
             );
         }
     }
-    let damaged: Vec<sweep::Job> = states
+    let damaged: Vec<record::Job> = states
         .iter()
         .filter(|(_, s)| matches!(s, RecordState::Damaged))
         .map(|(j, _)| *j)
@@ -360,10 +361,10 @@ fn status_text(
         let _ = writeln!(
             t,
             "damaged records (recomputed by the next run): {}",
-            sweep::describe_jobs(&damaged, 20)
+            app::describe_jobs(&damaged, 20)
         );
     }
-    let other: Vec<sweep::Job> = states
+    let other: Vec<record::Job> = states
         .iter()
         .filter(|(_, s)| matches!(s, RecordState::OtherPlan))
         .map(|(j, _)| *j)
@@ -372,10 +373,10 @@ fn status_text(
         let _ = writeln!(
             t,
             "records of another sweep (refused): {}",
-            sweep::describe_jobs(&other, 20)
+            app::describe_jobs(&other, 20)
         );
     }
-    let missing: Vec<sweep::Job> = states.iter().filter(|(_, s)| !done(s)).map(|(j, _)| *j).collect();
+    let missing: Vec<record::Job> = states.iter().filter(|(_, s)| !done(s)).map(|(j, _)| *j).collect();
     if missing.is_empty() {
         let _ = writeln!(
             t,
@@ -383,7 +384,7 @@ fn status_text(
             out.display()
         );
     } else {
-        let _ = writeln!(t, "missing: {}", sweep::describe_jobs(&missing, 20));
+        let _ = writeln!(t, "missing: {}", app::describe_jobs(&missing, 20));
     }
     t
 }
@@ -402,29 +403,28 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     let mut obs = crate::progress::for_stderr(a.quiet);
     let cancel = crate::interrupt::flag()?;
     // Held for the whole command: the sweep (or the reused result) and compare's own files.
-    let out = sweep::open_for_run(&plan, "nnmf-sweep compare", None)?;
+    let out = app::open_for_run(&plan, "nnmf-sweep compare", None)?;
     let dir = &plan.out_dir;
-    let finished = dir.join(report::RESULT_MARKER).exists() && !dir.join(report::PARTIAL_MARKER).exists();
-    let results = if finished && !a.force {
-        let (stored, _) = sweep::plan_of_dir(dir)?;
+    let results = if crate::outdir::is_finished(dir) && !a.force {
+        let (stored, _) = app::plan_of_dir(dir)?;
         if stored.config_text != plan.config_text {
             return Err(Error::OtherSweep {
                 dir: dir.clone(),
                 differs: format!("its results are of another config than {}", path.display()),
             });
         }
-        sweep::merge(&out, false, obs.as_mut(), &cancel)?
+        app::merge(&out, false, obs.as_mut(), &cancel)?
     } else {
-        let opts = sweep::RunOptions {
+        let opts = app::RunOptions {
             force: a.force,
             shard: None,
             // Before any fit: k-means needs r observations (the sweep alone allows r up to
             // max(N, p)). A finished sweep is checked by compare::write, before its k-means.
-            check_data: Some(|plan, data| crate::compare::check_ranks(plan, data.facts.shape.0)),
+            check_data: Some(|plan, data| crate::app::compare::check_ranks(plan, data.facts.shape.0)),
         };
-        match sweep::execute(&plan, opts, obs.as_mut(), &cancel, &out)? {
-            sweep::Outcome::Merged(r) => r,
-            sweep::Outcome::Shard { .. } => {
+        match app::execute(&plan, opts, obs.as_mut(), &cancel, &out)? {
+            app::Outcome::Merged(r) => r,
+            app::Outcome::Shard { .. } => {
                 return Err(Error::Shard {
                     source_name: "compare".into(),
                     message: "runs the whole sweep, not a shard".into(),
@@ -434,7 +434,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     };
     crate::interrupt::set_phase(crate::interrupt::Phase::Writing);
     crate::interrupt::check(&cancel)?;
-    let rows = crate::compare::write(&plan, &results)?;
+    let rows = crate::app::compare::write(&plan, &results)?;
     if !a.quiet {
         print_results(&results, plan.loss.name(), dir);
         println!(

@@ -5,8 +5,8 @@
 //! library with a thin binary; the data flow and module map follow `docs/DESIGN-NOTES.md`:
 //! `cli -> sweep -> {nmf, data, report} -> {linalg, rng}`.
 
+pub mod app;
 pub mod cli;
-pub mod compare;
 pub mod config;
 pub mod data;
 pub mod error;
@@ -17,6 +17,7 @@ pub mod linalg;
 pub mod nmf;
 pub mod outdir;
 pub mod progress;
+pub mod record;
 pub mod report;
 pub mod rng;
 pub mod simulate;

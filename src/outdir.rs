@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The completion marker, written last: its presence means a finished (or, beside
-/// [`PARTIAL_TXT`], a partial) result.
+/// [`PARTIAL_TXT`], a partial) result. Tables left by a failed or interrupted run do not count.
 pub const RESULTS_H5: &str = "results.h5";
 /// Every fit of the sweep, one row each.
 pub const FITS_TSV: &str = "fits.tsv";
@@ -28,7 +28,9 @@ pub const NULL_FITS_TSV: &str = "null_fits.tsv";
 pub const SUMMARY_TSV: &str = "summary.tsv";
 /// The rank decision and its reasons.
 pub const SELECTION_TXT: &str = "selection.txt";
-/// Written by `merge --allow-partial` when fits were missing.
+/// Written (before results.h5) by `merge --allow-partial` when fits were missing, and removed once
+/// a complete result is written: results.h5 beside it is not a finished sweep, so running the
+/// sweep again resumes it.
 pub const PARTIAL_TXT: &str = "partial.txt";
 /// The shard count recorded by shard runs (for `status`).
 pub const SHARDS_TXT: &str = "shards.txt";
@@ -63,6 +65,11 @@ const FAMILIES: [(&str, &[&str]); 6] = [
     ("compare", &[".png", ".svg"]),
     ("compare_rank_", &[".png", ".svg"]),
 ];
+
+/// Whether `dir` holds the results of a finished sweep: results.h5 without partial.txt.
+pub fn is_finished(dir: &Path) -> bool {
+    dir.join(RESULTS_H5).exists() && !dir.join(PARTIAL_TXT).exists()
+}
 
 /// `memberships_rank_<r>.tsv`.
 pub fn memberships_tsv(rank: usize) -> String {

@@ -2,7 +2,7 @@
 //! bar on a terminal, a plain line every few seconds in logs (no TTY, e.g. Slurm output files), or
 //! nothing (`--quiet`, which also silences warnings; errors are always printed).
 
-use crate::sweep::FitRecord;
+use crate::record::FitRecord;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};

@@ -17,19 +17,10 @@ pub use tables::{decision_text, fits_tsv, heldout_tsv, memberships_tsv, summary_
 use crate::config::Plan;
 use crate::data::{Dataset, ZeroLines};
 use crate::error::Result;
+use crate::record::{Collected, JobKind, RankSummary};
 use crate::stats::{Decision, hard_labels};
-use crate::sweep::{Collected, JobKind, RankSummary};
 use ndarray::Array2;
 use std::path::Path;
-
-/// The file whose presence means the directory holds the results of a finished sweep (it is
-/// written last). Tables left by a failed or interrupted run do not count.
-pub const RESULT_MARKER: &str = crate::outdir::RESULTS_H5;
-
-/// Written (before results.h5) by `merge --allow-partial` when fits were missing, and removed
-/// once a complete result is written: results.h5 beside it is not a finished sweep, so running
-/// the sweep again resumes it.
-pub const PARTIAL_MARKER: &str = crate::outdir::PARTIAL_TXT;
 
 pub(crate) use crate::fsio::{commit, partial_path, write_atomic};
 
@@ -128,7 +119,15 @@ pub fn write_results(
     if let Some(shape) = plan.data.image_shape {
         write_components(dir, &c.ranks, (shape.height, shape.width))?;
     }
-    write_results_h5(&dir.join(RESULT_MARKER), plan, dataset, zero, c, &outputs, decision)
+    write_results_h5(
+        &dir.join(crate::outdir::RESULTS_H5),
+        plan,
+        dataset,
+        zero,
+        c,
+        &outputs,
+        decision,
+    )
 }
 
 /// Writes components_rank_<r>.png / .svg for every rank with a best fit: the rows of its H drawn

@@ -9,8 +9,8 @@
 use super::RankOutputs;
 use crate::error::{Error, Result};
 use crate::nmf::Loss;
+use crate::record::RankSummary;
 use crate::stats::{ConsensusStats, Decision, HeldoutScore};
-use crate::sweep::RankSummary;
 use ndarray::Array2;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
@@ -899,8 +899,8 @@ mod tests {
     use super::*;
     use crate::nmf::mask::BLOCKS;
     use crate::nmf::{Objectives, StopReason};
+    use crate::record::{FitRecord, Job, JobKind, NullStats};
     use crate::stats::{Rule, StabilityStats};
-    use crate::sweep::{FitRecord, Job, JobKind, NullStats};
 
     fn objectives(v: f64) -> Objectives {
         Objectives {

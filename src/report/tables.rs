@@ -3,8 +3,8 @@
 //! Floats in TSV files use Rust's shortest round-trip form, so they read back to the same bits;
 //! a missing value (a failed fit's objectives, a statistic that was not computed) is `NA`.
 
+use crate::record::{Collected, FitRecord, Job, JobKind, RankSummary};
 use crate::stats::Decision;
-use crate::sweep::{Collected, FitRecord, Job, JobKind, RankSummary};
 use ndarray::Array2;
 use std::fmt::Write;
 

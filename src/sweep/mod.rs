@@ -10,28 +10,17 @@
 //! `rng::fit_seed`; each fit runs single-threaded BLAS; every reduction is independent of the
 //! order in which jobs finish. So results are the same bits with 1 thread or many.
 
-mod collect;
-pub mod manifest;
-mod memory;
-mod run;
+pub mod memory;
 pub mod shard;
-pub mod store;
 
-pub use collect::{Collected, Collector, NullStats, RankSummary};
-pub use run::{
-    Outcome, Results, RunOptions, describe_jobs, execute, fingerprint, job_states, manifest_of, merge, open_for_merge,
-    open_for_run, plan_of_dir, recorded_shards, shard_of,
-};
 pub use shard::Shard;
-pub use store::StoredFit;
 
 use crate::data::Matrix;
 use crate::nmf::init::{self, Init, Svd};
 use crate::nmf::loss::Stored;
 use crate::nmf::mask::HeldOut;
-use crate::nmf::{
-    FitMatrix, FitOutcome, Loss, Objectives, Penalty, Precision, Scalar, Solver, StopReason, StopRule, fit,
-};
+use crate::nmf::{FitMatrix, FitOutcome, Loss, Penalty, Precision, Scalar, Solver, StopReason, StopRule, fit};
+use crate::record::{FitRecord, Job, JobKind, StoredFit};
 use crate::rng::{fit_rng, fit_seed};
 use crate::sparse::Csr;
 use ndarray::Array2;
@@ -39,113 +28,6 @@ use rayon::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
-
-/// What a job fits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum JobKind {
-    /// A restart on the data: the fits the best solution and consensus come from.
-    Fit,
-    /// A fit on the observed entries of a cross-validation repeat, scored on the held-out ones.
-    Heldout,
-    /// A restart on column-permuted data (null baseline).
-    Null,
-}
-
-impl JobKind {
-    /// The name used in record files.
-    pub fn name(self) -> &'static str {
-        match self {
-            JobKind::Fit => "fit",
-            JobKind::Heldout => "heldout",
-            JobKind::Null => "null",
-        }
-    }
-
-    /// The code stored in records.
-    pub fn code(self) -> u8 {
-        match self {
-            JobKind::Fit => 0,
-            JobKind::Heldout => 1,
-            JobKind::Null => 2,
-        }
-    }
-
-    /// The kind of a stored code.
-    pub fn from_code(c: u8) -> Option<Self> {
-        [JobKind::Fit, JobKind::Heldout, JobKind::Null]
-            .into_iter()
-            .find(|k| k.code() == c)
-    }
-
-    /// Distinguishes the random streams of the kinds (mixed into the master seed).
-    fn stream(self) -> u64 {
-        match self {
-            JobKind::Fit => 0,
-            JobKind::Heldout => 0x4845_4C44_4F55_5431, // "HELDOUT1"
-            JobKind::Null => 0x4E55_4C4C_4241_5345,    // "NULLBASE"
-        }
-    }
-}
-
-/// One cell of the grid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Job {
-    /// What is fitted.
-    pub kind: JobKind,
-    /// Rank r.
-    pub rank: usize,
-    /// Restart index (fits, null fits) or repeat index (held-out fits), 0-based.
-    pub index: usize,
-    /// The job's seed: `fit_seed(master ^ kind stream, rank, index)`.
-    pub seed: u64,
-}
-
-/// How many jobs of each kind per rank.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GridSize {
-    /// Restarts per rank.
-    pub restarts: usize,
-    /// Cross-validation repeats per rank.
-    pub heldout_repeats: usize,
-    /// Null restarts per rank.
-    pub null_restarts: usize,
-}
-
-/// The grid: for each rank ascending, its fits, then held-out fits, then null fits.
-pub fn jobs(ranks: &[usize], size: GridSize, master_seed: u64) -> Vec<Job> {
-    let mut out = Vec::new();
-    for &rank in ranks {
-        for (kind, count) in [
-            (JobKind::Fit, size.restarts),
-            (JobKind::Heldout, size.heldout_repeats),
-            (JobKind::Null, size.null_restarts),
-        ] {
-            out.extend((0..count).map(|index| Job {
-                kind,
-                rank,
-                index,
-                seed: fit_seed(master_seed ^ kind.stream(), rank, index),
-            }));
-        }
-    }
-    out
-}
-
-/// What is recorded of every job.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FitRecord {
-    /// The job.
-    pub job: Job,
-    /// Objectives of the final factors on the data it was fitted to (observed entries only for a
-    /// held-out fit); non-finite only for `StopReason::NonFinite`.
-    pub objectives: Objectives,
-    /// Iterations run.
-    pub iterations: usize,
-    /// Why it stopped.
-    pub stop: StopReason,
-    /// Wall-clock seconds (informational; not part of the reproducibility contract).
-    pub seconds: f64,
-}
 
 /// The settings every fit of a sweep shares.
 #[derive(Debug, Clone, Copy)]
@@ -447,6 +329,7 @@ pub fn run_jobs<E>(
 mod tests {
     use super::*;
     use crate::nmf::update::tests::awkward_data;
+    use crate::record::{Collected, Collector, GridSize, jobs};
 
     fn settings() -> FitSettings {
         FitSettings {

@@ -5,8 +5,8 @@
 //! far (ties to the lower shard): the longest-processing-time greedy rule. The cost of a fit is
 //! proportional to its rank (a multiplicative or HALS iteration costs O(N·p·r)).
 
-use super::Job;
 use crate::error::{Error, Result};
+use crate::record::Job;
 
 /// One shard of `count`: this process runs the jobs assigned to `index`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +146,7 @@ pub fn assign(jobs: &[Job], count: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::{GridSize, jobs};
+    use crate::record::{GridSize, jobs};
     use std::collections::HashMap;
 
     #[test]

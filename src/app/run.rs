@@ -4,10 +4,6 @@
 //! from the stored records alone, in (rank, kind, index) order, so a run merged from shards gives
 //! the same bits as a single process. Every check runs before the first product is computed.
 
-use super::manifest::{self, Manifest};
-use super::shard::{self, Shard};
-use super::store::{self, RecordState, StoredFit};
-use super::{Collected, Collector, FitRecord, FitSettings, GridSize, Job, JobKind, SweepData, jobs, run_jobs};
 use crate::config::{Overrides, Plan};
 use crate::data::{self, Dataset, Matrix, ZeroLines};
 use crate::error::{Error, Result};
@@ -16,8 +12,13 @@ use crate::interrupt::{self, Phase};
 use crate::nmf::{Loss, StopReason};
 use crate::outdir::{self, OutDir};
 use crate::progress::Observer;
+use crate::record::manifest::{self, Manifest};
+use crate::record::store::{self, RecordState, StoredFit};
+use crate::record::{Collected, Collector, FitRecord, GridSize, Job, JobKind, jobs};
 use crate::report;
 use crate::stats::{ConsensusAccumulator, Decision, Evidence, StabilityAccumulator, decide_all, spread};
+use crate::sweep::shard::{self, Shard};
+use crate::sweep::{FitSettings, SweepData, memory, run_jobs};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -222,7 +223,7 @@ pub fn execute(
     if let Some(check) = opts.check_data {
         check(plan, &dataset)?;
     }
-    super::memory::check(plan, &dataset, &zero)?;
+    memory::check(plan, &dataset, &zero)?;
     interrupt::set_phase(Phase::Checking);
     interrupt::check(cancel)?;
     let sha = dataset.provenance.sha256.clone();
@@ -664,7 +665,7 @@ fn build_results(
     }
     interrupt::set_phase(Phase::Writing);
     interrupt::check(cancel)?;
-    let partial = out.join(report::PARTIAL_MARKER);
+    let partial = out.join(outdir::PARTIAL_TXT);
     if !missing.is_empty() {
         // Before results.h5: a partial result must never pass for a finished sweep.
         report::write_atomic(

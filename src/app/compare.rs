@@ -264,7 +264,7 @@ pub fn compare_tsv(rows: &[Row]) -> String {
 /// compare_rank_<r>.png / .svg (NMF, PCA and VQ bases side by side) and compare.png / .svg (the
 /// chosen rank, or the highest rank when none was chosen) into the plan's output directory.
 /// Returns the rows of compare.tsv.
-pub fn write(plan: &crate::config::Plan, results: &crate::sweep::Results) -> Result<Vec<Row>> {
+pub fn write(plan: &crate::config::Plan, results: &super::Results) -> Result<Vec<Row>> {
     let data = crate::data::read(&plan.data)?;
     if data.facts.missing > 0 {
         return Err(Error::Data {

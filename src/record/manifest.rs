@@ -121,9 +121,8 @@ fn not_a_directory(path: &Path) -> Option<&'static str> {
 /// record: a record carries the fingerprint of the settings and data it was made from, and the
 /// next run (which writes the manifest again) resumes each one whose fingerprint matches.
 fn damaged(out: &Path, path: &Path) -> Error {
-    let finished = out.join(crate::report::RESULT_MARKER).exists() && !out.join(crate::report::PARTIAL_MARKER).exists();
-    let also = if finished {
-        format!(" and {}", out.join(crate::report::RESULT_MARKER).display())
+    let also = if crate::outdir::is_finished(out) {
+        format!(" and {}", out.join(crate::outdir::RESULTS_H5).display())
     } else {
         String::new()
     };
