@@ -1,12 +1,17 @@
 //! The application layer: what a command does from a checked [`Plan`](crate::config::Plan) to
-//! its files. [`run`] runs (or resumes) a sweep and merges its records into results, [`compare`]
-//! adds the PCA and vector-quantization comparison. It sits above the sweep (fitting), the records
-//! and the report (writing), and is called by the command line only.
+//! its files. [`run`] runs (or resumes) a sweep or one shard of it, [`merge`] builds every output
+//! from the stored records, [`sweep_dir`] opens and reads a sweep's output directory, and
+//! [`compare`] adds the PCA and vector-quantization comparison. It sits above the sweep
+//! (fitting), the records and the report (writing), and is called by the command line only.
 
 pub mod compare;
-mod run;
+pub mod merge;
+pub mod run;
+pub mod sweep_dir;
 
-pub use run::{
-    Outcome, Results, RunOptions, describe_jobs, execute, fingerprint, job_states, manifest_of, merge, open_for_merge,
-    open_for_run, plan_of_dir, recorded_shards, shard_of,
+pub use merge::{Results, merge};
+pub use run::{Outcome, RunOptions, execute};
+pub use sweep_dir::{
+    describe_jobs, fingerprint, job_states, manifest_of, open_for_merge, open_for_run, plan_of_dir, recorded_shards,
+    shard_of,
 };

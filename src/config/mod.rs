@@ -3,9 +3,11 @@
 //! `validate.rs`, and every rejection names the file, the line, the key and the fix.
 
 mod raw;
+mod settings;
 mod validate;
 
 pub use raw::RawConfig;
+pub use settings::{AttrValue, Role, Setting};
 pub use validate::{Overrides, Plan, load, parse};
 
 /// 1-based (line, column) of byte offset `offset` in `text`.

@@ -5,7 +5,7 @@
 //! settings and the rank decision as root attributes.
 
 use super::{RankOutputs, commit, partial_path};
-use crate::config::Plan;
+use crate::config::{AttrValue, Plan};
 use crate::data::{Dataset, ZeroLines};
 use crate::error::{Error, Result};
 use crate::record::{Collected, FitRecord, JobKind};
@@ -136,42 +136,30 @@ fn write(
         "input_storage",
         if dataset.facts.sparse { "sparse" } else { "dense" },
     )?;
-    attr_str(&file, "loss", plan.loss.name())?;
-    attr_str(&file, "solver", plan.solver.name())?;
-    // The precision the fits ran in (`auto` resolved against the data).
+    for setting in plan.settings() {
+        for (name, value) in &setting.attrs {
+            match value {
+                AttrValue::Text(t) => attr_str(&file, name, t)?,
+                AttrValue::U64(v) => attr(&file, name, v)?,
+                AttrValue::F64(v) => attr(&file, name, v)?,
+                AttrValue::U64s(v) => {
+                    file.new_attr_builder()
+                        .with_data(&Array1::from(v.clone()))
+                        .create(*name)?;
+                }
+            }
+        }
+    }
+    // The effective settings that depend on the data too: the precision the fits ran in (`auto`
+    // resolved against the data), and the solver of the fits with left-out entries (see
+    // `Solver::for_heldout`).
     attr_str(
         &file,
         "precision",
         plan.precision.resolve(dataset.facts.f32_safe).name(),
     )?;
-    // The solver of the fits with left-out entries (effective setting: see `Solver::for_heldout`).
     attr_str(&file, "heldout_solver", plan.solver.for_heldout().name())?;
-    attr_str(&file, "init", plan.init.name())?;
-    attr(&file, "seed", &plan.seed)?;
-    attr(&file, "restarts", &(plan.restarts as u64))?;
-    attr(&file, "max_iter", &(plan.stop.max_iter as u64))?;
-    attr(&file, "tol", &plan.stop.tol)?;
-    attr(&file, "check_every", &(plan.stop.check_every as u64))?;
-    attr_str(&file, "stop_rule", plan.stop.rule.name())?;
-    if let crate::nmf::fit::Convergence::Assignment { checks } = plan.stop.rule {
-        attr(&file, "stationary_checks", &(checks as u64))?;
-    }
-    for (name, v) in [
-        ("l1_w", plan.penalty.l1_w),
-        ("l1_h", plan.penalty.l1_h),
-        ("l2_w", plan.penalty.l2_w),
-        ("l2_h", plan.penalty.l2_h),
-    ] {
-        attr(&file, name, &v)?;
-    }
-    file.new_attr_builder()
-        .with_data(&Array1::from(plan.ranks.iter().map(|&r| r as u64).collect::<Vec<_>>()))
-        .create("ranks")?;
-    let sel = &plan.selection;
     attr_str(&file, "selection_rule", decision.rule.name())?;
-    attr(&file, "heldout_fraction", &sel.heldout_fraction)?;
-    attr(&file, "heldout_repeats", &(sel.heldout_repeats as u64))?;
-    attr(&file, "null_restarts", &(sel.null_restarts as u64))?;
     // A `merge --allow-partial` result: 1 and the count of fits missing (listed in partial.txt).
     attr(&file, "partial", &u8::from(c.missing_fits > 0))?;
     attr(&file, "missing_fits", &(c.missing_fits as u64))?;
