@@ -21,8 +21,25 @@
 
 use std::path::PathBuf;
 
-/// The exit code of an incomplete sweep ("run the same command again to resume").
-pub const INCOMPLETE: u8 = 6;
+/// The documented exit codes, by name: the code returns them through [`Error::exit_code`], and
+/// the tests compare with them.
+pub mod exit {
+    /// Success.
+    pub const SUCCESS: u8 = 0;
+    /// Internal error: a bug, or an unexpected I/O or HDF5 failure.
+    pub const INTERNAL: u8 = 1;
+    /// Bad command line or configuration.
+    pub const CONFIG: u8 = 2;
+    /// Bad input data.
+    pub const DATA: u8 = 3;
+    /// Output directory problem.
+    pub const OUTPUT: u8 = 4;
+    /// Numerical failure: every fit of some rank produced a non-finite objective.
+    pub const NUMERICAL: u8 = 5;
+    /// Incomplete: stopped by a signal, or fits missing at merge ("run the same command again to
+    /// resume").
+    pub const INCOMPLETE: u8 = 6;
+}
 
 /// Shorthand for results carrying [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -257,8 +274,8 @@ impl Error {
             | Error::ConfigSyntax { .. }
             | Error::UnknownKey { .. }
             | Error::ConfigValue { .. }
-            | Error::Shard { .. } => 2,
-            Error::DataFile { .. } | Error::Data { .. } => 3,
+            | Error::Shard { .. } => exit::CONFIG,
+            Error::DataFile { .. } | Error::Data { .. } => exit::DATA,
             Error::OutputExists { .. }
             | Error::OutputUnwritable { .. }
             | Error::OtherSweep { .. }
@@ -267,10 +284,10 @@ impl Error {
             | Error::OutputLockUnsupported { .. }
             | Error::OutputHoldsInput { .. }
             | Error::OutputForeignFiles { .. }
-            | Error::OutputDir { .. } => 4,
-            Error::Numerical { .. } => 5,
-            Error::Incomplete { .. } => INCOMPLETE,
-            Error::Io { .. } | Error::Hdf5 { .. } => 1,
+            | Error::OutputDir { .. } => exit::OUTPUT,
+            Error::Numerical { .. } => exit::NUMERICAL,
+            Error::Incomplete { .. } => exit::INCOMPLETE,
+            Error::Io { .. } | Error::Hdf5 { .. } => exit::INTERNAL,
         }
     }
 

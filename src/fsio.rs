@@ -313,7 +313,7 @@ mod tests {
         let a = DirLock::acquire(dir, LockMode::Exclusive, "nnmf-sweep run").unwrap();
         for mode in [LockMode::Exclusive, LockMode::Shared] {
             let e = DirLock::acquire(dir, mode, "nnmf-sweep merge").unwrap_err();
-            assert_eq!(e.exit_code(), 4);
+            assert_eq!(e.exit_code(), crate::error::exit::OUTPUT);
             let msg = e.to_string();
             assert!(
                 msg.contains(&format!("pid {} on host {}", std::process::id(), hostname())),

@@ -8,7 +8,8 @@
 //! place, so stopping there loses nothing finished (it is the same as SIGKILL, which resume
 //! handles). A second signal exits at once.
 
-use crate::error::{Error, INCOMPLETE, Result};
+use crate::error::exit::INCOMPLETE;
+use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -149,7 +150,7 @@ mod tests {
         assert_eq!(phase(), Phase::Loading);
         let flag = AtomicBool::new(true);
         let e = check(&flag).unwrap_err();
-        assert_eq!(e.exit_code(), 6);
+        assert_eq!(e.exit_code(), INCOMPLETE);
         assert_eq!(
             e.to_string(),
             "incomplete: stopped by a signal while reading the data; run the same command again to resume"

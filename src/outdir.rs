@@ -328,7 +328,7 @@ mod tests {
         out.check_writable(false).unwrap();
         std::fs::write(dir.join("results.h5"), "x").unwrap();
         let e = out.check_writable(false).unwrap_err();
-        assert_eq!(e.exit_code(), 4);
+        assert_eq!(e.exit_code(), crate::error::exit::OUTPUT);
         assert!(
             e.to_string()
                 .contains("already holds results (results.h5); pass --force"),
@@ -368,7 +368,7 @@ mod tests {
             &[("[data] path", &dir.join("data.tsv"))],
         )
         .unwrap_err();
-        assert_eq!(e.exit_code(), 4);
+        assert_eq!(e.exit_code(), crate::error::exit::OUTPUT);
         assert!(
             e.to_string()
                 .contains("holds fits.tsv, with names nnmf-sweep writes, but no sweep-manifest.txt"),

@@ -11,6 +11,7 @@
 use assert_cmd::Command;
 use hdf5::types::{FixedAscii, VarLenUnicode};
 use ndarray::{Array1, Array2, Array3};
+use nnmf_sweep::error::exit;
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -139,10 +140,10 @@ impl Case {
 
     /// Runs with `--quiet` and `args`, checks the exit code and that no results were written, and
     /// returns the normalized stderr.
-    fn fail(&self, args: &[&str], code: i32) -> String {
+    fn fail(&self, args: &[&str], code: u8) -> String {
         let out = self.run(&[&["--quiet"], args].concat());
         let err = self.stderr(&out);
-        assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+        assert_eq!(out.status.code(), Some(code.into()), "stderr: {err}");
         assert!(
             out.stdout.is_empty(),
             "stdout of a failed run: {}",
@@ -156,7 +157,7 @@ impl Case {
     fn succeed(&self, args: &[&str]) -> String {
         let out = self.run(args);
         let err = self.stderr(&out);
-        assert_eq!(out.status.code(), Some(0), "stderr: {err}");
+        assert_eq!(out.status.code(), Some(exit::SUCCESS.into()), "stderr: {err}");
         for f in RESULT_FILES {
             assert!(self.out_dir().join(f).is_file(), "{f} missing after a successful run");
         }
@@ -188,7 +189,7 @@ fn data_file_missing() {
     let c = Case::new();
     c.config(BASE);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.h5: file not found; check [data] path (relative paths start at the config file's folder)\n"
     );
 }
@@ -198,7 +199,7 @@ fn data_file_is_not_hdf5() {
     let c = Case::new();
     c.config(BASE);
     std::fs::write(c.path("data.h5"), "a,b,c\n1,2,3\n").expect("write text file");
-    let err = c.fail(&[], 3);
+    let err = c.fail(&[], exit::DATA);
     assert!(
         err.starts_with("error: <TMP>/data.h5: cannot open as an HDF5 file ("),
         "{err}"
@@ -218,7 +219,7 @@ fn data_file_locked_by_a_writer() {
     // Held open for writing by this process, outside FD_GUARD: if another test's binary inherits
     // this descriptor, it only locks this test's own file, which is locked anyway.
     let writer = hdf5::File::open_rw(c.path("data.h5")).expect("open data.h5 for writing");
-    let err = c.fail(&[], 3);
+    let err = c.fail(&[], exit::DATA);
     drop(writer);
     assert!(err.contains("unable to lock file"), "{err}");
     assert!(
@@ -243,7 +244,7 @@ fn dataset_missing_lists_the_datasets_that_exist() {
     c.config_with(&[("dataset = \"X\"", "dataset = \"Z\"")])
         .h5(two_datasets);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.h5, dataset \"Z\": no such dataset; the file holds: /X (20 x 15, float64), \
          /grp/Y (3 x 4, int32); set [data] dataset to one of them\n"
     );
@@ -255,7 +256,7 @@ fn dataset_is_a_group() {
     c.config_with(&[("dataset = \"X\"", "dataset = \"grp\"")])
         .h5(two_datasets);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.h5, dataset \"grp\": is a group, not a dataset; the file holds: /X (20 x 15, float64), \
          /grp/Y (3 x 4, int32); set [data] dataset to one of them\n"
     );
@@ -280,7 +281,7 @@ fn dataset_is_1d() {
             .map(|_| ())
     });
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error("is 1-D (shape 20); a 2-D matrix is needed (observations x features, or set transpose = true)")
     );
 }
@@ -292,7 +293,7 @@ fn dataset_is_3d() {
     c.config(BASE)
         .h5(|f| f.new_dataset_builder().with_data(&x).create("X").map(|_| ()));
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error(
             "is 3-D (shape 4 x 5 x 6); a 2-D matrix is needed (observations x features, or set transpose = true)"
         )
@@ -307,7 +308,7 @@ fn dataset_of_variable_length_strings_is_rejected() {
     c.config(BASE)
         .h5(|f| f.new_dataset_builder().with_data(&x).create("X").map(|_| ()));
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error("has element type unicode (var len); a numeric type (integer or float) is needed")
     );
 }
@@ -320,7 +321,7 @@ fn dataset_of_fixed_ascii_strings_is_rejected() {
     c.config(BASE)
         .h5(|f| f.new_dataset_builder().with_data(&x).create("X").map(|_| ()));
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error("has element type string (len 8); a numeric type (integer or float) is needed")
     );
 }
@@ -329,7 +330,7 @@ fn dataset_of_fixed_ascii_strings_is_rejected() {
 fn dataset_empty() {
     let c = Case::new();
     c.config(BASE).matrix(&Array2::zeros((0, 5)));
-    assert_eq!(c.fail(&[], 3), data_error("is empty (shape 0 x 5)"));
+    assert_eq!(c.fail(&[], exit::DATA), data_error("is empty (shape 0 x 5)"));
 }
 
 // ---- the values ---------------------------------------------------------------------------------
@@ -343,7 +344,7 @@ fn negative_entries_counted_with_first_position() {
     x[[19, 14]] = -0.25;
     c.config(BASE).matrix(&x);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error(
             "has 3 negative entries (first at row 3, column 5: -1.5); NMF needs non-negative data: shift or clip it \
              before fitting (0-based positions in the stored dataset)"
@@ -358,7 +359,7 @@ fn negative_entry_position_is_in_stored_coordinates_under_transpose() {
     x[[3, 5]] = -1.5;
     c.config_with(&[("transpose = false", "transpose = true")]).matrix(&x);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error(
             "has 1 negative entries (first at row 3, column 5: -1.5); NMF needs non-negative data: shift or clip it \
              before fitting (0-based positions in the stored dataset)"
@@ -374,7 +375,7 @@ fn nan_entries() {
     x[[7, 0]] = f64::NAN;
     c.config(BASE).matrix(&x);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error(
             "has 2 NaN entries (first at row 2, column 4); remove or impute them, or set [data] missing = \"nan\" to leave them out of the fits (0-based positions in the stored dataset)"
         )
@@ -389,7 +390,7 @@ fn infinite_entries() {
     x[[5, 5]] = f64::NEG_INFINITY;
     c.config(BASE).matrix(&x);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error(
             "has 2 infinite entries (first at row 0, column 14); remove or cap them (0-based positions in the stored dataset)"
         )
@@ -405,7 +406,7 @@ fn negative_nan_and_infinite_entries_together() {
     x[[4, 4]] = f64::INFINITY;
     c.config(BASE).matrix(&x);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error(
             "has 1 negative entries (first at row 1, column 1: -3); NMF needs non-negative data: shift or clip it \
              before fitting; 1 NaN entries (first at row 2, column 2); remove or impute them, or set [data] missing = \"nan\" to leave them out of the fits; 1 infinite entries \
@@ -419,7 +420,7 @@ fn all_entries_zero() {
     let c = Case::new();
     c.config(BASE).matrix(&Array2::zeros((20, 15)));
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error("has no positive entry: all entries are zero, there is nothing to factorize")
     );
 }
@@ -565,7 +566,7 @@ fn sparse_group_faults_are_named() {
         edit(&mut s);
         c.config(BASE);
         sparse_group(&c, s);
-        assert_eq!(c.fail(&[], 3), data_error(want));
+        assert_eq!(c.fail(&[], exit::DATA), data_error(want));
     }
 }
 
@@ -585,7 +586,7 @@ fn sparse_values_are_checked_at_stored_positions() {
         },
     );
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error(
             "has 1 negative entries (first at row 1, column 2: -4); NMF needs non-negative data: shift or clip it \
              before fitting (0-based positions in the stored dataset)"
@@ -597,7 +598,7 @@ fn sparse_values_are_checked_at_stored_positions() {
     s.data[4] = f64::NAN;
     sparse_group(&c, s);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error(
             "has 1 NaN entries (first at row 2, column 3); remove or impute them, or set [data] missing = \"nan\" to leave them out of the fits (0-based positions in the stored dataset)"
         )
@@ -612,7 +613,7 @@ fn csr_format_on_a_csc_group_is_refused() {
     s.encoding = "csc_matrix";
     sparse_group(&c, s);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         data_error(
             "is declared csc by its attributes, but [data] format says \"csr\"; set format = \"csc\" (or \"auto\")"
         )
@@ -637,7 +638,7 @@ fn h5ad_missing_layer_lists_the_layers() {
         Ok(())
     });
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.h5, dataset \"layers/counts\": no such layer; the file's layers: spliced, unspliced; set \
          [data] layer to one of them, or leave layer out to read X\n"
     );
@@ -662,7 +663,7 @@ fn tenx_file_without_indptr() {
         Ok(())
     });
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.h5, dataset \"matrix\": has no \"indptr\"; a 10x feature-barcode matrix group (Cell Ranger \
          3 or later) holds data, indices, indptr, shape, barcodes and features\n"
     );
@@ -673,7 +674,7 @@ fn hdf5_file_of_no_known_layout_needs_a_dataset() {
     let c = Case::new();
     c.config_with(&[("dataset = \"X\"\n", "")]).h5(two_datasets);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.h5: [data] dataset is needed: this HDF5 file is neither an AnnData file (encoding-type \
          \"anndata\") nor a 10x feature-barcode file (a \"matrix\" group); the file holds: /X (20 x 15, float64), \
          /grp/Y (3 x 4, int32); set [data] dataset to one of them\n"
@@ -695,7 +696,7 @@ fn matrix_market_duplicate_entry_names_both_lines() {
         "%%MatrixMarket matrix coordinate integer general\n3 3 4\n1 1 1\n2 2 2\n3 3 3\n2 2 5\n",
     );
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.mtx: lines 4 and 6 both give the entry at row 2, column 2 (1-based); list each entry \
          once: sum the duplicates before writing (scipy: X.sum_duplicates())\n"
     );
@@ -705,7 +706,7 @@ fn matrix_market_duplicate_entry_names_both_lines() {
 fn gzipped_matrix_market_is_refused_with_the_fix() {
     let c = text_case("data.mtx.gz", "");
     std::fs::write(c.path("data.mtx.gz"), [0x1f, 0x8b, 8, 0, 0, 0]).expect("write gz");
-    let err = c.fail(&[], 3);
+    let err = c.fail(&[], exit::DATA);
     assert!(
         err.starts_with("error: <TMP>/data.mtx.gz: is gzip-compressed, which is not supported; decompress it first"),
         "{err}"
@@ -716,7 +717,7 @@ fn gzipped_matrix_market_is_refused_with_the_fix() {
 fn csv_ragged_row_names_its_line() {
     let c = text_case("data.csv", "g1,g2,g3\n1,2,3\n4,5,6\n7,8\n");
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.csv: line 4 has 2 fields, but line 2 (the first row of numbers) has 3; every row needs the \
          same number of fields\n"
     );
@@ -726,13 +727,13 @@ fn csv_ragged_row_names_its_line() {
 fn csv_bad_number_and_negative_value_name_line_and_column() {
     let c = text_case("data.csv", "1,2,3\n4,five,6\n");
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.csv: line 2, column 3: \"five\" is not a number; after the header row every field must be \
          a number (or NaN, NA or empty for a missing value)\n"
     );
     let c = text_case("data.csv", "1,2,3\n4,-5,6\n");
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.csv: has 1 negative entries (first at line 2, column 3: -5); NMF needs non-negative data: \
          shift or clip it before fitting\n"
     );
@@ -744,7 +745,7 @@ fn csv_with_a_dataset_key_is_refused() {
     std::fs::write(c.path("data.csv"), "1,2\n3,4\n").expect("write csv");
     c.config_with(&[("data.h5", "data.csv")]);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.csv: is a CSV file, read as format \"csv\": [data] dataset names a matrix inside an HDF5 \
          file; remove it (or set [data] format if the file is not a CSV file)\n"
     );
@@ -758,7 +759,7 @@ fn rank_zero() {
     c.config_with(&[("ranks = [2]", "ranks = [0, 2]")])
         .matrix(&matrix(20, 15));
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:8: sweep.ranks: rank 0 is impossible; ranks must be at least 1\n"
     );
 }
@@ -769,7 +770,7 @@ fn rank_above_both_dimensions() {
     c.config_with(&[("ranks = [2]", "ranks = [2, 21]")])
         .matrix(&matrix(20, 15));
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:8: sweep.ranks: rank 21 is larger than both dimensions of the data (20 x 15); \
          use ranks of at most 20\n"
     );
@@ -796,7 +797,7 @@ fn restarts_zero() {
     c.config_with(&[("restarts = 2", "restarts = 0")])
         .matrix(&matrix(20, 15));
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:9: sweep.restarts: must be at least 1 (got 0): each rank needs at least one fit\n"
     );
 }
@@ -808,7 +809,7 @@ fn malformed_toml_gives_line_and_column() {
     let c = Case::new();
     c.config_with(&[("restarts = 2", "restarts = = 2")])
         .matrix(&matrix(20, 15));
-    let err = c.fail(&[], 2);
+    let err = c.fail(&[], exit::CONFIG);
     assert!(err.starts_with("error: <TMP>/config.toml:9:12: "), "{err}");
     assert!(err.contains("extra `=`"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -819,7 +820,7 @@ fn value_of_wrong_type_gives_line_and_column() {
     let c = Case::new();
     c.config_with(&[("restarts = 2", "restarts = \"two\"")])
         .matrix(&matrix(20, 15));
-    let err = c.fail(&[], 2);
+    let err = c.fail(&[], exit::CONFIG);
     assert!(err.starts_with("error: <TMP>/config.toml:9:12: "), "{err}");
     assert!(err.contains("invalid type"), "{err}");
 }
@@ -830,7 +831,7 @@ fn unknown_key_suggests_the_closest() {
     c.config_with(&[("restarts = 2", "restart = 2")])
         .matrix(&matrix(20, 15));
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:9: unknown key `restart` in [sweep]; did you mean `restarts`? \
          (valid keys: ranks, restarts, seed)\n"
     );
@@ -842,7 +843,7 @@ fn unknown_loss_lists_valid_values() {
     c.config_with(&[("loss = \"kl\"", "loss = \"poisson\"")])
         .matrix(&matrix(20, 15));
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:6: model.loss: unknown value \"poisson\"; valid values: \"kl\", \"frobenius\" \
          (\"kl\" is the Poisson likelihood)\n"
     );
@@ -854,7 +855,7 @@ fn unknown_solver_lists_valid_values() {
     c.config_with(&[("loss = \"kl\"", "solver = \"als\"")])
         .matrix(&matrix(20, 15));
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:6: model.solver: unknown value \"als\"; valid values: \"mu\", \"hals\", \"cd\"\n"
     );
 }
@@ -865,7 +866,7 @@ fn unknown_init_lists_valid_values() {
     c.config_with(&[("loss = \"kl\"", "init = \"svd\"")])
         .matrix(&matrix(20, 15));
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:6: model.init: unknown value \"svd\"; valid values: \"random\", \"nndsvd\", \"nndsvda\", \
          \"nndsvdar\"\n"
     );
@@ -875,7 +876,7 @@ fn unknown_init_lists_valid_values() {
 fn config_file_missing() {
     let c = Case::new();
     let out = output(binary().arg(c.path("nope.toml")).arg("--quiet"));
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(exit::CONFIG.into()));
     assert_eq!(
         c.stderr(&out),
         "error: cannot read config file <TMP>/nope.toml: No such file or directory (os error 2); check the path given on \
@@ -891,7 +892,7 @@ fn data_section_missing() {
     c.config_with(&[("[data]\npath = \"data.h5\"\ndataset = \"X\"\ntranspose = false\n", "")])
         .matrix(&matrix(20, 15));
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml: data: missing section [data]; add [data] with path = \"file.h5\" and dataset = \"X\"\n"
     );
 }
@@ -905,7 +906,7 @@ fn output_dir_below_a_regular_file() {
     c.config_with(&[("dir = \"out\"", "dir = \"afile/results\"")])
         .matrix(&matrix(20, 15));
     assert_eq!(
-        c.fail(&[], 4),
+        c.fail(&[], exit::OUTPUT),
         "error: output directory <TMP>/afile/results cannot be written: Not a directory (os error 20); \
          choose another with --out or [output] dir\n"
     );
@@ -923,7 +924,7 @@ fn output_dir_with_results_needs_force() {
         .collect();
 
     let out = c.run(&["--quiet"]);
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(exit::OUTPUT.into()));
     assert_eq!(
         c.stderr(&out),
         "error: output directory <TMP>/out already holds results (results.h5); pass --force to overwrite \
@@ -944,9 +945,12 @@ fn out_flag_overrides_output_dir() {
     c.config(BASE).matrix(&matrix(20, 15));
     // A finished sweep in `taken` (a results.h5 without a sweep's manifest is not ours: refused
     // with another message, see tests/ownership.rs).
-    assert_eq!(c.run(&["--quiet", "--out", "taken"]).status.code(), Some(0));
+    assert_eq!(
+        c.run(&["--quiet", "--out", "taken"]).status.code(),
+        Some(exit::SUCCESS.into())
+    );
     let out = c.run(&["--quiet", "--out", "taken"]);
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(exit::OUTPUT.into()));
     assert!(
         c.stderr(&out)
             .contains("output directory taken already holds results (results.h5); pass --force")
@@ -972,7 +976,7 @@ fn numerical_failure_exit_code_and_message() {
     let c = overflowing_case();
     let out = c.run(&["--quiet"]);
     let err = c.stderr(&out);
-    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert_eq!(out.status.code(), Some(exit::NUMERICAL.into()), "{err}");
     assert!(
         err.starts_with(
             "error: rank 2: all 2 fits produced a non-finite objective; no results.h5 was written; the failed fits \
@@ -989,7 +993,7 @@ fn numerical_failure_hint_does_not_suggest_the_loss_in_use() {
     let c = overflowing_case();
     let out = c.run(&["--quiet"]);
     let err = c.stderr(&out);
-    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert_eq!(out.status.code(), Some(exit::NUMERICAL.into()), "{err}");
     assert!(!err.contains("try loss = \"frobenius\""), "{err}");
 }
 
@@ -997,7 +1001,7 @@ fn numerical_failure_hint_does_not_suggest_the_loss_in_use() {
 fn numerical_failure_leaves_no_results_h5() {
     let c = overflowing_case();
     let out = c.run(&["--quiet"]);
-    assert_eq!(out.status.code(), Some(5), "{}", c.stderr(&out));
+    assert_eq!(out.status.code(), Some(exit::NUMERICAL.into()), "{}", c.stderr(&out));
     assert!(
         !c.out_dir().join("results.h5").exists(),
         "results.h5 written by a failed sweep"
@@ -1007,7 +1011,7 @@ fn numerical_failure_leaves_no_results_h5() {
     c.matrix(&matrix(20, 15));
     let out = c.run(&["--quiet"]);
     let err = c.stderr(&out);
-    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert_eq!(out.status.code(), Some(exit::OUTPUT.into()), "{err}");
     assert!(
         err.contains("is not the data the stored fits were made from") && err.contains("pass --force"),
         "{err}"
@@ -1020,7 +1024,7 @@ fn numerical_failure_leaves_no_results_h5() {
 #[test]
 fn help_mentions_flags_and_exit_codes() {
     let out = output(binary().arg("--help"));
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(exit::SUCCESS.into()));
     let text = String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -1042,7 +1046,7 @@ fn help_mentions_flags_and_exit_codes() {
 #[test]
 fn no_config_argument_is_a_usage_error() {
     let out = output(&mut binary());
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(exit::CONFIG.into()));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Usage:"));
 }
 
@@ -1054,7 +1058,7 @@ fn missing_key_with_an_unknown_value() {
     c.config_with(&[("transpose = false", "missing = \"na\"")])
         .matrix(&matrix(20, 15));
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:4: data.missing: unknown value \"na\"; valid values: \"error\", \"nan\" \
          (\"nan\": NaN entries are missing values, left out of the fits)\n"
     );
@@ -1071,7 +1075,7 @@ fn mask_of_the_wrong_shape() {
         Ok(())
     });
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.h5, dataset \"M\": ([data] mask) has shape [15, 20], but the matrix is stored as 20 x 15; \
          the mask must have the stored shape\n"
     );
@@ -1088,7 +1092,7 @@ fn mask_that_leaves_nothing_observed() {
         Ok(())
     });
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.h5, dataset \"M\": ([data] mask) leaves no observed positive entry: there is nothing to \
          factorize\n"
     );

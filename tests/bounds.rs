@@ -6,6 +6,7 @@
 
 use assert_cmd::Command;
 use ndarray::Array2;
+use nnmf_sweep::error::exit;
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -148,10 +149,10 @@ impl Case {
 
     /// Runs the sweep of `config.toml` (quiet) with `args`, expecting exit `code`, no output on
     /// stdout and no results; returns the normalized stderr.
-    fn fail(&self, args: &[&str], code: i32) -> String {
+    fn fail(&self, args: &[&str], code: u8) -> String {
         let out = self.run(&[&["config.toml", "--quiet"], args].concat());
         let err = self.stderr(&out);
-        assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+        assert_eq!(out.status.code(), Some(code.into()), "stderr: {err}");
         assert!(
             out.stdout.is_empty(),
             "stdout: {}",
@@ -172,7 +173,7 @@ fn restarts_have_a_ceiling() {
     c.matrix(10, 8)
         .config_with(&[("restarts = 2", "restarts = 1000000000")]);
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:9: sweep.restarts: must be at most 100000 (got 1000000000); 20 to 200 restarts \
          per rank are usual\n"
     );
@@ -184,7 +185,7 @@ fn heldout_repeats_have_a_ceiling() {
     c.matrix(10, 8)
         .config_with(&[("heldout_repeats = 1", "heldout_repeats = 1000000000")]);
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:16: selection.heldout_repeats: must be at most 10000 (got 1000000000); 3 to 10 \
          cross-validation repeats per rank are usual\n"
     );
@@ -231,7 +232,7 @@ fn every_count_has_a_ceiling() {
     for (from, to, want) in cases {
         let c = Case::new();
         c.matrix(10, 8).config_with(&[(from, to)]);
-        assert_eq!(c.fail(&[], 2), format!("error: {want}\n"), "{to}");
+        assert_eq!(c.fail(&[], exit::CONFIG), format!("error: {want}\n"), "{to}");
     }
     // Too many fits: 11 ranks x 100000 restarts.
     let c = Case::new();
@@ -241,7 +242,7 @@ fn every_count_has_a_ceiling() {
         ("restarts = 2", "restarts = 100000"),
     ]);
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:7: sweep: 11 ranks x (100000 restarts + 1 heldout_repeats + 0 null_restarts) is \
          1100011 fits; at most 1000000 fits are allowed in one sweep: list fewer ranks or lower the counts\n"
     );
@@ -251,7 +252,7 @@ fn every_count_has_a_ceiling() {
     c.matrix(10, 8)
         .config_with(&[("ranks = [2]", &format!("ranks = [{}]", ranks.join(", ")))]);
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:8: sweep.ranks: lists 1001 ranks; at most 1000 are allowed\n"
     );
 }
@@ -268,7 +269,7 @@ fn simulate_sizes_have_a_ceiling_and_a_memory_estimate() {
         "--out",
         "x.h5",
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(exit::CONFIG.into()));
     assert_eq!(
         c.stderr(&out),
         "error: <command line>: simulate: --rows must be at most 100000000 (got 4000000000)\n"
@@ -276,7 +277,7 @@ fn simulate_sizes_have_a_ceiling_and_a_memory_estimate() {
     assert!(!c.path("x.h5").exists());
     // Within the ceilings, but 1e6 x 1e6 counts need 22 TiB.
     let out = c.run(&["simulate", "--rows", "1000000", "--cols", "1000000", "--out", "x.h5"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(exit::CONFIG.into()));
     let err = c.stderr(&out);
     assert!(
         err.starts_with(
@@ -287,7 +288,7 @@ fn simulate_sizes_have_a_ceiling_and_a_memory_estimate() {
     );
     assert!(!c.path("x.h5").exists());
     let out = c.run(&["simulate", "--bars", "10001", "--out", "x.h5"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(exit::CONFIG.into()));
     assert_eq!(
         c.stderr(&out),
         "error: <command line>: simulate: --bars must be at most 10000 (got 10001)\n"
@@ -315,7 +316,7 @@ fn consensus_of_a_huge_sparse_matrix_is_skipped_with_the_key() {
     c.config(&text_config("data.mtx").replace("restarts = 2", "restarts = 3"));
     let out = c.run(&["config.toml"]);
     let err = c.stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "stderr: {err}");
+    assert_eq!(out.status.code(), Some(exit::SUCCESS.into()), "stderr: {err}");
     assert!(
         err.contains(
             "warning: consensus statistics (cophenetic, dispersion, consensus clusters, consensus matrices) skipped: \
@@ -350,7 +351,7 @@ fn consensus_of_a_huge_sparse_matrix_is_skipped_with_the_key() {
     );
     let out = c.run(&["config.toml", "--force"]);
     let err = c.stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "stderr: {err}");
+    assert_eq!(out.status.code(), Some(exit::SUCCESS.into()), "stderr: {err}");
     assert!(
         err.contains(
             "warning: consensus statistics (cophenetic, dispersion, consensus clusters, consensus matrices) skipped: \
@@ -368,13 +369,13 @@ fn threads_have_a_ceiling_and_are_capped_to_the_cores() {
     let c = Case::new();
     c.matrix(10, 8).config(BASE);
     assert_eq!(
-        c.fail(&["--threads", "100000"], 2),
+        c.fail(&["--threads", "100000"], exit::CONFIG),
         "error: <command line>: --threads: must be at most 4096 (got 100000); 0 uses all cores, and more threads \
          than cores are capped to the cores\n"
     );
     let out = c.run(&["config.toml", "--threads", "4096"]);
     let err = c.stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "stderr: {err}");
+    assert_eq!(out.status.code(), Some(exit::SUCCESS.into()), "stderr: {err}");
     let n = cores();
     assert!(
         err.contains(&format!(
@@ -390,12 +391,12 @@ fn shard_counts_have_a_ceiling() {
     let c = Case::new();
     c.matrix(10, 8).config(BASE);
     assert_eq!(
-        c.fail(&["--shard", "0/1000000000"], 2),
+        c.fail(&["--shard", "0/1000000000"], exit::CONFIG),
         "error: --shard: \"0/1000000000\": the shard count N must be at most 100000 (a shard runs at least one fit; \
          a sweep has at most 1000000 fits)\n"
     );
     let out = c.run(&["status", "out", "--shards", "1000000000"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(exit::CONFIG.into()));
     assert_eq!(
         c.stderr(&out),
         "error: --shards: must be at most 100000 (got 1000000000)\n"
@@ -403,15 +404,15 @@ fn shard_counts_have_a_ceiling() {
 
     // A shard run records N = 2; a damaged count of 10^9 does not hang a later status.
     let out = c.run(&["config.toml", "--quiet", "--shard", "0/2"]);
-    assert_eq!(out.status.code(), Some(0), "{}", c.stderr(&out));
+    assert_eq!(out.status.code(), Some(exit::SUCCESS.into()), "{}", c.stderr(&out));
     std::fs::write(c.out_dir().join("shards.txt"), "1000000000\n").expect("write shards.txt");
     let out = c.run(&["status", "out"]);
-    assert_eq!(out.status.code(), Some(0), "{}", c.stderr(&out));
+    assert_eq!(out.status.code(), Some(exit::SUCCESS.into()), "{}", c.stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("shards)"), "{text}");
     // The ceiling itself answers at once: 3 fits in 3 shards, the rest empty.
     let out = c.run(&["status", "out", "--shards", "100000"]);
-    assert_eq!(out.status.code(), Some(0), "{}", c.stderr(&out));
+    assert_eq!(out.status.code(), Some(exit::SUCCESS.into()), "{}", c.stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("(of 100000 shards)") && text.contains("shards 3 to 99999: no fits (more shards than fits)\n"),
@@ -431,13 +432,13 @@ fn a_fifo_is_refused_before_it_is_opened() {
     }
     c.config(BASE);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.h5: is a FIFO (named pipe), not a regular file; reading it could block or never end: \
          [data] path must name a regular file (save the stream to a file first)\n"
     );
     c.config(&text_config("data.csv"));
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.csv: is a FIFO (named pipe), not a regular file; reading it could block or never end: \
          [data] path must name a regular file (save the stream to a file first)\n"
     );
@@ -449,7 +450,7 @@ fn a_device_behind_a_csv_name_is_refused() {
     std::os::unix::fs::symlink("/dev/zero", c.path("data.csv")).expect("symlink");
     c.config(&text_config("data.csv"));
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.csv: is a character device, not a regular file; reading it could block or never end: \
          [data] path must name a regular file (save the stream to a file first)\n"
     );
@@ -465,7 +466,7 @@ fn matrix_market_sizes_are_checked_against_the_file_and_the_memory_limit() {
     .expect("write mtx");
     c.config(&text_config("data.mtx"));
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.mtx: line 2: the size line declares 100000 x 100000 with 10000000000 values, which take \
          at least 19999999999 bytes, but the file has 57 bytes; fix the size line (or the truncated file)\n"
     );
@@ -477,7 +478,7 @@ fn matrix_market_sizes_are_checked_against_the_file_and_the_memory_limit() {
     .expect("write mtx");
     c.config(&text_config("data.mtx").replace("threads = 1", "threads = 1\nmemory_limit_mb = 1024"));
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.mtx: line 2: 4000000000 x 4000000000 is too large; at most 33554432 rows and columns \
          are supported in a coordinate file\n"
     );
@@ -488,7 +489,7 @@ fn matrix_market_sizes_are_checked_against_the_file_and_the_memory_limit() {
     )
     .expect("write mtx");
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.mtx: line 2: the size line's 30000000 x 30000000 matrix needs about 1374 MiB in \
          memory to read, above the memory limit of 1024 MiB ([run] memory_limit_mb); check the file, or use a \
          machine with more memory and raise [run] memory_limit_mb\n"
@@ -508,7 +509,7 @@ fn an_hdf5_shape_larger_than_memory_is_refused_before_reading() {
     });
     c.config_with(&[("threads = 1", "threads = 1\nmemory_limit_mb = 1024")]);
     assert_eq!(
-        c.fail(&[], 3),
+        c.fail(&[], exit::DATA),
         "error: <TMP>/data.h5, dataset \"X\": its declared shape 1000000 x 1000000 needs about 7629441 MiB in memory \
          to read, above the memory limit of 1024 MiB ([run] memory_limit_mb); check the file, or use a machine with \
          more memory and raise [run] memory_limit_mb\n"
@@ -521,7 +522,7 @@ fn a_sweep_above_the_memory_limit_is_refused_with_its_estimate() {
     c.matrix(300, 200)
         .config_with(&[("threads = 1", "threads = 1\nmemory_limit_mb = 1")]);
     assert_eq!(
-        c.fail(&[], 2),
+        c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml: run.memory_limit_mb: the sweep needs about 2 MiB: the data (300 x 200, dense) 1 \
          MiB, and 2 MiB for the 1 fits that run at once (factors and workspace at rank 2, cross-validation copies), \
          above the memory limit of 1 MiB ([run] memory_limit_mb); use fewer threads ([run] threads), lower ranks or \
@@ -530,6 +531,6 @@ fn a_sweep_above_the_memory_limit_is_refused_with_its_estimate() {
     assert!(!c.out_dir().exists(), "a refused run leaves no output directory");
     c.config_with(&[("threads = 1", "threads = 1\nmemory_limit_mb = 64")]);
     let out = c.run(&["config.toml", "--quiet"]);
-    assert_eq!(out.status.code(), Some(0), "{}", c.stderr(&out));
+    assert_eq!(out.status.code(), Some(exit::SUCCESS.into()), "{}", c.stderr(&out));
     assert!(c.out_dir().join("results.h5").is_file());
 }

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use assert_cmd::Command;
+use nnmf_sweep::error::exit;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -162,7 +163,7 @@ fn merge_refuses_an_incomplete_set_unless_allowed_and_a_run_then_completes_it() 
     let out = tmp.path().join("out");
     ok(&run(&cfg, &out, &["--quiet", "--shard", "1/3"]));
     let m = bin().arg("merge").arg(&out).output().unwrap();
-    assert_eq!(m.status.code(), Some(6), "{}", text(&m.stderr));
+    assert_eq!(m.status.code(), Some(exit::INCOMPLETE.into()), "{}", text(&m.stderr));
     let err = text(&m.stderr);
     assert!(
         err.contains("fits are missing from") && err.contains("fit r4 #") && err.contains("--allow-partial"),
@@ -249,7 +250,7 @@ fn a_changed_config_or_data_is_refused_never_mixed() {
 
     let other = config(tmp.path(), "other.toml", 5, 300);
     let o = run(&other, &out, &["--quiet", "--shard", "1/2"]);
-    assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(exit::OUTPUT.into()), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(
         err.contains("holds the records of another sweep: restarts: 5 for this run, 4 in the directory")
@@ -257,35 +258,35 @@ fn a_changed_config_or_data_is_refused_never_mixed() {
         "{err}"
     );
     let o = run(&config(tmp.path(), "iters.toml", 4, 299), &out, &["--quiet"]);
-    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(o.status.code(), Some(exit::OUTPUT.into()));
     assert!(text(&o.stderr).contains("max_iter: 299 for this run, 300 in the directory"));
     // --force is refused with a shard (it would delete the other shards' records).
     let o = run(&other, &out, &["--quiet", "--shard", "1/2", "--force"]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(exit::CONFIG.into()));
     assert!(text(&o.stderr).contains("--force: cannot be combined with a shard"));
 
     // Other data under the same name.
     simulate(tmp.path(), "data.h5", 60, 40, 6);
     let o = run(&cfg, &out, &["--quiet"]);
-    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(o.status.code(), Some(exit::OUTPUT.into()));
     assert!(
         text(&o.stderr).contains("is not the data the stored fits were made from"),
         "{}",
         text(&o.stderr)
     );
     let m = bin().arg("merge").arg(&out).output().unwrap();
-    assert_eq!(m.status.code(), Some(3), "{}", text(&m.stderr));
+    assert_eq!(m.status.code(), Some(exit::DATA.into()), "{}", text(&m.stderr));
     assert!(text(&m.stderr).contains("changed since the sweep ran"));
     assert_eq!(records(&out), before, "nothing written by refused runs");
 
     // Bad shard values.
     for (v, msg) in [("2/2", "between 0 and 1"), ("1", "not of the form I/N")] {
         let o = run(&cfg, &out, &["--shard", v]);
-        assert_eq!(o.status.code(), Some(2));
+        assert_eq!(o.status.code(), Some(exit::CONFIG.into()));
         assert!(text(&o.stderr).contains(msg), "{}", text(&o.stderr));
     }
     let o = bin().args(["merge"]).arg(tmp.path()).output().unwrap();
-    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(o.status.code(), Some(exit::OUTPUT.into()));
     assert!(text(&o.stderr).contains("holds no sweep (no sweep-manifest.txt)"));
 }
 
@@ -350,7 +351,7 @@ fn sigterm_stops_keeps_finished_fits_and_the_rerun_equals_a_clean_run() {
     let t1 = std::time::Instant::now();
     let o = child.wait_with_output().unwrap();
     assert!(t1.elapsed().as_secs_f64() < 5.0, "took {:?} to stop", t1.elapsed());
-    assert_eq!(o.status.code(), Some(6), "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(exit::INCOMPLETE.into()), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(
         err.contains("incomplete: stopped by a signal") && err.contains("run the same command again to resume"),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use assert_cmd::Command;
+use nnmf_sweep::error::exit;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -134,7 +135,7 @@ fn image_shape_that_does_not_match_the_data_is_a_config_error() {
         .success();
     let cfg = tmp.path().join("c.toml");
     std::fs::write(&cfg, CONFIG.replace("ranks = [12]", "ranks = [8]")).unwrap();
-    let a = bin().arg("compare").arg(&cfg).assert().code(2);
+    let a = bin().arg("compare").arg(&cfg).assert().code(i32::from(exit::CONFIG));
     let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
     assert!(
         err.contains(

@@ -13,6 +13,7 @@
 use assert_cmd::Command;
 use hdf5::types::VarLenUnicode;
 use ndarray::Array2;
+use nnmf_sweep::error::exit;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -98,7 +99,7 @@ fn sweep(data: &str) -> Outcome {
     };
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(exit::SUCCESS.into()),
         "config:\n{config}\nstderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );

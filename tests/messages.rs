@@ -5,6 +5,7 @@
 
 use assert_cmd::Command;
 use ndarray::Array2;
+use nnmf_sweep::error::exit;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -120,9 +121,9 @@ impl Case {
 
     /// Checks that `out` failed with `code`, printed nothing on stdout and did not panic; returns
     /// the normalized stderr.
-    fn failed(&self, out: &Output, code: i32) -> String {
+    fn failed(&self, out: &Output, code: u8) -> String {
         let err = self.stderr(out);
-        assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+        assert_eq!(out.status.code(), Some(code.into()), "stderr: {err}");
         assert!(!err.contains("panicked"), "{err}");
         assert!(
             out.stdout.is_empty(),
@@ -135,7 +136,7 @@ impl Case {
     /// Checks that `out` succeeded; returns the normalized stderr.
     fn succeeded(&self, out: &Output) -> String {
         let err = self.stderr(out);
-        assert_eq!(out.status.code(), Some(0), "stderr: {err}");
+        assert_eq!(out.status.code(), Some(exit::SUCCESS.into()), "stderr: {err}");
         err
     }
 
@@ -203,7 +204,7 @@ fn simulate_refuses_means_whose_counts_are_not_exact() {
         ),
     ] {
         let out = c.cmd(&["simulate", "--out", "x.h5", "--mean", mean]);
-        let got = c.failed(&out, 2);
+        let got = c.failed(&out, exit::CONFIG);
         assert_eq!(got, err);
         assert!(!c.path("x.h5").exists(), "nothing is written");
         // The suggested mean is accepted, and its counts are exact.
@@ -227,7 +228,7 @@ fn simulate_out_directory_is_refused_and_left_untouched() {
     for args in [&["--force"][..], &[][..]] {
         let out = c.cmd(&[&["simulate", "--out", "dir"][..], args].concat());
         assert_eq!(
-            c.failed(&out, 2),
+            c.failed(&out, exit::CONFIG),
             "error: <command line>: simulate: --out dir is a directory; give the HDF5 file to write, e.g. --out \
              dir/data.h5 (the directory is left as it is)\n"
         );
@@ -278,7 +279,7 @@ fn all_missing_data_says_every_entry_is_missing() {
     c.config_with(&[("transpose = false", "missing = \"nan\"")])
         .matrix(&Array2::from_elem((6, 5), f64::NAN));
     assert_eq!(
-        c.failed(&c.sweep(&["--quiet"]), 3),
+        c.failed(&c.sweep(&["--quiet"]), exit::DATA),
         "error: <TMP>/data.h5, dataset \"X\": has no observed entry: all 30 entries are missing (NaN, left out under \
          [data] missing = \"nan\"), there is nothing to factorize; check that [data] names the right file and dataset\n"
     );
@@ -323,7 +324,7 @@ fn mask_that_is_not_zero_one_names_the_dataset_and_first_position() {
         f.new_dataset_builder().with_data(&m).create("M").map(|_| ())
     });
     assert_eq!(
-        c.failed(&c.sweep(&["--quiet"]), 3),
+        c.failed(&c.sweep(&["--quiet"]), exit::DATA),
         "error: <TMP>/data.h5, dataset \"M\": ([data] mask) has 2 entries that are neither 0 nor 1 (first at row 1, \
          column 3: 0.5; 0-based, as stored); a mask holds 0 (missing) or 1 (observed), or booleans: round or \
          threshold it\n"
@@ -336,7 +337,7 @@ fn data_path_that_is_a_directory() {
     c.config_with(&[("path = \"data.h5\"", "path = \"folder\"")]);
     std::fs::create_dir(c.path("folder")).expect("mkdir");
     assert_eq!(
-        c.failed(&c.sweep(&["--quiet"]), 3),
+        c.failed(&c.sweep(&["--quiet"]), exit::DATA),
         "error: <TMP>/folder: is a directory, not a data file; set [data] path to the data file (relative paths start \
          at the config file's folder)\n"
     );
@@ -349,7 +350,7 @@ fn data_path_that_is_a_symlink_loop_or_a_dangling_link() {
     c.config_with(&[]);
     std::os::unix::fs::symlink(c.path("data.h5"), c.path("data.h5")).expect("symlink");
     assert_eq!(
-        c.failed(&c.sweep(&["--quiet"]), 3),
+        c.failed(&c.sweep(&["--quiet"]), exit::DATA),
         "error: <TMP>/data.h5: is a symbolic link loop (following its links never reaches a file); set [data] path to \
          the data file itself, or fix the links\n"
     );
@@ -357,7 +358,7 @@ fn data_path_that_is_a_symlink_loop_or_a_dangling_link() {
     std::fs::remove_file(c.path("data.h5")).expect("remove the loop");
     std::os::unix::fs::symlink(c.path("gone.h5"), c.path("data.h5")).expect("symlink");
     assert_eq!(
-        c.failed(&c.sweep(&["--quiet"]), 3),
+        c.failed(&c.sweep(&["--quiet"]), exit::DATA),
         "error: <TMP>/data.h5: is a symbolic link to <TMP>/gone.h5, which does not exist; fix the link, or set [data] \
          path to the data file itself\n"
     );
@@ -371,7 +372,7 @@ fn rank_beyond_the_integer_range_names_the_key_and_line() {
     c.config_with(&[("ranks = [2]", "ranks = [99999999999999999999]")])
         .matrix(&matrix(20, 15));
     assert_eq!(
-        c.failed(&c.sweep(&["--quiet"]), 2),
+        c.failed(&c.sweep(&["--quiet"]), exit::CONFIG),
         "error: <TMP>/config.toml:8:10: sweep.ranks: integer 99999999999999999999 is out of range: integers in the \
          config are at most 9223372036854775807; give the value the key needs (see the README's configuration \
          reference)\n"
@@ -385,7 +386,7 @@ fn compare_rank_above_the_observations_is_refused_before_any_fit() {
         .matrix(&matrix(5, 12));
     let out = c.cmd(&["compare", "config.toml", "--quiet"]);
     assert_eq!(
-        c.failed(&out, 2),
+        c.failed(&out, exit::CONFIG),
         "error: <TMP>/config.toml:8: sweep.ranks: rank 6 is larger than the 5 observations (rows of X); compare's \
          vector quantization is k-means with k = r, which needs at least r observations: use ranks of at most 5 with \
          compare\n"
@@ -399,7 +400,7 @@ fn huge_penalties_are_named_in_the_numerical_failure() {
     c.config_with(&[("loss = \"kl\"", "loss = \"kl\"\nl1_w = 1e300\nl1_h = 1e300")])
         .matrix(&matrix(20, 15));
     assert_eq!(
-        c.failed(&c.sweep(&["--quiet"]), 5),
+        c.failed(&c.sweep(&["--quiet"]), exit::NUMERICAL),
         "error: rank 2: all 2 fits produced a non-finite objective; no results.h5 was written; the failed fits are \
          listed in <TMP>/out/fits.tsv; the penalties are set (model.l1_w = 1e300, model.l1_h = 1e300): weights far \
          above the data's values make the fits fail, so lower them (0: no penalty); else check the data's scale (very \
@@ -416,7 +417,7 @@ fn merge_and_status_of_a_file() {
     for sub in ["merge", "status"] {
         let out = c.cmd(&[sub, "file.txt"]);
         assert_eq!(
-            c.failed(&out, 4),
+            c.failed(&out, exit::OUTPUT),
             "error: file.txt: is a file, not a directory; give the output directory of a sweep (the [output] dir \
              or --out it ran with)\n",
             "{sub}"
@@ -444,14 +445,14 @@ fn damaged_manifest_advice_keeps_every_record() {
     // A finished sweep: the advice includes results.h5.
     damage_manifest(&c.out_dir());
     assert_eq!(
-        c.failed(&c.sweep(&["--quiet"]), 4),
+        c.failed(&c.sweep(&["--quiet"]), exit::OUTPUT),
         "error: <TMP>/out/sweep-manifest.txt: is damaged (not a sweep manifest); delete it and <TMP>/out/results.h5, \
          then run the sweep's command again (the same config and --out): the manifest is written again and every \
          intact fit record in <TMP>/out/records is resumed, not recomputed (--force would discard them all)\n"
     );
     // merge and status give the same advice.
     let status = c.stderr(&c.cmd(&["status", "out"]));
-    assert_eq!(status, c.failed(&c.cmd(&["merge", "out"]), 4));
+    assert_eq!(status, c.failed(&c.cmd(&["merge", "out"]), exit::OUTPUT));
     assert_eq!(
         status,
         "error: out/sweep-manifest.txt: is damaged (not a sweep manifest); delete it and out/results.h5, then run \
@@ -460,7 +461,7 @@ fn damaged_manifest_advice_keeps_every_record() {
     );
     std::fs::remove_file(c.out_dir().join("results.h5")).expect("remove results.h5");
     assert_eq!(
-        c.failed(&c.sweep(&["--quiet"]), 4),
+        c.failed(&c.sweep(&["--quiet"]), exit::OUTPUT),
         "error: <TMP>/out/sweep-manifest.txt: is damaged (not a sweep manifest); delete it, then run the sweep's \
          command again (the same config and --out): the manifest is written again and every intact fit record in \
          <TMP>/out/records is resumed, not recomputed (--force would discard them all)\n"

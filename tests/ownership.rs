@@ -14,6 +14,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+use nnmf_sweep::error::exit;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -77,7 +78,7 @@ fn planted(dir: &Path) {
             .arg(dir.join("data.h5")),
         "simulate",
     );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::SUCCESS.into(), "{}", stderr(&o));
 }
 
 /// A small sweep with cross-validation and consensus, output `dir/out`.
@@ -140,7 +141,7 @@ fn fifty_conflicting_pairs_never_corrupt_a_result() {
     let cfg = config(root);
     let clean = root.join("clean");
     let o = run(cmd().arg(&cfg).arg("--quiet").arg("--out").arg(&clean), "clean run");
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::SUCCESS.into(), "{}", stderr(&o));
 
     let pairs = [Pair::RunRun, Pair::MergeMerge, Pair::RunMerge, Pair::ForceRun];
     let mut seen = std::collections::BTreeMap::<String, usize>::new();
@@ -150,7 +151,7 @@ fn fifty_conflicting_pairs_never_corrupt_a_result() {
         // The starting state: empty for a run pair, a finished sweep for the others.
         if !matches!(pair, Pair::RunRun | Pair::RunMerge) {
             let o = run(cmd().arg(&cfg).arg("--quiet").arg("--out").arg(&dir), "setup run");
-            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            assert_eq!(code(&o), exit::SUCCESS.into(), "{}", stderr(&o));
         }
         if matches!(pair, Pair::MergeMerge) {
             std::fs::remove_file(dir.join("results.h5")).unwrap();
@@ -192,10 +193,12 @@ fn fifty_conflicting_pairs_never_corrupt_a_result() {
             // 0: done; 4: refused (the lock, or results already there, or for a merge no sweep
             // yet); 6: a merge that found fits missing (it ran before the run's first record).
             assert!(
-                c == 0 || c == 4 || (c == 6 && matches!(pair, Pair::RunMerge) && what == "second"),
+                c == exit::SUCCESS.into()
+                    || c == exit::OUTPUT.into()
+                    || (c == exit::INCOMPLETE.into() && matches!(pair, Pair::RunMerge) && what == "second"),
                 "pair {i} {pair:?} {what}: exit {c}: {e}"
             );
-            if c == 4 {
+            if c == exit::OUTPUT.into() {
                 let known = e.contains("is in use by pid ")
                     || e.contains("already holds results (results.h5)")
                     || e.contains("holds no sweep");
@@ -207,11 +210,11 @@ fn fifty_conflicting_pairs_never_corrupt_a_result() {
                 };
                 *seen.entry(key.into()).or_default() += 1;
             }
-            if c == 0 {
+            if c == exit::SUCCESS.into() {
                 *seen.entry("exit 0".into()).or_default() += 1;
             }
         }
-        let wrote = code(&a) == 0 || code(&b) == 0;
+        let wrote = code(&a) == exit::SUCCESS.into() || code(&b) == exit::SUCCESS.into();
         if wrote {
             assert!(
                 dir.join("results.h5").exists(),
@@ -252,7 +255,7 @@ fn input_named_like_an_output_is_never_overwritten() {
     .unwrap();
     let o = run(cmd().arg(dir.join("c.toml")).current_dir(dir), "run");
     sane(&o, "run");
-    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::OUTPUT.into(), "{}", stderr(&o));
     assert_eq!(
         stderr(&o),
         format!(
@@ -275,7 +278,7 @@ fn input_named_like_an_output_is_never_overwritten() {
     .unwrap();
     let o = run(cmd().arg(dir.join("c.toml")).current_dir(dir), "run");
     sane(&o, "run");
-    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::OUTPUT.into(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("holds fits.tsv, with names nnmf-sweep writes, but no sweep-manifest.txt"),
         "{}",
@@ -293,7 +296,7 @@ fn force_never_deletes_its_own_input() {
     planted(root);
     let cfg = config(root);
     let o = run(cmd().arg(&cfg).arg("--quiet"), "first run");
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::SUCCESS.into(), "{}", stderr(&o));
     let results = root.join("out/results.h5");
     let before = std::fs::read(&results).unwrap();
     std::fs::write(
@@ -304,7 +307,7 @@ fn force_never_deletes_its_own_input() {
     .unwrap();
     let o = run(cmd().arg(root.join("h.toml")).arg("--force"), "force run");
     sane(&o, "force run");
-    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::OUTPUT.into(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("results.h5 lies in the output directory") && stderr(&o).contains("(results.h5)"),
         "{}",
@@ -323,7 +326,7 @@ fn force_while_a_run_is_active_is_refused_by_name() {
     let cfg = config(root);
     let clean = root.join("clean");
     let o = run(cmd().arg(&cfg).arg("--quiet").arg("--out").arg(&clean), "clean");
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::SUCCESS.into(), "{}", stderr(&o));
     // A slow sweep in `out` (many restarts), and --force against it once it holds the lock.
     let slow = root.join("slow.toml");
     std::fs::write(
@@ -349,7 +352,7 @@ fn force_while_a_run_is_active_is_refused_by_name() {
     }
     let o = run(cmd().arg(&slow).arg("--force"), "force");
     sane(&o, "force");
-    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::OUTPUT.into(), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
         e.starts_with(&format!(
@@ -364,14 +367,14 @@ fn force_while_a_run_is_active_is_refused_by_name() {
     );
     // A merge and a shard are refused the same way.
     let o = run(cmd().args(["merge"]).arg(root.join("out")), "merge");
-    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::OUTPUT.into(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains(&format!("is in use by pid {pid}")),
         "{}",
         stderr(&o)
     );
     let o = run(cmd().arg(&slow).args(["--shard", "0/2"]), "shard");
-    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::OUTPUT.into(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("refused nnmf-sweep run --shard 0/2 (shared lock)"),
         "{}",
@@ -382,12 +385,12 @@ fn force_while_a_run_is_active_is_refused_by_name() {
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let o = wait(running, "slow run");
     sane(&o, "slow run");
-    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::INCOMPLETE.into(), "{}", stderr(&o));
     assert!(stderr(&o).contains("incomplete: stopped by a signal"), "{}", stderr(&o));
     // The lock went with the process: a merge now gets in, and reports the fits still missing.
     let o = run(cmd().args(["merge"]).arg(root.join("out")), "merge after");
     sane(&o, "merge after");
-    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::INCOMPLETE.into(), "{}", stderr(&o));
     assert!(stderr(&o).contains("fits are missing from"), "{}", stderr(&o));
 }
 
@@ -443,7 +446,7 @@ fn sigterm_in_every_phase_exits_6_with_a_message() {
             .arg(root.join("data.h5")),
         "simulate",
     );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::SUCCESS.into(), "{}", stderr(&o));
     let cfg = slow_config(root, "slow.toml");
     let mut phases = std::collections::BTreeSet::new();
     for (k, delay_ms) in [0u64, 1, 3, 10, 30, 100, 300, 1000].into_iter().enumerate() {
@@ -456,7 +459,11 @@ fn sigterm_in_every_phase_exits_6_with_a_message() {
         let o = wait(child, "signalled run");
         sane(&o, "signalled run");
         let e = stderr(&o);
-        assert_eq!(code(&o), 6, "signal {sig} after {delay_ms} ms: {e}");
+        assert_eq!(
+            code(&o),
+            exit::INCOMPLETE.into(),
+            "signal {sig} after {delay_ms} ms: {e}"
+        );
         assert!(e.starts_with("error: incomplete: stopped by a signal"), "{e}");
         assert!(e.contains("run the same command again to resume"), "{e}");
         assert!(
@@ -488,7 +495,7 @@ fn sigterm_during_merge_exits_6() {
             .arg(root.join("data.h5")),
         "simulate",
     );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::SUCCESS.into(), "{}", stderr(&o));
     let cfg = root.join("c.toml");
     std::fs::write(
         &cfg,
@@ -497,7 +504,7 @@ fn sigterm_during_merge_exits_6() {
     )
     .unwrap();
     let o = run(cmd().arg(&cfg).arg("--quiet"), "run");
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::SUCCESS.into(), "{}", stderr(&o));
     let out = root.join("out");
     std::fs::remove_file(out.join("results.h5")).unwrap();
     for delay_ms in [0u64, 150, 400] {
@@ -505,7 +512,12 @@ fn sigterm_during_merge_exits_6() {
         signal_when_ready(&child, delay_ms, libc::SIGTERM);
         let o = wait(child, "merge");
         sane(&o, "merge");
-        assert_eq!(code(&o), 6, "SIGTERM after {delay_ms} ms: {}", stderr(&o));
+        assert_eq!(
+            code(&o),
+            exit::INCOMPLETE.into(),
+            "SIGTERM after {delay_ms} ms: {}",
+            stderr(&o)
+        );
         assert!(
             stderr(&o).starts_with("error: incomplete: stopped by a signal while "),
             "{}",
@@ -516,5 +528,5 @@ fn sigterm_during_merge_exits_6() {
     }
     // Merging again finishes.
     let o = run(cmd().args(["merge", "--quiet"]).arg(&out), "merge again");
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), exit::SUCCESS.into(), "{}", stderr(&o));
 }

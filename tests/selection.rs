@@ -6,6 +6,7 @@
 
 use assert_cmd::Command;
 use hdf5::types::VarLenUnicode;
+use nnmf_sweep::error::exit;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -265,7 +266,7 @@ fn default_rule_without_heldout_is_a_config_error() {
     planted(tmp.path());
     let cfg = config(tmp.path(), "[selection]\nheldout_repeats = 0\n");
     let out = bin().arg(&cfg).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(exit::CONFIG.into()));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         format!(

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use assert_cmd::Command;
+use nnmf_sweep::error::exit;
 use nnmf_sweep::nmf::FitMatrix;
 use std::path::{Path, PathBuf};
 
@@ -383,7 +384,11 @@ fn force_replaces_previous_results_only_after_the_checks_pass() {
 
     // Bad input with --force: refused before anything is removed.
     let cfg = write_config(tmp.path(), "c.toml", &body("[2, 3]", 0, "nope"));
-    bin().arg(&cfg).args(["--quiet", "--force"]).assert().code(3);
+    bin()
+        .arg(&cfg)
+        .args(["--quiet", "--force"])
+        .assert()
+        .code(i32::from(exit::DATA));
     assert!(dir.join("results.h5").exists() && dir.join("memberships_rank_4.tsv").exists());
 
     // A good --force run: nothing of the previous run is left, the user's own file is.

@@ -1195,7 +1195,10 @@ threads = 2
             "/cfg/c.toml:5: data.image_shape: [8, 6] is 48 pixels, but each observation (row of X) has 50 features; \
              give a shape whose height x width is 50, or remove image_shape"
         );
-        assert_eq!(p.check_image_shape(50).unwrap_err().exit_code(), 2);
+        assert_eq!(
+            p.check_image_shape(50).unwrap_err().exit_code(),
+            crate::error::exit::CONFIG
+        );
         for bad in ["[8]", "[0, 6]", "[8, 6, 1]", "[-2, 3]"] {
             let text = GOOD.replace("dataset = \"X\"\n", &format!("dataset = \"X\"\nimage_shape = {bad}\n"));
             let m = message(&text);

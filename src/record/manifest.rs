@@ -202,7 +202,7 @@ mod tests {
         moved.keys.insert("config_path".into(), "/elsewhere/c.toml".into());
         write_or_check(tmp.path(), &moved).unwrap();
         let e = write_or_check(tmp.path(), &sample("2,3,4")).unwrap_err();
-        assert_eq!(e.exit_code(), 4);
+        assert_eq!(e.exit_code(), crate::error::exit::OUTPUT);
         assert!(
             e.to_string()
                 .contains("ranks: 2,3,4 for this run, 2,3 in the directory"),

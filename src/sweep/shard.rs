@@ -162,7 +162,7 @@ mod tests {
         ] {
             let e = Shard::parse(bad, "--shard").unwrap_err();
             assert!(e.to_string().contains(msg), "{bad}: {e}");
-            assert_eq!(e.exit_code(), 2);
+            assert_eq!(e.exit_code(), crate::error::exit::CONFIG);
         }
     }
 
