@@ -39,6 +39,20 @@ struct RunArgs {
     /// The sweep's TOML config file (relative paths inside it start at its folder).
     #[arg(required = true)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    flags: SweepFlags,
+    /// Overwrite results already in the output directory (and discard its fit records).
+    #[arg(long)]
+    force: bool,
+    /// Run only shard I of N (0 ≤ I < N) of the grid and store its fits, without merging; by
+    /// default taken from a Slurm array task (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT).
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+}
+
+/// The flags of every command that runs a sweep (`nnmf-sweep CONFIG`, `compare`).
+#[derive(Debug, Args)]
+struct SweepFlags {
     /// Worker threads, overriding [run] threads (0: all cores). Results do not depend on it.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -48,14 +62,32 @@ struct RunArgs {
     /// Print nothing but errors (no progress, warnings or summary).
     #[arg(long, short)]
     quiet: bool,
-    /// Overwrite results already in the output directory (and discard its fit records).
-    #[arg(long)]
-    force: bool,
-    /// Run only shard I of N (0 ≤ I < N) of the grid and store its fits, without merging; by
-    /// default taken from a Slurm array task (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT).
-    #[arg(long, value_name = "I/N")]
-    shard: Option<String>,
 }
+
+impl SweepFlags {
+    /// The checked plan of the config at `path` (made absolute, so that merge, in another
+    /// directory or on another node, finds the data again) with these flags' overrides, the
+    /// progress display, and the cancellation flag the signal handlers set.
+    fn load(self, path: PathBuf) -> Result<(PathBuf, config::Plan, Box<dyn crate::progress::Observer>, Cancel)> {
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        let plan = config::load(
+            &path,
+            &Overrides {
+                threads: self.threads,
+                out: self.out,
+            },
+        )?;
+        Ok((
+            path,
+            plan,
+            crate::progress::for_stderr(self.quiet),
+            crate::interrupt::flag()?,
+        ))
+    }
+}
+
+/// The flag the signal handlers set.
+type Cancel = std::sync::Arc<std::sync::atomic::AtomicBool>;
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -75,15 +107,8 @@ struct CompareArgs {
     /// The sweep's TOML config file. Its sweep is run (or resumed) first; a finished output
     /// directory of the same config is reused without refitting.
     config: PathBuf,
-    /// Worker threads, overriding [run] threads (0: all cores).
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
-    /// Output directory, overriding [output] dir.
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-    /// Print nothing but errors.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    flags: SweepFlags,
     /// Run the sweep again even if the output directory holds finished results.
     #[arg(long)]
     force: bool,
@@ -185,22 +210,12 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn sweep_cmd(a: RunArgs) -> Result<()> {
-    let path = a.config.unwrap_or_default();
-    // Absolute, so that merge (in another directory, on another node) finds the data again.
-    let path = std::fs::canonicalize(&path).unwrap_or(path);
     let shard = match &a.shard {
         Some(text) => Some(sweep::Shard::parse(text, "--shard")?),
         None => sweep::Shard::from_env(|k| std::env::var(k).ok())?,
     };
-    let plan = config::load(
-        &path,
-        &Overrides {
-            threads: a.threads,
-            out: a.out,
-        },
-    )?;
-    let mut obs = crate::progress::for_stderr(a.quiet);
-    let cancel = crate::interrupt::flag()?;
+    let quiet = a.flags.quiet;
+    let (_, plan, mut obs, cancel) = a.flags.load(a.config.unwrap_or_default())?;
     let opts = app::RunOptions {
         force: a.force,
         shard,
@@ -214,7 +229,7 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
     let out = app::open_for_run(&plan, command, shard)?;
     match app::execute(&plan, opts, obs.as_mut(), &cancel, &out)? {
         app::Outcome::Merged(r) => {
-            if !a.quiet {
+            if !quiet {
                 print_results(&r, plan.loss.name(), &plan.out_dir);
             }
         }
@@ -223,7 +238,7 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
             computed,
             skipped,
         } => {
-            if !a.quiet {
+            if !quiet {
                 println!(
                     "shard {shard}: its {} fits are stored ({computed} computed now, {skipped} found done); \
                      when every shard has finished, run: nnmf-sweep merge {}",
@@ -392,16 +407,8 @@ fn status_text(
 /// `compare CONFIG`: the sweep (run, resumed, or reused when finished), then NMF beside PCA and
 /// VQ at every rank (`compare::write`).
 fn compare_cmd(a: CompareArgs) -> Result<()> {
-    let path = std::fs::canonicalize(&a.config).unwrap_or(a.config);
-    let plan = config::load(
-        &path,
-        &Overrides {
-            threads: a.threads,
-            out: a.out,
-        },
-    )?;
-    let mut obs = crate::progress::for_stderr(a.quiet);
-    let cancel = crate::interrupt::flag()?;
+    let quiet = a.flags.quiet;
+    let (path, plan, mut obs, cancel) = a.flags.load(a.config)?;
     // Held for the whole command: the sweep (or the reused result) and compare's own files.
     let out = app::open_for_run(&plan, "nnmf-sweep compare", None)?;
     let dir = &plan.out_dir;
@@ -435,7 +442,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     crate::interrupt::set_phase(crate::interrupt::Phase::Writing);
     crate::interrupt::check(&cancel)?;
     let rows = crate::app::compare::write(&plan, &results)?;
-    if !a.quiet {
+    if !quiet {
         print_results(&results, plan.loss.name(), dir);
         println!(
             "\n{:>4}  {:<6}{:>22}{:>18}{:>22}",
