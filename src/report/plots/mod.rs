@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 /// The family name the embedded font is registered under (plotters' default family).
 pub(super) const FONT: &str = "sans-serif";
 /// DejaVu Sans 2.37.
-static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 /// Size of the rank-selection figure in pixels.
 const SELECTION_SIZE: (u32, u32) = (1200, 800);
