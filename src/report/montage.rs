@@ -8,7 +8,7 @@
 //! show NMF, VQ and PCA bases (ESL, 2nd ed., Fig. 14.33). A non-negative basis is grey on white;
 //! a signed one shows its negative pixels in red.
 
-use super::plots::{FONT, Figure, TEXT, de, ensure_font, title_band, write_figure};
+use super::plots::{Figure, de, ensure_font, text, title_band, write_figure};
 use crate::error::Result;
 use ndarray::ArrayView2;
 use plotters::coord::Shift;
@@ -103,13 +103,10 @@ impl Figure for Montages<'_, '_> {
         let (tile_w, tile_h) = (s * self.width as i32, s * self.height as i32);
         for (area, panel) in areas.iter().zip(self.panels) {
             let (aw, _) = area.dim_in_pixel();
-            let head = TextStyle::from((FONT, 17).into_font())
-                .color(&TEXT)
-                .pos(Pos::new(HPos::Center, VPos::Top));
+            let top_centre = Pos::new(HPos::Center, VPos::Top);
+            let head = text(17).pos(top_centre);
             area.draw_text(panel.title, &head, (aw as i32 / 2, 2)).map_err(de)?;
-            let note = TextStyle::from((FONT, 13).into_font())
-                .color(&TEXT)
-                .pos(Pos::new(HPos::Center, VPos::Top));
+            let note = text(13).pos(top_centre);
             area.draw_text(panel.note, &note, (aw as i32 / 2, 24)).map_err(de)?;
             let (cols, _) = Montages::grid(panel.basis.nrows());
             let used = cols as i32 * (tile_w + GAP as i32) - GAP as i32;
