@@ -17,6 +17,7 @@ pub mod linalg;
 pub mod nmf;
 pub mod outdir;
 pub mod progress;
+pub mod rankstat;
 pub mod record;
 pub mod report;
 pub mod rng;

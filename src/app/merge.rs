@@ -7,15 +7,15 @@ use crate::config::Plan;
 use crate::data::{Dataset, ZeroLines};
 use crate::error::{Error, Result};
 use crate::interrupt::{self, Phase};
-use crate::nmf::{Loss, StopReason};
+use crate::nmf::Loss;
 use crate::outdir::{self, OutDir};
 use crate::progress::Observer;
+use crate::rankstat;
 use crate::record::manifest;
 use crate::record::store::{self, RecordState};
-use crate::record::{Collected, Collector, FitRecord, Job, JobKind};
+use crate::record::{Collected, Collector, Job};
 use crate::report;
-use crate::stats::{ConsensusAccumulator, Decision, Evidence, StabilityAccumulator, decide_all, spread};
-use std::path::Path;
+use crate::stats::{ConsensusAccumulator, Decision, decide_all};
 use std::sync::atomic::AtomicBool;
 
 /// The results of a complete (or, with `--allow-partial`, partial) merge; the files are written.
@@ -61,14 +61,6 @@ pub fn merge(dir: &OutDir, allow_partial: bool, obs: &mut dyn Observer, cancel: 
         obs.warn(w);
     }
     build_results(&plan, &dataset, &zero, allow_partial, obs, cancel)
-}
-
-/// Held-out fits of `rank` whose objective was non-finite.
-fn heldout_failures(c: &Collected, rank: usize) -> usize {
-    c.records
-        .iter()
-        .filter(|r| r.job.kind == JobKind::Heldout && r.job.rank == rank && r.stop == StopReason::NonFinite)
-        .count()
 }
 
 /// "the penalties are set (model.l1_w = 1e300, ...): ... lower them (0: no penalty); else " when
@@ -132,18 +124,13 @@ pub(super) fn build_results(
     }
     let mut collected = collector.finish();
     collected.missing_fits = missing.len();
-    rank_statistics(&mut collected, out, &fp, plan.loss)?;
-    let evidence: Vec<Evidence> = collected
-        .ranks
-        .iter()
-        .map(|s| Evidence {
-            rank: s.rank,
-            cophenetic: s.consensus_stats.as_ref().and_then(|c| c.cophenetic),
-            stability: s.stability.as_ref().and_then(|st| st.silhouette),
-            heldout: s.heldout.clone(),
-            heldout_failed: heldout_failures(&collected, s.rank),
-        })
-        .collect();
+    let ctx = rankstat::Context {
+        out,
+        fingerprint: &fp,
+        loss: plan.loss,
+    };
+    rankstat::collect_all(&mut collected, &ctx)?;
+    let evidence = rankstat::evidence(&collected);
     let decision = decide_all(plan.selection.rule, &evidence);
 
     if let Some(s) = collected.ranks.iter().find(|s| s.fits == 0) {
@@ -288,37 +275,4 @@ fn full_consensus_allowed(plan: &Plan, n: usize, n_fit: usize, obs: &mut dyn Obs
         plan.ranks.len(),
     ));
     false
-}
-
-/// Consensus summaries, objective spread and component stability of every rank. Stability
-/// streams twice over the stored records of the rank's fits (memory O(r·p)).
-fn rank_statistics(c: &mut Collected, out: &Path, fp: &[u8; 32], loss: Loss) -> Result<()> {
-    for s in &mut c.ranks {
-        s.consensus_stats = s.consensus.as_ref().and_then(|a| a.stats(s.rank));
-        let records: Vec<&FitRecord> = c
-            .records
-            .iter()
-            .filter(|r| r.job.kind == JobKind::Fit && r.job.rank == s.rank)
-            .collect();
-        let values: Vec<f64> = records.iter().map(|r| r.objectives.value(loss)).collect();
-        s.spread = spread(&values);
-        let fits: Vec<Job> = records
-            .iter()
-            .filter(|r| !matches!(r.stop, StopReason::NonFinite | StopReason::Cancelled))
-            .map(|r| r.job)
-            .collect();
-        if let Some((_, _, h)) = &s.best
-            && fits.len() >= 2
-        {
-            let mut acc = StabilityAccumulator::new(h.view());
-            for job in &fits {
-                acc.add(store::read(out, fp, job)?.h.view());
-            }
-            for job in &fits {
-                acc.add_silhouette(store::read(out, fp, job)?.h.view());
-            }
-            s.stability = acc.finish();
-        }
-    }
-    Ok(())
 }

@@ -8,6 +8,7 @@ use crate::stats::{
     ConsensusAccumulator, ConsensusStats, HeldoutAccumulator, HeldoutScore, Spread, StabilityStats, hard_labels,
 };
 use ndarray::Array2;
+use std::collections::BTreeMap;
 
 /// The null baseline of one rank (fits on column-permuted data).
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +49,8 @@ pub struct RankSummary {
     pub heldout: Option<HeldoutScore>,
     /// Null baseline.
     pub null: Option<NullStats>,
+    /// Values of rank statistics without a field of their own (`crate::rankstat`), by name.
+    pub extra: BTreeMap<&'static str, f64>,
 }
 
 /// The collected sweep.
@@ -100,6 +103,7 @@ impl Collector {
                 spread: None,
                 heldout: None,
                 null: None,
+                extra: BTreeMap::new(),
             })
             .collect();
         let side = ranks

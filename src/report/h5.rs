@@ -8,6 +8,7 @@ use super::{RankOutputs, commit, partial_path};
 use crate::config::{AttrValue, Plan};
 use crate::data::{Dataset, ZeroLines};
 use crate::error::{Error, Result};
+use crate::rankstat::Cell;
 use crate::record::{Collected, FitRecord, JobKind};
 use crate::stats::Decision;
 use hdf5::types::VarLenUnicode;
@@ -204,22 +205,13 @@ fn write(
             attr(&g, "iterations", &(b.iterations as u64))?;
             attr_str(&g, "stop_reason", b.stop.name())?;
         }
-        if let Some(sp) = &s.spread {
-            attr(&g, "objective_median", &sp.median)?;
-            attr(&g, "near_best", &(sp.near_best as u64))?;
+        for column in crate::rankstat::columns() {
+            match (column.value)(s) {
+                Cell::Float(v) => attr_opt(&g, column.name, v)?,
+                Cell::Count(Some(n)) => attr(&g, column.name, &(n as u64))?,
+                Cell::Count(None) => {}
+            }
         }
-        let cs = s.consensus_stats.as_ref();
-        attr_opt(&g, "cophenetic", cs.and_then(|x| x.cophenetic))?;
-        attr_opt(&g, "dispersion", cs.map(|x| x.dispersion))?;
-        attr_opt(&g, "silhouette", cs.and_then(|x| x.silhouette))?;
-        let st = s.stability.as_ref();
-        attr_opt(&g, "stability", st.and_then(|x| x.silhouette))?;
-        attr_opt(&g, "match_corr_mean", st.map(|x| x.corr_mean))?;
-        attr_opt(&g, "match_corr_min", st.map(|x| x.corr_min))?;
-        attr_opt(&g, "heldout_deviance", s.heldout.as_ref().map(|h| h.mean))?;
-        attr_opt(&g, "null_best", s.null.as_ref().map(|x| x.best))?;
-        attr_opt(&g, "null_cophenetic", s.null.as_ref().and_then(|x| x.cophenetic))?;
-        attr_opt(&g, "null_dispersion", s.null.as_ref().and_then(|x| x.dispersion))?;
         if let Some(o) = o {
             g.new_dataset_builder()
                 .with_data(&o.memberships)

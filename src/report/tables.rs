@@ -3,6 +3,7 @@
 //! Floats in TSV files use Rust's shortest round-trip form, so they read back to the same bits;
 //! a missing value (a failed fit's objectives, a statistic that was not computed) is `NA`.
 
+use crate::rankstat::Cell;
 use crate::record::{Collected, FitRecord, Job, JobKind, RankSummary};
 use crate::stats::Decision;
 use ndarray::Array2;
@@ -62,8 +63,9 @@ pub fn heldout_tsv(c: &Collected) -> String {
     record_table(&c.records, JobKind::Heldout, "repeat", Some(&deviance))
 }
 
-/// The columns of summary.tsv, one per statistic.
-pub const SUMMARY_HEADER: [&str; 26] = [
+/// The columns of summary.tsv before the statistics' columns: how the rank's fits ended and the
+/// best fit's objectives.
+const SUMMARY_FITS: [&str; 13] = [
     "rank",
     "fits",
     "converged",
@@ -77,23 +79,24 @@ pub const SUMMARY_HEADER: [&str; 26] = [
     "penalty",
     "iterations",
     "stop_reason",
-    "objective_median",
-    "near_best",
-    "cophenetic",
-    "dispersion",
-    "silhouette",
-    "stability",
-    "match_corr_mean",
-    "match_corr_min",
-    "heldout_deviance",
-    "null_best",
-    "null_cophenetic",
-    "null_dispersion",
-    "chosen",
 ];
 
-/// The summary's cells, one row per rank; `fmt` renders floats (None: missing).
-fn summary_rows(ranks: &[RankSummary], decision: &Decision, fmt: &dyn Fn(Option<f64>) -> String) -> Vec<Vec<String>> {
+/// The columns of summary.tsv: the fits' columns, every rank statistic's, and `chosen`.
+pub fn summary_header() -> Vec<&'static str> {
+    let stats = crate::rankstat::columns().map(|c| c.name);
+    SUMMARY_FITS.into_iter().chain(stats).chain(["chosen"]).collect()
+}
+
+/// A statistic's cell as text: `fmt` renders floats (None or non-finite: `NA` via `fmt`).
+fn cell_text(cell: Cell, fmt: &dyn Fn(Option<f64>) -> String) -> String {
+    match cell {
+        Cell::Float(v) => fmt(v),
+        Cell::Count(n) => n.map_or("NA".into(), |n| n.to_string()),
+    }
+}
+
+/// The summary's cells, one row per rank.
+fn summary_rows(ranks: &[RankSummary], decision: &Decision) -> Vec<Vec<String>> {
     ranks
         .iter()
         .map(|s| {
@@ -108,36 +111,21 @@ fn summary_rows(ranks: &[RankSummary], decision: &Decision, fmt: &dyn Fn(Option<
                 Some((b, _, _)) => row.extend([
                     b.job.index.to_string(),
                     b.job.seed.to_string(),
-                    fmt(Some(b.objectives.kl)),
-                    fmt(Some(b.objectives.poisson_loglik)),
-                    fmt(Some(b.objectives.frobenius_sq)),
-                    fmt(Some(b.objectives.penalty)),
+                    num(b.objectives.kl),
+                    num(b.objectives.poisson_loglik),
+                    num(b.objectives.frobenius_sq),
+                    num(b.objectives.penalty),
                     b.iterations.to_string(),
                     b.stop.name().to_string(),
                 ]),
                 None => row.extend(std::iter::repeat_n("NA".to_string(), 8)),
             }
-            let cs = s.consensus_stats.as_ref();
-            let st = s.stability.as_ref();
-            row.extend([
-                fmt(s.spread.as_ref().map(|x| x.median)),
-                s.spread.as_ref().map_or("NA".into(), |x| x.near_best.to_string()),
-                fmt(cs.and_then(|c| c.cophenetic)),
-                fmt(cs.map(|c| c.dispersion)),
-                fmt(cs.and_then(|c| c.silhouette)),
-                fmt(st.and_then(|x| x.silhouette)),
-                fmt(st.map(|x| x.corr_mean)),
-                fmt(st.map(|x| x.corr_min)),
-                fmt(s.heldout.as_ref().map(|h| h.mean)),
-                fmt(s.null.as_ref().map(|x| x.best)),
-                fmt(s.null.as_ref().and_then(|x| x.cophenetic)),
-                fmt(s.null.as_ref().and_then(|x| x.dispersion)),
-                if decision.chosen == Some(s.rank) {
-                    "yes".into()
-                } else {
-                    "no".into()
-                },
-            ]);
+            row.extend(crate::rankstat::columns().map(|c| cell_text((c.value)(s), &opt)));
+            row.push(if decision.chosen == Some(s.rank) {
+                "yes".into()
+            } else {
+                "no".into()
+            });
             row
         })
         .collect()
@@ -146,9 +134,9 @@ fn summary_rows(ranks: &[RankSummary], decision: &Decision, fmt: &dyn Fn(Option<
 /// summary.tsv: one row per rank: how its fits ended, the best fit's objectives, and every
 /// statistic behind the rank choice.
 pub fn summary_tsv(ranks: &[RankSummary], decision: &Decision) -> String {
-    let mut s = SUMMARY_HEADER.join("\t");
+    let mut s = summary_header().join("\t");
     s.push('\n');
-    for row in summary_rows(ranks, decision, &opt) {
+    for row in summary_rows(ranks, decision) {
         s.push_str(&row.join("\t"));
         s.push('\n');
     }
@@ -182,24 +170,20 @@ pub fn memberships_tsv(
     s
 }
 
+/// The statistics' columns shown in the terminal summary.
+fn terminal() -> impl Iterator<Item = &'static crate::rankstat::Column> {
+    crate::rankstat::columns().filter(|c| c.terminal.is_some())
+}
+
 /// The terminal summary: per rank the fits, best objective and the selection statistics, then
 /// the decision with its reasons.
 pub fn summary_table(ranks: &[RankSummary], decision: &Decision, loss_name: &str) -> String {
-    let header: Vec<String> = [
-        "rank",
-        "converged",
-        "max_iter",
-        "failed",
-        loss_name,
-        "cophenetic",
-        "dispersion",
-        "stability",
-        "heldout_dev",
-        "",
-    ]
-    .iter()
-    .map(|h| h.to_string())
-    .collect();
+    let header: Vec<String> = ["rank", "converged", "max_iter", "failed", loss_name]
+        .into_iter()
+        .chain(terminal().map(|c| c.terminal.unwrap_or(c.name)))
+        .chain([""])
+        .map(|h| h.to_string())
+        .collect();
     let f4 = |v: Option<f64>| v.map_or("NA".to_string(), |x| format!("{x:.4}"));
     let rows: Vec<Vec<String>> = ranks
         .iter()
@@ -211,23 +195,20 @@ pub fn summary_table(ranks: &[RankSummary], decision: &Decision, loss_name: &str
                     b.objectives.frobenius_sq
                 }
             });
-            let cs = s.consensus_stats.as_ref();
-            vec![
+            let mut row = vec![
                 s.rank.to_string(),
                 format!("{}/{}", s.converged, s.fits),
                 s.max_iter.to_string(),
                 s.failed.to_string(),
                 best.map_or("NA".into(), |v| format!("{v:.6e}")),
-                f4(cs.and_then(|c| c.cophenetic)),
-                f4(cs.map(|c| c.dispersion)),
-                f4(s.stability.as_ref().and_then(|x| x.silhouette)),
-                f4(s.heldout.as_ref().map(|h| h.mean)),
-                if decision.chosen == Some(s.rank) {
-                    "<- chosen".into()
-                } else {
-                    String::new()
-                },
-            ]
+            ];
+            row.extend(terminal().map(|c| cell_text((c.value)(s), &f4)));
+            row.push(if decision.chosen == Some(s.rank) {
+                "<- chosen".into()
+            } else {
+                String::new()
+            });
+            row
         })
         .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();

@@ -4,9 +4,9 @@
 
 use super::axes::{AXIS, TickedAxis, integer_label, style_axes};
 use super::figure::{Figure, de, title_band};
+use crate::record::RankSummary;
 use crate::report::RankOutputs;
 use crate::stats::ConsensusStats;
-use crate::record::RankSummary;
 use ndarray::Array2;
 use plotters::coord::Shift;
 use plotters::prelude::*;

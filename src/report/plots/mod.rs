@@ -8,7 +8,7 @@
 //! - `axes`: ticked axes, tick labels and the common look of the axes;
 //! - `selection`: the rank-selection figure and its grid of panels;
 //! - `panel`: one panel of it (a statistic over the ranks) and how it is drawn;
-//! - `statistics`: which statistics become panels, in order;
+//! - the panels themselves come from the rank statistics (`crate::rankstat::panels`);
 //! - `heatmap`: the consensus heatmaps.
 
 mod axes;
@@ -16,15 +16,14 @@ mod figure;
 mod heatmap;
 mod panel;
 mod selection;
-mod statistics;
 
 pub(super) use figure::{Figure, de, ensure_font, text, title_band, write_figure};
 
 use super::RankOutputs;
 use crate::error::Result;
 use crate::nmf::Loss;
-use crate::stats::Decision;
 use crate::record::RankSummary;
+use crate::stats::Decision;
 use heatmap::Heatmap;
 use selection::Selection;
 use std::path::{Path, PathBuf};
@@ -67,8 +66,8 @@ mod tests {
     use super::*;
     use crate::nmf::mask::BLOCKS;
     use crate::nmf::{Objectives, StopReason};
-    use crate::stats::{ConsensusStats, HeldoutScore, Rule, StabilityStats};
     use crate::record::{FitRecord, Job, JobKind, NullStats};
+    use crate::stats::{ConsensusStats, HeldoutScore, Rule, StabilityStats};
     use ndarray::Array2;
 
     fn objectives(v: f64) -> Objectives {
@@ -162,6 +161,7 @@ mod tests {
                 cophenetic: Some(0.6 + 0.01 * rank as f64),
                 dispersion: Some(0.3),
             }),
+            extra: Default::default(),
         }
     }
 

@@ -2,10 +2,12 @@
 //! rank (a missing value is a gap), optional error bars, optional hollow markers, an optional
 //! dashed null baseline, and the chosen rank as a dashed vertical line and a larger marker.
 //!
-//! A panel is a plain value; which statistics become panels is listed in `statistics.rs`.
+//! A panel is a plain value ([`Panel`], built by the rank statistics of `crate::rankstat`); this
+//! file draws it.
 
 use super::axes::{TickedAxis, integer_label, style_axes, tick_format};
 use super::figure::{de, text};
+use crate::rankstat::Panel;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -26,20 +28,6 @@ const GRID: RGBColor = RGBColor(225, 225, 225);
 
 /// The chart a panel draws its series on: ranks across, the statistic up.
 type RankChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<TickedAxis, RangedCoordf64>>;
-
-/// One statistic over the ranks.
-pub(super) struct Panel {
-    /// The panel's caption.
-    pub(super) caption: String,
-    /// Value per rank.
-    pub(super) values: Vec<Option<f64>>,
-    /// Half-width of an error bar per rank.
-    errors: Vec<Option<f64>>,
-    /// Markers drawn hollow (a fallback value) per rank.
-    hollow: Vec<bool>,
-    /// Null baseline per rank (dashed).
-    baseline: Vec<Option<f64>>,
-}
 
 /// The ranks of the sweep (ascending) and the chosen one: the x axis every panel shares.
 pub(super) struct RankAxis<'a> {
@@ -67,39 +55,6 @@ impl RankAxis<'_> {
 }
 
 impl Panel {
-    /// A panel of `values` (one per rank) under `caption`, with no error bars, hollow markers or
-    /// baseline.
-    pub(super) fn new(caption: impl Into<String>, values: Vec<Option<f64>>) -> Self {
-        let n = values.len();
-        Panel {
-            caption: caption.into(),
-            values,
-            errors: vec![None; n],
-            hollow: vec![false; n],
-            baseline: vec![None; n],
-        }
-    }
-
-    /// With an error bar of half-width `errors[i]` at rank i.
-    pub(super) fn with_errors(self, errors: Vec<Option<f64>>) -> Self {
-        Panel { errors, ..self }
-    }
-
-    /// With the marker of rank i hollow where `hollow[i]`.
-    pub(super) fn with_hollow(self, hollow: Vec<bool>) -> Self {
-        Panel { hollow, ..self }
-    }
-
-    /// With a dashed null baseline.
-    pub(super) fn with_baseline(self, baseline: Vec<Option<f64>>) -> Self {
-        Panel { baseline, ..self }
-    }
-
-    /// Whether some rank has a value (a panel without is not drawn).
-    pub(super) fn has_values(&self) -> bool {
-        self.values.iter().any(Option::is_some)
-    }
-
     /// Lowest and highest value drawn (error bars and baseline included), padded.
     fn y_range(&self) -> (f64, f64) {
         let mut lo = f64::INFINITY;
@@ -270,8 +225,8 @@ fn segments(values: &[Option<f64>], ranks: &[usize]) -> Vec<Vec<(f64, f64)>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::statistics::standard_error;
     use super::*;
+    use crate::rankstat::standard_error;
     use crate::stats::HeldoutScore;
 
     #[test]

@@ -1,13 +1,13 @@
 //! The rank-selection figure (rank_selection.png/.svg): a title naming the chosen rank, one panel
-//! per statistic with values (listed in `statistics.rs`) laid out in a grid, and the decision's
+//! per statistic with values (from the rank statistics, `crate::rankstat`) laid out in a grid, and the decision's
 //! reasons in a grid cell no panel uses.
 
 use super::figure::{Figure, centred_text, de, text, title_band};
-use super::panel::{Panel, RankAxis};
-use super::statistics::STATISTICS;
+use super::panel::RankAxis;
 use crate::nmf::Loss;
-use crate::stats::Decision;
+use crate::rankstat::Panel;
 use crate::record::RankSummary;
+use crate::stats::Decision;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -31,11 +31,7 @@ pub(super) struct Selection {
 impl Selection {
     /// The figure of `ranks` (ascending) and the `decision` made from them.
     pub(super) fn new(ranks: &[RankSummary], decision: &Decision, loss: Loss) -> Self {
-        let panels = STATISTICS
-            .iter()
-            .map(|statistic| statistic(ranks, loss))
-            .filter(Panel::has_values)
-            .collect();
+        let panels = crate::rankstat::panels(ranks, loss);
         let rule = decision.rule.name();
         let title = match (decision.chosen, decision.runner_up) {
             (Some(c), Some(u)) => format!("Rank selection: chosen r = {c} (rule {rule}; runner-up r = {u})"),
