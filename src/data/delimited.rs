@@ -11,6 +11,7 @@
 //! that are all numbers, and row names that are all numbers without such a header, cannot be told
 //! from values: they are read as numbers.
 
+use super::DataSpec;
 use super::check::{BadEntries, Pos, Read, ValueRules};
 use super::text::{Lines, number};
 use super::{Format, Matrix};
@@ -20,9 +21,10 @@ use std::borrow::Cow;
 use std::io::BufRead;
 use std::path::Path;
 
-/// Reads and checks the CSV (`Format::Csv`) or TSV file at `path`; X is its transpose when
-/// `transpose`.
-pub(crate) fn read(path: &Path, format: Format, transpose: bool, rules: ValueRules) -> Result<Read> {
+/// Reads and checks the CSV (`Format::Csv`) or TSV file of `spec`; X is its transpose when
+/// `spec.transpose`.
+pub(crate) fn read(spec: &DataSpec, format: Format, rules: ValueRules) -> Result<Read> {
+    let (path, transpose) = (spec.path.as_path(), spec.transpose);
     let err = |message: String| Error::DataFile {
         path: path.to_path_buf(),
         message,

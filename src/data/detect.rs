@@ -2,7 +2,7 @@
 //! opened by a reader. What an HDF5 file holds (AnnData, 10x, a sparse group, a dataset) is told
 //! apart later, in `hdf5_reader`, once the file is open.
 
-use super::Format;
+use super::{FORMATS, Format, Reader};
 use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use std::io::{Read, Seek, SeekFrom};
@@ -140,8 +140,8 @@ fn classify(head: &[u8], ext: Option<&str>, mut hdf5_at: impl FnMut(u64) -> bool
         }
         offset *= 2;
     }
-    if head.len() >= 14 && head[..14].eq_ignore_ascii_case(b"%%MatrixMarket") {
-        return Ok(Format::Mtx);
+    if let Some(f) = FORMATS.iter().find(|f| f.signature.is_some_and(|shows| shows(head))) {
+        return Ok(f.format);
     }
     if head.starts_with(&GZIP_MAGIC) {
         return Err(
@@ -150,25 +150,17 @@ fn classify(head: &[u8], ext: Option<&str>, mut hdf5_at: impl FnMut(u64) -> bool
                 .into(),
         );
     }
-    Ok(match ext {
-        Some("csv") => Format::Csv,
-        Some("tsv" | "tab") => Format::Tsv,
-        Some("mtx") => Format::Mtx,
-        _ => Format::Auto,
-    })
+    Ok(FORMATS
+        .iter()
+        .find(|f| ext.is_some_and(|e| f.extensions.contains(&e)))
+        .map_or(Format::Auto, |f| f.format))
 }
 
 /// A text file has no datasets, layers or name datasets: keys that name them are errors.
 pub(crate) fn check_text_spec(spec: &DataSpec, format: Format) -> Result<()> {
-    let kind = match format {
-        Format::Mtx => "a Matrix Market file",
-        Format::Csv => "a CSV file",
-        _ => "a TSV file",
-    };
-    let names_from = if format == Format::Mtx {
-        "a Matrix Market file holds no names"
-    } else {
-        "names come from its header row and first column"
+    let (kind, names_from) = match format.info().reader {
+        Reader::File { what, names, .. } => (what, names),
+        Reader::Hdf5 { .. } => return Ok(()),
     };
     let key = if !spec.dataset.is_empty() {
         Some(("dataset", "names a matrix inside an HDF5 file"))

@@ -49,33 +49,138 @@ pub enum Format {
     Tsv,
 }
 
+/// How a format's files are read.
+#[derive(Clone, Copy)]
+pub(crate) enum Reader {
+    /// An HDF5 file, read by `hdf5_reader`, which finds the matrix by what the file holds.
+    /// `needs_dataset`: the matrix must be named by `[data] dataset`.
+    Hdf5 {
+        /// Whether `[data] dataset` is required.
+        needs_dataset: bool,
+    },
+    /// A file that is one matrix (no datasets, layers or name datasets inside), read by its own
+    /// reader.
+    File {
+        /// Reads and checks the file of the spec.
+        read: fn(&DataSpec, Format, ValueRules) -> Result<check::Read>,
+        /// What such a file is, for messages ("a CSV file").
+        what: &'static str,
+        /// Where its names come from, for messages.
+        names: &'static str,
+    },
+}
+
+/// A format as the program knows it: its config name, how `auto` recognizes it, how it is read.
+/// A new format is a reader file plus a variant of [`Format`] and its entry in [`FORMATS`].
+pub(crate) struct FormatInfo {
+    /// The format.
+    pub(crate) format: Format,
+    /// Its name in the config (`[data] format`).
+    pub(crate) name: &'static str,
+    /// File extensions (lower case, no dot) that `auto` reads as this format.
+    pub(crate) extensions: &'static [&'static str],
+    /// Whether a file's first bytes (up to 16) show this format, for `auto`.
+    pub(crate) signature: Option<fn(&[u8]) -> bool>,
+    /// How it is read.
+    pub(crate) reader: Reader,
+}
+
+/// The entry of a format recognized by no extension or signature of its own.
+const fn info(format: Format, name: &'static str, reader: Reader) -> FormatInfo {
+    FormatInfo {
+        format,
+        name,
+        extensions: &[],
+        signature: None,
+        reader,
+    }
+}
+
+/// Every format, `auto` first.
+pub(crate) const FORMATS: [FormatInfo; 9] = {
+    const HDF5: Reader = Reader::Hdf5 { needs_dataset: true };
+    const FOUND: Reader = Reader::Hdf5 { needs_dataset: false };
+    const TABLE_NAMES: &str = "names come from its header row and first column";
+    [
+        info(Format::Auto, "auto", FOUND),
+        info(Format::Hdf5, "hdf5", HDF5),
+        info(Format::Csr, "csr", HDF5),
+        info(Format::Csc, "csc", HDF5),
+        info(Format::H5ad, "h5ad", FOUND),
+        info(Format::TenX, "10x", FOUND),
+        FormatInfo {
+            extensions: &["mtx"],
+            signature: Some(|head| head.len() >= 14 && head[..14].eq_ignore_ascii_case(b"%%MatrixMarket")),
+            ..info(
+                Format::Mtx,
+                "mtx",
+                Reader::File {
+                    read: mtx::read,
+                    what: "a Matrix Market file",
+                    names: "a Matrix Market file holds no names",
+                },
+            )
+        },
+        FormatInfo {
+            extensions: &["csv"],
+            ..info(
+                Format::Csv,
+                "csv",
+                Reader::File {
+                    read: delimited::read,
+                    what: "a CSV file",
+                    names: TABLE_NAMES,
+                },
+            )
+        },
+        FormatInfo {
+            extensions: &["tsv", "tab"],
+            ..info(
+                Format::Tsv,
+                "tsv",
+                Reader::File {
+                    read: delimited::read,
+                    what: "a TSV file",
+                    names: TABLE_NAMES,
+                },
+            )
+        },
+    ]
+};
+
 impl Format {
-    /// Every format with its config name.
-    pub const ALL: [(&'static str, Format); 9] = [
-        ("auto", Format::Auto),
-        ("hdf5", Format::Hdf5),
-        ("csr", Format::Csr),
-        ("csc", Format::Csc),
-        ("h5ad", Format::H5ad),
-        ("10x", Format::TenX),
-        ("mtx", Format::Mtx),
-        ("csv", Format::Csv),
-        ("tsv", Format::Tsv),
-    ];
+    /// Every format with its config name (from [`FORMATS`]).
+    pub const ALL: [(&'static str, Format); FORMATS.len()] = {
+        let mut all = [("", Format::Auto); FORMATS.len()];
+        let mut i = 0;
+        while i < FORMATS.len() {
+            all[i] = (FORMATS[i].name, FORMATS[i].format);
+            i += 1;
+        }
+        all
+    };
+
+    /// What the program knows of the format.
+    pub(crate) fn info(self) -> &'static FormatInfo {
+        FORMATS
+            .iter()
+            .find(|f| f.format == self)
+            .expect("every format has its entry in FORMATS")
+    }
 
     /// The config name.
     pub fn name(self) -> &'static str {
-        Format::ALL.iter().find(|(_, f)| *f == self).map_or("auto", |(n, _)| n)
+        self.info().name
     }
 
-    /// A text format (no datasets inside the file).
+    /// A file that is one matrix, without datasets inside (a text format, for now).
     pub fn is_text(self) -> bool {
-        matches!(self, Format::Mtx | Format::Csv | Format::Tsv)
+        matches!(self.info().reader, Reader::File { .. })
     }
 
     /// An HDF5 format whose matrix must be named by `[data] dataset`.
     pub fn needs_dataset(self) -> bool {
-        matches!(self, Format::Hdf5 | Format::Csr | Format::Csc)
+        matches!(self.info().reader, Reader::Hdf5 { needs_dataset: true })
     }
 }
 
@@ -103,16 +208,12 @@ fn read_values(spec: &DataSpec) -> Result<Dataset> {
         Format::Auto => detect::sniff(&spec.path)?,
         f => f,
     };
-    let read = match format {
-        Format::Mtx | Format::Csv | Format::Tsv => {
+    let read = match format.info().reader {
+        Reader::File { read, .. } => {
             detect::check_text_spec(spec, format)?;
-            if format == Format::Mtx {
-                mtx::read(&spec.path, spec.transpose, rules, spec)?
-            } else {
-                delimited::read(&spec.path, format, spec.transpose, rules)?
-            }
+            read(spec, format, rules)?
         }
-        f => return hdf5_reader::read(spec, f, rules),
+        Reader::Hdf5 { .. } => return hdf5_reader::read(spec, format, rules),
     };
     check::finish(&spec.path, read, rules)
 }

@@ -4,9 +4,9 @@
 //! (dense, column by column). Symmetric, skew-symmetric, Hermitian and complex matrices are
 //! refused; gzip-compressed files are refused when detected (see `detect`).
 
-use super::Matrix;
 use super::check::{BadEntries, Pos, Read, ValueRules};
 use super::text::{Lines, number};
+use super::{Format, Matrix};
 use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use crate::sparse::Csr;
@@ -14,10 +14,11 @@ use ndarray::{Array2, ShapeBuilder};
 use std::io::BufRead;
 use std::path::Path;
 
-/// Reads and checks the Matrix Market file at `path`; X is its transpose when `transpose`. The
-/// size line is checked against the file's length and `spec`'s memory limit before anything of
-/// that size is allocated ([`declared`]).
-pub(crate) fn read(path: &Path, transpose: bool, rules: ValueRules, spec: &DataSpec) -> Result<Read> {
+/// Reads and checks the Matrix Market file of `spec`; X is its transpose when `spec.transpose`.
+/// The size line is checked against the file's length and `spec`'s memory limit before anything
+/// of that size is allocated ([`declared`]).
+pub(crate) fn read(spec: &DataSpec, _: Format, rules: ValueRules) -> Result<Read> {
+    let (path, transpose) = (spec.path.as_path(), spec.transpose);
     let err = |message: String| Error::DataFile {
         path: path.to_path_buf(),
         message,
