@@ -22,6 +22,20 @@ pub fn partial_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The temporary name of `path` that only this process writes (`<name>.<pid>.partial`), for
+/// files several processes may write at once (the manifest, shards.txt, a fit record).
+pub fn private_partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.partial", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// The temporary name of the PNG `<stem>.png` in `dir` (`<stem>.partial.png`: the plotting
+/// library picks the image format from the extension).
+pub fn partial_png(dir: &Path, stem: &str) -> PathBuf {
+    dir.join(format!("{stem}.partial.png"))
+}
+
 /// Syncs the finished temporary file, renames it to `path`, and syncs the directory so that the
 /// rename itself survives a crash.
 pub fn commit(path: &Path) -> Result<()> {

@@ -4,7 +4,8 @@
 //! - **One owner.** Every process that writes a directory holds its lock ([`crate::fsio::DirLock`]):
 //!   exclusive for an unsharded run, `merge`, `compare` and `--force`, shared for the shards of
 //!   one sweep. A second writer is refused (exit 4) with the holder's pid, host and start time.
-//! - **Only its own files.** The writers take their names from this module, and `--force`
+//! - **Only its own files.** The writers take their names from this module (a new output is a
+//!   name in `fixed_names!` or a family in `families!`, plus its writer), and `--force`
 //!   removes only names on the list ([`is_owned`]), never the lock. Names on the list in a
 //!   directory without a sweep manifest were not written by a sweep: the run is refused rather
 //!   than overwrite them. An input (data file, config file) that lies in the directory under an
@@ -15,56 +16,95 @@ use crate::fsio::{DirLock, LOCK_DIR, LockMode};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The completion marker, written last: its presence means a finished (or, beside
-/// [`PARTIAL_TXT`], a partial) result. Tables left by a failed or interrupted run do not count.
-pub const RESULTS_H5: &str = "results.h5";
-/// Every fit of the sweep, one row each.
-pub const FITS_TSV: &str = "fits.tsv";
-/// Held-out (cross-validation) fits.
-pub const HELDOUT_TSV: &str = "heldout.tsv";
-/// Fits to permuted data.
-pub const NULL_FITS_TSV: &str = "null_fits.tsv";
-/// One row per rank.
-pub const SUMMARY_TSV: &str = "summary.tsv";
-/// The rank decision and its reasons.
-pub const SELECTION_TXT: &str = "selection.txt";
-/// Written (before results.h5) by `merge --allow-partial` when fits were missing, and removed once
-/// a complete result is written: results.h5 beside it is not a finished sweep, so running the
-/// sweep again resumes it.
-pub const PARTIAL_TXT: &str = "partial.txt";
-/// The shard count recorded by shard runs (for `status`).
-pub const SHARDS_TXT: &str = "shards.txt";
-/// The folder of durable fit records.
-pub const RECORDS: &str = "records";
-/// The sweep manifest.
-pub const MANIFEST: &str = "sweep-manifest.txt";
-/// `compare`'s table.
-pub const COMPARE_TSV: &str = "compare.tsv";
+/// Declares each fixed name as a constant and lists them all in `FIXED`, so that no name can be
+/// written without being on the list `--force` and the ownership checks read.
+macro_rules! fixed_names {
+    ($($(#[$doc:meta])* $name:ident = $value:literal;)*) => {
+        $($(#[$doc])* pub const $name: &str = $value;)*
+        /// Every fixed name on the list.
+        const FIXED: &[&str] = &[$($name),*];
+    };
+}
 
-/// Fixed names on the list.
-const FIXED: [&str; 11] = [
-    RESULTS_H5,
-    FITS_TSV,
-    HELDOUT_TSV,
-    NULL_FITS_TSV,
-    SUMMARY_TSV,
-    SELECTION_TXT,
-    PARTIAL_TXT,
-    SHARDS_TXT,
-    RECORDS,
-    MANIFEST,
-    COMPARE_TSV,
-];
+fixed_names! {
+    /// The completion marker, written last: its presence means a finished (or, beside
+    /// [`PARTIAL_TXT`], a partial) result. Tables left by a failed or interrupted run do not count.
+    RESULTS_H5 = "results.h5";
+    /// Every fit of the sweep, one row each.
+    FITS_TSV = "fits.tsv";
+    /// Held-out (cross-validation) fits.
+    HELDOUT_TSV = "heldout.tsv";
+    /// Fits to permuted data.
+    NULL_FITS_TSV = "null_fits.tsv";
+    /// One row per rank.
+    SUMMARY_TSV = "summary.tsv";
+    /// The rank decision and its reasons.
+    SELECTION_TXT = "selection.txt";
+    /// Written (before results.h5) by `merge --allow-partial` when fits were missing, and removed once
+    /// a complete result is written: results.h5 beside it is not a finished sweep, so running the
+    /// sweep again resumes it.
+    PARTIAL_TXT = "partial.txt";
+    /// The shard count recorded by shard runs (for `status`).
+    SHARDS_TXT = "shards.txt";
+    /// The folder of durable fit records.
+    RECORDS = "records";
+    /// The sweep manifest.
+    MANIFEST = "sweep-manifest.txt";
+    /// `compare`'s table.
+    COMPARE_TSV = "compare.tsv";
+}
 
-/// Families of names: a stem (followed by a rank or nothing) and the extensions written.
-const FAMILIES: [(&str, &[&str]); 6] = [
-    ("rank_selection", &[".png", ".svg"]),
-    ("consensus_rank_", &[".png", ".svg"]),
-    ("memberships_rank_", &[".tsv"]),
-    ("components_rank_", &[".png", ".svg"]),
-    ("compare", &[".png", ".svg"]),
-    ("compare_rank_", &[".png", ".svg"]),
-];
+/// A family of names: a stem, followed by a rank for per-rank files, and the extensions written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Family {
+    /// The name before the rank and extension.
+    stem: &'static str,
+    /// Whether one file is written per rank (`<stem><r><ext>`) rather than one (`<stem><ext>`).
+    per_rank: bool,
+    /// The extensions written, with their dot.
+    exts: &'static [&'static str],
+}
+
+impl Family {
+    /// The stem of the file of `rank` (for a per-rank family) or of the one file (`rank` unused),
+    /// without extension.
+    pub fn stem(&self, rank: usize) -> String {
+        if self.per_rank {
+            format!("{}{rank}", self.stem)
+        } else {
+            self.stem.to_string()
+        }
+    }
+
+    /// The file name of `rank` with the family's first extension.
+    pub fn name(&self, rank: usize) -> String {
+        format!("{}{}", self.stem(rank), self.exts[0])
+    }
+}
+
+/// Declares each family as a constant and lists them all in `FAMILIES` (see `fixed_names`).
+macro_rules! families {
+    ($($(#[$doc:meta])* $name:ident = ($stem:literal, $per_rank:literal, $exts:expr);)*) => {
+        $($(#[$doc])* pub const $name: Family = Family { stem: $stem, per_rank: $per_rank, exts: $exts };)*
+        /// Every family on the list.
+        const FAMILIES: &[Family] = &[$($name),*];
+    };
+}
+
+families! {
+    /// The figure of the rank statistics (PNG and SVG).
+    RANK_SELECTION = ("rank_selection", false, &[".png", ".svg"]);
+    /// The consensus heatmap of a rank.
+    CONSENSUS = ("consensus_rank_", true, &[".png", ".svg"]);
+    /// The memberships table of a rank.
+    MEMBERSHIPS = ("memberships_rank_", true, &[".tsv"]);
+    /// The components of a rank as images (`image_shape`).
+    COMPONENTS = ("components_rank_", true, &[".png", ".svg"]);
+    /// `compare`'s figure of every rank.
+    COMPARE = ("compare", false, &[".png", ".svg"]);
+    /// `compare`'s figure of one rank.
+    COMPARE_RANK = ("compare_rank_", true, &[".png", ".svg"]);
+}
 
 /// Whether `dir` holds the results of a finished sweep: results.h5 without partial.txt.
 pub fn is_finished(dir: &Path) -> bool {
@@ -73,11 +113,12 @@ pub fn is_finished(dir: &Path) -> bool {
 
 /// `memberships_rank_<r>.tsv`.
 pub fn memberships_tsv(rank: usize) -> String {
-    format!("memberships_rank_{rank}.tsv")
+    MEMBERSHIPS.name(rank)
 }
 
 /// Whether `name` is a file (or folder) this program writes into an output directory, or one of
-/// its temporary names (`<name>.partial`, `<stem>.partial.png`, `<name>.<pid>.partial`).
+/// its temporary names (`<name>.partial`, `<stem>.partial.png`, `<name>.<pid>.partial`: made by
+/// `fsio::partial_path`, `fsio::partial_png` and `fsio::private_partial_path`).
 pub fn is_owned(name: &str) -> bool {
     let base = name.strip_suffix(".partial").map_or(name, |stem| {
         // `<name>.<pid>.partial` (manifest and shards.txt written by several processes).
@@ -88,9 +129,9 @@ pub fn is_owned(name: &str) -> bool {
     });
     let base = base.replace(".partial.png", ".png");
     FIXED.contains(&base.as_str())
-        || FAMILIES.iter().any(|(stem, exts)| {
-            base.strip_prefix(stem).is_some_and(|rest| {
-                exts.iter().any(|e| {
+        || FAMILIES.iter().any(|f| {
+            base.strip_prefix(f.stem).is_some_and(|rest| {
+                f.exts.iter().any(|e| {
                     rest.strip_suffix(e)
                         .is_some_and(|mid| mid.bytes().all(|b| b.is_ascii_digit() || b == b'_'))
                 })

@@ -315,9 +315,15 @@ pub fn write(plan: &crate::config::Plan, results: &super::Results) -> Result<Vec
             );
             let dims = (shape.height, shape.width);
             let dir = &plan.out_dir;
-            crate::report::montage::write_montages(dir, &format!("compare_rank_{}", s.rank), &title, &panels, dims)?;
+            crate::report::montage::write_montages(
+                dir,
+                &crate::outdir::COMPARE_RANK.stem(s.rank),
+                &title,
+                &panels,
+                dims,
+            )?;
             if shown == Some(s.rank) {
-                crate::report::montage::write_montages(dir, "compare", &title, &panels, dims)?;
+                crate::report::montage::write_montages(dir, &crate::outdir::COMPARE.stem(0), &title, &panels, dims)?;
             }
         }
         rows.extend(these);

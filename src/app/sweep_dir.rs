@@ -160,7 +160,7 @@ pub fn job_states(out: &Path) -> Result<(Plan, Vec<(Job, RecordState)>)> {
 /// shards starting together must not rename one another's temporary file away.
 pub(super) fn record_shard_count(out: &Path, count: usize) -> Result<()> {
     let path = out.join(outdir::SHARDS_TXT);
-    let tmp = out.join(format!("{}.{}.partial", outdir::SHARDS_TXT, std::process::id()));
+    let tmp = crate::fsio::private_partial_path(&path);
     std::fs::write(&tmp, format!("{count}\n"))
         .and_then(|_| std::fs::rename(&tmp, &path))
         .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))

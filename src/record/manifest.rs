@@ -143,7 +143,7 @@ pub fn write_or_check(out: &Path, m: &Manifest) -> Result<()> {
     let path = out.join(FILE);
     let err = |e| Error::io(format!("cannot write the sweep manifest {}", path.display()), e);
     if read(out)?.is_none() {
-        let tmp = out.join(format!("{FILE}.{}.partial", std::process::id()));
+        let tmp = crate::fsio::private_partial_path(&out.join(FILE));
         std::fs::write(&tmp, m.to_text())
             .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
             .map_err(err)?;

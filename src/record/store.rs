@@ -195,7 +195,7 @@ pub fn write(out: &Path, fingerprint: &[u8; 32], fit: &StoredFit) -> Result<()> 
     let path = record_path(out, &fit.record.job);
     // A name of this process's own: two processes that (by mistake) run the same job never write
     // into one temporary file.
-    let tmp = path.with_extension(format!("rec.{}.partial", std::process::id()));
+    let tmp = crate::fsio::private_partial_path(&path);
     let err = |e| Error::io(format!("cannot write fit record {}", path.display()), e);
     let bytes = encode(fingerprint, fit);
     let mut f = std::fs::File::create(&tmp).map_err(err)?;

@@ -144,7 +144,7 @@ pub fn write_components(dir: &Path, ranks: &[RankSummary], shape: (usize, usize)
             note: "white 0, black the component's largest value",
             basis: h.view(),
         };
-        montage::write_montages(dir, &format!("components_rank_{}", s.rank), &title, &[panel], shape)?;
+        montage::write_montages(dir, &crate::outdir::COMPONENTS.stem(s.rank), &title, &[panel], shape)?;
     }
     Ok(())
 }

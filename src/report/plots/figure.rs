@@ -65,7 +65,7 @@ pub(in crate::report) fn write_figure(dir: &Path, stem: &str, fig: &impl Figure)
     };
 
     // The bitmap backend picks the encoder from the extension, so the temporary name ends in .png.
-    let tmp = dir.join(format!("{stem}.partial.png"));
+    let tmp = crate::fsio::partial_png(dir, stem);
     let drawn = {
         let root = BitMapBackend::new(&tmp, fig.size()).into_drawing_area();
         fig.draw(&root, false).and_then(|_| root.present().map_err(de))

@@ -48,13 +48,13 @@ pub fn write_plots(
     ensure_font()?;
     let mut written = Vec::new();
     let selection = Selection::new(ranks, decision, loss);
-    written.extend(write_figure(dir, "rank_selection", &selection)?);
+    written.extend(write_figure(dir, &crate::outdir::RANK_SELECTION.stem(0), &selection)?);
     for (s, out) in ranks.iter().zip(outputs) {
         let Some(out) = out else { continue };
         let Some(heatmap) = Heatmap::new(s, out) else {
             continue;
         };
-        written.extend(write_figure(dir, &format!("consensus_rank_{}", s.rank), &heatmap)?);
+        written.extend(write_figure(dir, &crate::outdir::CONSENSUS.stem(s.rank), &heatmap)?);
     }
     Ok(written)
 }
