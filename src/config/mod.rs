@@ -1,12 +1,21 @@
 //! Configuration: the TOML file (`RawConfig`, serde, unknown keys rejected) is turned into a
-//! checked [`Plan`] by [`load`]; only a `Plan` reaches the sweep. Every rule lives in
-//! `validate.rs`, and every rejection names the file, the line, the key and the fix.
+//! checked [`Plan`] by [`load`]; only a `Plan` reaches the sweep. `validate.rs` reads the file
+//! and runs the checks in a fixed order: the ceilings across sections (`ceilings.rs`), then one
+//! section after another (`check_*.rs`). Every rejection names the file, the line, the key and
+//! the fix.
 
+mod ceilings;
+mod check_data;
+mod check_model;
+mod check_run;
+mod check_selection;
+mod check_stop;
+mod check_sweep;
 mod raw;
 mod validate;
 
 pub use raw::RawConfig;
-pub use validate::{Overrides, Plan, load, parse};
+pub use validate::{Overrides, Plan, SelectionSpec, load, parse};
 
 /// 1-based (line, column) of byte offset `offset` in `text`.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
