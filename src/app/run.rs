@@ -79,7 +79,7 @@ pub fn fingerprint(plan: &Plan, data_sha256: &str) -> [u8; 32] {
         plan.stop.tol,
         plan.stop.check_every,
         plan.stop.rule,
-        plan.selection.heldout_fraction,
+        plan.selection.heldout_fraction.get(),
         plan.penalty,
         plan.precision.name(),
     );
@@ -118,7 +118,7 @@ pub fn manifest_of(plan: &Plan, data_sha256: &str) -> Manifest {
         ("ranks", list(&plan.ranks)),
         ("restarts", plan.restarts.to_string()),
         ("rule", sel.rule.name().to_string()),
-        ("heldout_fraction", format!("{:e}", sel.heldout_fraction)),
+        ("heldout_fraction", format!("{:e}", sel.heldout_fraction.get())),
         ("heldout_repeats", sel.heldout_repeats.to_string()),
         ("null_restarts", sel.null_restarts.to_string()),
         ("consensus_max_mb", sel.consensus_max_mb.to_string()),
@@ -134,7 +134,7 @@ pub fn manifest_of(plan: &Plan, data_sha256: &str) -> Manifest {
 
 fn grid_size(plan: &Plan) -> GridSize {
     GridSize {
-        restarts: plan.restarts,
+        restarts: plan.restarts.get(),
         heldout_repeats: plan.selection.heldout_repeats,
         null_restarts: plan.selection.null_restarts,
     }
@@ -258,11 +258,11 @@ pub fn execute(
     for w in &warnings {
         obs.warn(w);
     }
-    let (threads, capped) = crate::limits::worker_threads(plan.threads);
+    let (threads, capped) = crate::limits::worker_threads(plan.threads.get());
     if let Some(w) = capped {
         obs.warn(&w);
     }
-    if plan.init.is_deterministic() && plan.restarts > 1 {
+    if plan.init.is_deterministic() && plan.restarts.get() > 1 {
         obs.warn(&format!(
             "init = \"{}\" is deterministic: all {} restarts of a rank start from the same point and give the same fit; \
              use init = \"nndsvdar\" or \"random\" for restarts that differ",
@@ -342,7 +342,7 @@ pub fn execute(
                 Matrix::Dense(ndarray::Array2::zeros((0, 0))),
             )),
             plan.seed,
-            sel.heldout_fraction,
+            sel.heldout_fraction.get(),
             sel.null_restarts > 0,
             svd_rank,
             sel.heldout_repeats,
@@ -722,7 +722,7 @@ fn build_results(
 
 /// Whether the N x N consensus statistics fit in `[selection] consensus_max_mb`; warns why not.
 fn consensus_allowed(plan: &Plan, n: usize, obs: &mut dyn Observer) -> bool {
-    if plan.restarts < 2 {
+    if plan.restarts.get() < 2 {
         obs.warn("consensus and stability statistics need at least 2 restarts per rank; they are skipped");
         return false;
     }

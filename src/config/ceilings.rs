@@ -138,7 +138,7 @@ impl Checker<'_> {
         // A count below 0 is refused later, with its key; here it counts as 0.
         let count = |v: Option<&Spanned<i64>>, default: usize| v.map_or(default, |s| (*s.get_ref()).max(0) as usize);
         let (restarts, repeats, nulls) = (
-            count(sw.restarts.as_ref(), DEFAULT_RESTARTS),
+            count(sw.restarts.as_ref(), DEFAULT_RESTARTS.get()),
             count(sel.heldout_repeats.as_ref(), DEFAULT_HELDOUT_REPEATS),
             count(sel.null_restarts.as_ref(), DEFAULT_NULL_RESTARTS),
         );

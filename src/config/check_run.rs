@@ -4,6 +4,7 @@
 use super::raw::{RawOutput, RawRun};
 use super::validate::{Checker, Overrides};
 use crate::error::Result;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 impl Checker<'_> {
@@ -24,7 +25,7 @@ impl Checker<'_> {
     }
 
     /// Worker threads: `--threads`, else `[run] threads`; 0 (the default) is all cores.
-    pub(super) fn threads(&self, run: &RawRun, ov: &Overrides) -> Result<usize> {
+    pub(super) fn threads(&self, run: &RawRun, ov: &Overrides) -> Result<NonZeroUsize> {
         let threads = match ov.threads {
             Some(t) => t,
             None => self.value(
@@ -35,10 +36,7 @@ impl Checker<'_> {
                 |t| format!("must be ≥ 0 (0: all cores), got {t}"),
             )?,
         };
-        Ok(if threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            threads
-        })
+        Ok(NonZeroUsize::new(threads)
+            .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)))
     }
 }

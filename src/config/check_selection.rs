@@ -1,6 +1,7 @@
 //! `[selection]`: the rank-selection rule and the statistics it needs (consensus, held-out
 //! likelihood, null baseline).
 
+use super::checked::HeldoutFraction;
 use super::raw::RawSelection;
 use super::validate::{Checker, SelectionSpec};
 use crate::error::Result;
@@ -41,8 +42,8 @@ impl Checker<'_> {
         let heldout_fraction = self.value(
             "selection.heldout_fraction",
             raw.heldout_fraction.as_ref(),
-            0.05,
-            |f| (f > 0.0 && f <= 0.5).then_some(f),
+            HeldoutFraction::DEFAULT,
+            HeldoutFraction::new,
             |f| format!("must be in (0, 0.5] (got {f}); 0.05 holds out 5% of the entries"),
         )?;
         if heldout_repeats == 0 && matches!(rule, Rule::Default | Rule::Heldout) {

@@ -6,31 +6,36 @@ use super::validate::Checker;
 use crate::error::Result;
 use crate::nmf::StopRule;
 use crate::nmf::fit::Convergence;
+use std::num::NonZeroUsize;
 
 /// `[stop] tol` when the config leaves it out.
 pub(super) const DEFAULT_TOL: f64 = 1e-5;
 /// `[stop] max_iter` when the config leaves it out.
-const DEFAULT_MAX_ITER: usize = 2000;
+const DEFAULT_MAX_ITER: NonZeroUsize = NonZeroUsize::new(2000).expect("2000 is not 0");
 /// `[stop] check_every` when the config leaves it out.
-const DEFAULT_CHECK_EVERY: usize = 10;
+const DEFAULT_CHECK_EVERY: NonZeroUsize = NonZeroUsize::new(10).expect("10 is not 0");
 /// `[stop] stationary_checks` when the config leaves it out (R NMF's value).
-const DEFAULT_STATIONARY_CHECKS: usize = 40;
+const DEFAULT_STATIONARY_CHECKS: NonZeroUsize = NonZeroUsize::new(40).expect("40 is not 0");
 
 impl Checker<'_> {
     /// Checks `[stop]` (its ceilings are checked by `ceilings`).
     pub(super) fn stop(&self, stop: RawStop) -> Result<StopRule> {
-        let max_iter = self.positive(
-            "stop.max_iter",
-            stop.max_iter.as_ref(),
-            DEFAULT_MAX_ITER,
-            "a fit needs at least one iteration",
-        )?;
-        let check_every = self.positive(
-            "stop.check_every",
-            stop.check_every.as_ref(),
-            DEFAULT_CHECK_EVERY,
-            "the objective is checked every so many iterations",
-        )?;
+        let max_iter = self
+            .positive(
+                "stop.max_iter",
+                stop.max_iter.as_ref(),
+                DEFAULT_MAX_ITER,
+                "a fit needs at least one iteration",
+            )?
+            .get();
+        let check_every = self
+            .positive(
+                "stop.check_every",
+                stop.check_every.as_ref(),
+                DEFAULT_CHECK_EVERY,
+                "the objective is checked every so many iterations",
+            )?
+            .get();
         let rule = self.choice(
             "stop.rule",
             stop.rule.as_ref(),
@@ -41,12 +46,14 @@ impl Checker<'_> {
         )?;
         let rule = match (rule, stop.stationary_checks.as_ref()) {
             (Convergence::Assignment { .. }, checks) => Convergence::Assignment {
-                checks: self.positive(
-                    "stop.stationary_checks",
-                    checks,
-                    DEFAULT_STATIONARY_CHECKS,
-                    "the clusters must hold for at least one check",
-                )?,
+                checks: self
+                    .positive(
+                        "stop.stationary_checks",
+                        checks,
+                        DEFAULT_STATIONARY_CHECKS,
+                        "the clusters must hold for at least one check",
+                    )?
+                    .get(),
             },
             (_, Some(at)) => {
                 return Err(self.err(

@@ -1,21 +1,23 @@
 //! `[sweep]`: the ranks, the restarts per rank and the master seed.
 
+use super::checked::{BadRanks, Ranks};
 use super::raw::RawSweep;
 use super::validate::Checker;
 use crate::error::Result;
+use std::num::NonZeroUsize;
 use toml::Spanned;
 
 /// `[sweep] restarts` when the config leaves it out.
-pub(super) const DEFAULT_RESTARTS: usize = 20;
+pub(super) const DEFAULT_RESTARTS: NonZeroUsize = NonZeroUsize::new(20).expect("20 is not 0");
 
 /// The checked `[sweep]`.
 pub(super) struct Sweep {
     /// Ranks, ascending, distinct, ≥ 1.
-    pub ranks: Vec<usize>,
+    pub ranks: Ranks,
     /// Line of `sweep.ranks`.
     pub ranks_line: usize,
     /// Restarts per rank.
-    pub restarts: usize,
+    pub restarts: NonZeroUsize,
     /// Master seed of every random stream.
     pub seed: u64,
 }
@@ -34,32 +36,14 @@ impl Checker<'_> {
             sweep_line,
             "missing key; add ranks = [2, 3, 4] under [sweep]",
         )?;
-        if ranks_s.get_ref().is_empty() {
-            return Err(self.err(
-                "sweep.ranks",
-                &ranks_s,
-                "is empty; list at least one rank, e.g. ranks = [2, 3, 4]".into(),
-            ));
-        }
-        let mut ranks = Vec::new();
-        for &r in ranks_s.get_ref() {
-            if r < 1 {
-                return Err(self.err(
-                    "sweep.ranks",
-                    &ranks_s,
-                    format!("rank {r} is impossible; ranks must be at least 1"),
-                ));
-            }
-            if ranks.contains(&(r as usize)) {
-                return Err(self.err(
-                    "sweep.ranks",
-                    &ranks_s,
-                    format!("rank {r} is listed twice; list each rank once"),
-                ));
-            }
-            ranks.push(r as usize);
-        }
-        ranks.sort_unstable();
+        let ranks = Ranks::new(ranks_s.get_ref()).map_err(|bad| {
+            let message = match bad {
+                BadRanks::Empty => "is empty; list at least one rank, e.g. ranks = [2, 3, 4]".to_string(),
+                BadRanks::Impossible(r) => format!("rank {r} is impossible; ranks must be at least 1"),
+                BadRanks::Twice(r) => format!("rank {r} is listed twice; list each rank once"),
+            };
+            self.err("sweep.ranks", &ranks_s, message)
+        })?;
         let restarts = self.positive(
             "sweep.restarts",
             sweep.restarts.as_ref(),

@@ -2,7 +2,7 @@
 //! checked [`Plan`] by [`load`]; only a `Plan` reaches the sweep. `validate.rs` reads the file
 //! and runs the checks in a fixed order: the ceilings across sections (`ceilings.rs`), then one
 //! section after another (`check_*.rs`). Every rejection names the file, the line, the key and
-//! the fix.
+//! the fix. Values with an invariant carry it in their type (`checked.rs`).
 
 mod ceilings;
 mod check_data;
@@ -11,9 +11,11 @@ mod check_run;
 mod check_selection;
 mod check_stop;
 mod check_sweep;
+mod checked;
 mod raw;
 mod validate;
 
+pub use checked::{HeldoutFraction, Ranks};
 pub use raw::RawConfig;
 pub use validate::{Overrides, Plan, SelectionSpec, load, parse};
 

@@ -4,6 +4,7 @@
 
 use super::check_model::Model;
 use super::check_sweep::Sweep;
+use super::checked::{HeldoutFraction, Ranks};
 use super::line_col;
 use super::raw::RawConfig;
 use crate::data::DataSpec;
@@ -11,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::nmf::init::Init;
 use crate::nmf::{Loss, Penalty, Precision, Solver, StopRule};
 use crate::stats::select::Rule;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -22,7 +24,7 @@ pub struct SelectionSpec {
     /// Memory limit for the consensus statistics, in MiB.
     pub consensus_max_mb: usize,
     /// Fraction of entries held out per repeat, in (0, 0.5].
-    pub heldout_fraction: f64,
+    pub heldout_fraction: HeldoutFraction,
     /// Cross-validation repeats per rank (0: none).
     pub heldout_repeats: usize,
     /// Restarts per rank on column-permuted data (0: no null baseline).
@@ -59,19 +61,19 @@ pub struct Plan {
     /// Floating-point type of the fits' products.
     pub precision: Precision,
     /// Ranks, ascending, distinct, ≥ 1.
-    pub ranks: Vec<usize>,
+    pub ranks: Ranks,
     /// Line of `sweep.ranks` (for messages about ranks that do not fit the data).
     pub ranks_line: usize,
-    /// Restarts per rank (≥ 1).
-    pub restarts: usize,
+    /// Restarts per rank.
+    pub restarts: NonZeroUsize,
     /// Master seed of every random stream.
     pub seed: u64,
     /// When a fit stops.
     pub stop: StopRule,
     /// Output directory.
     pub out_dir: PathBuf,
-    /// Worker threads (≥ 1).
-    pub threads: usize,
+    /// Worker threads.
+    pub threads: NonZeroUsize,
     /// Rank-selection settings.
     pub selection: SelectionSpec,
 }
@@ -275,12 +277,18 @@ impl Checker<'_> {
     }
 
     /// A count ≥ 1; `what` says why it must be.
-    pub(super) fn positive(&self, key: &str, v: Option<&Spanned<i64>>, default: usize, what: &str) -> Result<usize> {
+    pub(super) fn positive(
+        &self,
+        key: &str,
+        v: Option<&Spanned<i64>>,
+        default: NonZeroUsize,
+        what: &str,
+    ) -> Result<NonZeroUsize> {
         self.value(
             key,
             v,
             default,
-            |n| usize::try_from(n).ok().filter(|&n| n >= 1),
+            |n| usize::try_from(n).ok().and_then(NonZeroUsize::new),
             |n| format!("must be at least 1 (got {n}): {what}"),
         )
     }
@@ -433,7 +441,10 @@ threads = 2
         assert_eq!(p.ranks, vec![2, 3, 4]);
         assert_eq!(p.data.path, PathBuf::from("/cfg/x.h5"));
         assert_eq!(p.out_dir, PathBuf::from("/cfg/out"));
-        assert_eq!((p.loss, p.restarts, p.seed, p.threads), (Loss::Frobenius, 5, 9, 2));
+        assert_eq!(
+            (p.loss, p.restarts.get(), p.seed, p.threads.get()),
+            (Loss::Frobenius, 5, 9, 2)
+        );
         assert_eq!(
             p.stop,
             StopRule {
@@ -469,7 +480,7 @@ threads = 2
             out: Some(PathBuf::from("elsewhere")),
         };
         let p = parse(GOOD, Path::new("/cfg/c.toml"), &ov).unwrap();
-        assert_eq!((p.threads, p.out_dir), (1, PathBuf::from("elsewhere")));
+        assert_eq!((p.threads.get(), p.out_dir), (1, PathBuf::from("elsewhere")));
     }
 
     #[test]

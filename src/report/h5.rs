@@ -148,7 +148,7 @@ fn write(
     attr_str(&file, "heldout_solver", plan.solver.for_heldout().name())?;
     attr_str(&file, "init", plan.init.name())?;
     attr(&file, "seed", &plan.seed)?;
-    attr(&file, "restarts", &(plan.restarts as u64))?;
+    attr(&file, "restarts", &(plan.restarts.get() as u64))?;
     attr(&file, "max_iter", &(plan.stop.max_iter as u64))?;
     attr(&file, "tol", &plan.stop.tol)?;
     attr(&file, "check_every", &(plan.stop.check_every as u64))?;
@@ -169,7 +169,7 @@ fn write(
         .create("ranks")?;
     let sel = &plan.selection;
     attr_str(&file, "selection_rule", decision.rule.name())?;
-    attr(&file, "heldout_fraction", &sel.heldout_fraction)?;
+    attr(&file, "heldout_fraction", &sel.heldout_fraction.get())?;
     attr(&file, "heldout_repeats", &(sel.heldout_repeats as u64))?;
     attr(&file, "null_restarts", &(sel.null_restarts as u64))?;
     // A `merge --allow-partial` result: 1 and the count of fits missing (listed in partial.txt).
