@@ -225,7 +225,7 @@ pub(super) fn build_results(
 
 /// Whether the N x N consensus statistics fit in `[selection] consensus_max_mb`; warns why not.
 fn consensus_allowed(plan: &Plan, n: usize, obs: &mut dyn Observer) -> bool {
-    if plan.restarts < 2 {
+    if plan.restarts.get() < 2 {
         obs.warn("consensus and stability statistics need at least 2 restarts per rank; they are skipped");
         return false;
     }

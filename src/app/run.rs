@@ -195,11 +195,11 @@ fn prepare(
     for w in &warnings {
         obs.warn(w);
     }
-    let (threads, capped) = crate::limits::worker_threads(plan.threads);
+    let (threads, capped) = crate::limits::worker_threads(plan.threads.get());
     if let Some(w) = capped {
         obs.warn(&w);
     }
-    if plan.init.is_deterministic() && plan.restarts > 1 {
+    if plan.init.is_deterministic() && plan.restarts.get() > 1 {
         obs.warn(&format!(
             "init = \"{}\" is deterministic: all {} restarts of a rank start from the same point and give the same fit; \
              use init = \"nndsvdar\" or \"random\" for restarts that differ",
@@ -295,7 +295,7 @@ fn fit_share(
     let data = SweepData::new(
         x,
         plan.seed,
-        sel.heldout_fraction,
+        sel.heldout_fraction.get(),
         sel.null_restarts > 0,
         svd_rank,
         sel.heldout_repeats,

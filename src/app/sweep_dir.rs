@@ -43,7 +43,7 @@ pub fn manifest_of(plan: &Plan, data_sha256: &str) -> Manifest {
 
 pub(super) fn grid_size(plan: &Plan) -> GridSize {
     GridSize {
-        restarts: plan.restarts,
+        restarts: plan.restarts.get(),
         heldout_repeats: plan.selection.heldout_repeats,
         null_restarts: plan.selection.null_restarts,
     }

@@ -109,9 +109,9 @@ impl Plan {
             setting("stop_rule", format!("{:?}", stop.rule), Fit, stop_attrs),
             setting(
                 "heldout_fraction",
-                format!("{:e}", sel.heldout_fraction),
+                format!("{:e}", sel.heldout_fraction.get()),
                 Fit,
-                vec![("heldout_fraction", F64(sel.heldout_fraction))],
+                vec![("heldout_fraction", F64(sel.heldout_fraction.get()))],
             ),
             setting(
                 "penalty",
@@ -135,7 +135,7 @@ impl Plan {
                 "restarts",
                 self.restarts.to_string(),
                 Sweep,
-                vec![("restarts", count(self.restarts))],
+                vec![("restarts", count(self.restarts.get()))],
             ),
             setting("rule", sel.rule.name().into(), Sweep, vec![]),
             setting(

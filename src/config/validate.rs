@@ -1,16 +1,18 @@
-//! `RawConfig` → `Plan`: every rule on the configuration, in one place, each with its own message.
+//! `RawConfig` → `Plan`: reading and parsing the file, the checked [`Plan`], and the `Checker`
+//! whose `plan` runs the checks of each section (`check_*.rs`, `ceilings.rs`) in a fixed order,
+//! each fault with its own message.
 
+use super::check_model::Model;
+use super::check_sweep::Sweep;
+use super::checked::{HeldoutFraction, Ranks};
 use super::line_col;
-use super::raw::{RawConfig, RawSelection};
-use crate::data::{DataSpec, Format, ImageShape};
+use super::raw::RawConfig;
+use crate::data::DataSpec;
 use crate::error::{Error, Result};
-use crate::nmf::fit::Convergence;
 use crate::nmf::init::Init;
 use crate::nmf::{Loss, Penalty, Precision, Solver, StopRule};
-
-/// `[stop] tol` when the config leaves it out.
-pub const DEFAULT_TOL: f64 = 1e-5;
 use crate::stats::select::Rule;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -22,7 +24,7 @@ pub struct SelectionSpec {
     /// Memory limit for the consensus statistics, in MiB.
     pub consensus_max_mb: usize,
     /// Fraction of entries held out per repeat, in (0, 0.5].
-    pub heldout_fraction: f64,
+    pub heldout_fraction: HeldoutFraction,
     /// Cross-validation repeats per rank (0: none).
     pub heldout_repeats: usize,
     /// Restarts per rank on column-permuted data (0: no null baseline).
@@ -59,19 +61,19 @@ pub struct Plan {
     /// Floating-point type of the fits' products.
     pub precision: Precision,
     /// Ranks, ascending, distinct, ≥ 1.
-    pub ranks: Vec<usize>,
+    pub ranks: Ranks,
     /// Line of `sweep.ranks` (for messages about ranks that do not fit the data).
     pub ranks_line: usize,
-    /// Restarts per rank (≥ 1).
-    pub restarts: usize,
+    /// Restarts per rank.
+    pub restarts: NonZeroUsize,
     /// Master seed of every random stream.
     pub seed: u64,
     /// When a fit stops.
     pub stop: StopRule,
     /// Output directory.
     pub out_dir: PathBuf,
-    /// Worker threads (≥ 1).
-    pub threads: usize,
+    /// Worker threads.
+    pub threads: NonZeroUsize,
     /// Rank-selection settings.
     pub selection: SelectionSpec,
 }
@@ -193,17 +195,20 @@ fn section_at(text: &str, offset: usize) -> Option<String> {
     (!name.is_empty()).then(|| name.to_string())
 }
 
-struct Checker<'a> {
+/// Checks a parsed config file; its methods, one or a few per section, live beside this file.
+pub(super) struct Checker<'a> {
     text: &'a str,
     path: &'a Path,
 }
 
 impl Checker<'_> {
-    fn line<T>(&self, s: &Spanned<T>) -> usize {
+    /// The line of value `s` in the file.
+    pub(super) fn line<T>(&self, s: &Spanned<T>) -> usize {
         line_col(self.text, s.span().start).0
     }
 
-    fn err<T>(&self, key: &str, at: &Spanned<T>, message: String) -> Error {
+    /// The fault `message` of the value of `key` at `at`.
+    pub(super) fn err<T>(&self, key: &str, at: &Spanned<T>, message: String) -> Error {
         Error::ConfigValue {
             path: self.path.to_path_buf(),
             line: self.line(at),
@@ -212,7 +217,8 @@ impl Checker<'_> {
         }
     }
 
-    fn missing(&self, key: &str, line: usize, message: &str) -> Error {
+    /// The fault `message` of `key` at `line` (0: none), e.g. a key left out.
+    pub(super) fn missing(&self, key: &str, line: usize, message: &str) -> Error {
         Error::ConfigValue {
             path: self.path.to_path_buf(),
             line,
@@ -221,8 +227,20 @@ impl Checker<'_> {
         }
     }
 
+    /// A required section: its value and its header's line, or the fault `message`.
+    pub(super) fn section<T>(&self, s: Option<Spanned<T>>, name: &str, message: &str) -> Result<(T, usize)> {
+        let s = s.ok_or_else(|| self.missing(name, 0, message))?;
+        let line = self.line(&s);
+        Ok((s.into_inner(), line))
+    }
+
+    /// A required key of the section whose header is at `line`, or the fault `message`.
+    pub(super) fn required<T>(&self, v: Option<T>, key: &str, line: usize, message: &str) -> Result<T> {
+        v.ok_or_else(|| self.missing(key, line, message))
+    }
+
     /// A choice among named values; the message lists the valid ones.
-    fn choice<T: Copy>(
+    pub(super) fn choice<T: Copy>(
         &self,
         key: &str,
         v: Option<&Spanned<String>>,
@@ -242,15 +260,41 @@ impl Checker<'_> {
         })
     }
 
-    fn positive(&self, key: &str, v: Option<&Spanned<i64>>, default: usize, what: &str) -> Result<usize> {
+    /// The value of `key`: `default` when it is left out, else what `accept` makes of it, or the
+    /// fault `fault(value)` when `accept` refuses it.
+    pub(super) fn value<T: Copy, U>(
+        &self,
+        key: &str,
+        v: Option<&Spanned<T>>,
+        default: U,
+        accept: impl FnOnce(T) -> Option<U>,
+        fault: impl FnOnce(T) -> String,
+    ) -> Result<U> {
         match v {
             None => Ok(default),
-            Some(s) if *s.get_ref() >= 1 => Ok(*s.get_ref() as usize),
-            Some(s) => Err(self.err(key, s, format!("must be at least 1 (got {}): {what}", s.get_ref()))),
+            Some(s) => accept(*s.get_ref()).ok_or_else(|| self.err(key, s, fault(*s.get_ref()))),
         }
     }
 
-    fn resolve(&self, p: &str) -> PathBuf {
+    /// A count ≥ 1; `what` says why it must be.
+    pub(super) fn positive(
+        &self,
+        key: &str,
+        v: Option<&Spanned<i64>>,
+        default: NonZeroUsize,
+        what: &str,
+    ) -> Result<NonZeroUsize> {
+        self.value(
+            key,
+            v,
+            default,
+            |n| usize::try_from(n).ok().and_then(NonZeroUsize::new),
+            |n| format!("must be at least 1 (got {n}): {what}"),
+        )
+    }
+
+    /// Path `p` of the config, relative to the config file's folder.
+    pub(super) fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() {
             p.to_path_buf()
@@ -259,351 +303,28 @@ impl Checker<'_> {
         }
     }
 
+    /// Every check, section by section, in this order (the first fault found is the one reported):
+    /// the ceilings across sections, then `[data]`, `[model]`, `[sweep]`, `[stop]`, `[output]`,
+    /// `[run]` and `[selection]`.
     fn plan(&self, raw: RawConfig, ov: &Overrides) -> Result<Plan> {
         let memory_limit_mb = self.ceilings(&raw, ov)?;
-        let data = raw.data.ok_or_else(|| {
-            self.missing(
-                "data",
-                0,
-                "missing section [data]; add [data] with path = \"file.h5\" and dataset = \"X\"",
-            )
-        })?;
-        let data_line = self.line(&data);
-        let data = data.into_inner();
-        let path = data.path.ok_or_else(|| {
-            self.missing(
-                "data.path",
-                data_line,
-                "missing key; add path = \"file.h5\" (relative to the config file) under [data]",
-            )
-        })?;
-        if path.get_ref().trim().is_empty() {
-            return Err(self.err("data.path", &path, "is empty; give the data file's path".into()));
-        }
-        let format = self.choice(
-            "data.format",
-            data.format.as_ref(),
-            &Format::ALL,
-            Format::Auto,
-            " (\"auto\" detects it from the file)",
-        )?;
-        if format.needs_dataset() && data.dataset.is_none() {
-            return Err(self.missing(
-                "data.dataset",
-                data_line,
-                &format!(
-                    "missing key; format \"{}\" needs the matrix's path inside the file: add dataset = \"X\" under [data]",
-                    format.name()
-                ),
-            ));
-        }
-        let text_only = |key: &str, at: &Spanned<String>, what: &str| -> Result<()> {
-            if format.is_text() {
-                return Err(self.err(
-                    key,
-                    at,
-                    format!(
-                        "{what}; a {} file has none: remove it (or set the file's own format)",
-                        format.name()
-                    ),
-                ));
-            }
-            Ok(())
-        };
-        for (key, v, what) in [
-            ("data.dataset", &data.dataset, "names a matrix inside an HDF5 file"),
-            ("data.obs_names", &data.obs_names, "names a dataset inside an HDF5 file"),
-            ("data.var_names", &data.var_names, "names a dataset inside an HDF5 file"),
-            ("data.layer", &data.layer, "names a layer of an AnnData file"),
-            ("data.mask", &data.mask, "names a dataset inside an HDF5 file"),
-        ] {
-            if let Some(v) = v {
-                text_only(key, v, what)?;
-            }
-        }
-        if let Some(layer) = &data.layer {
-            if !matches!(format, Format::Auto | Format::H5ad) {
-                return Err(self.err(
-                    "data.layer",
-                    layer,
-                    format!(
-                        "names a layer of an AnnData file; format \"{}\" has no layers: remove layer, or set \
-                         format = \"h5ad\"",
-                        format.name()
-                    ),
-                ));
-            }
-            if data.dataset.is_some() {
-                return Err(self.err(
-                    "data.layer",
-                    layer,
-                    "cannot be combined with dataset: layer = \"counts\" reads the dataset layers/counts; keep one"
-                        .into(),
-                ));
-            }
-            if layer.get_ref().trim().is_empty() {
-                return Err(self.err(
-                    "data.layer",
-                    layer,
-                    "is empty; name a layer (e.g. \"counts\"), or remove layer to read X".into(),
-                ));
-            }
-        }
-        if let Some(d) = data.dataset.as_ref().filter(|d| d.get_ref().trim().is_empty()) {
-            return Err(self.err(
-                "data.dataset",
-                d,
-                "is empty; give the matrix's path inside the file, or remove dataset where the format implies it"
-                    .into(),
-            ));
-        }
-        let nan_is_missing = self.choice(
-            "data.missing",
-            data.missing.as_ref(),
-            &[("error", false), ("nan", true)],
-            false,
-            " (\"nan\": NaN entries are missing values, left out of the fits)",
-        )?;
-        if let Some(m) = data.mask.as_ref().filter(|m| m.get_ref().trim().is_empty()) {
-            return Err(self.err(
-                "data.mask",
-                m,
-                "is empty; name a dataset of the matrix's shape whose 0 entries mark missing values, or remove mask"
-                    .into(),
-            ));
-        }
-        let image_shape = match data.image_shape.as_ref() {
-            None => None,
-            Some(v) => match v.get_ref().as_slice() {
-                &[h, w] if h >= 1 && w >= 1 => Some(ImageShape {
-                    height: h as usize,
-                    width: w as usize,
-                    line: self.line(v),
-                }),
-                other => {
-                    return Err(self.err(
-                        "data.image_shape",
-                        v,
-                        format!(
-                            "must be two integers [height, width], both at least 1 (got {other:?}): each row of X \
-                             is an image of height x width pixels, stored row by row"
-                        ),
-                    ));
-                }
-            },
-        };
-        let data = DataSpec {
-            memory_limit_mb,
-            image_shape,
-            nan_is_missing,
-            mask: data.mask.map(Spanned::into_inner),
-            path: self.resolve(path.get_ref()),
-            format,
-            dataset: data.dataset.map(Spanned::into_inner).unwrap_or_default(),
-            layer: data.layer.map(Spanned::into_inner),
-            transpose: data.transpose,
-            obs_names: data.obs_names.map(Spanned::into_inner),
-            var_names: data.var_names.map(Spanned::into_inner),
-        };
-
-        let loss = self.choice(
-            "model.loss",
-            raw.model.loss.as_ref(),
-            &Loss::ALL,
-            Loss::Kl,
-            " (\"kl\" is the Poisson likelihood)",
-        )?;
-        let solver = self.choice(
-            "model.solver",
-            raw.model.solver.as_ref(),
-            &Solver::ALL,
-            Solver::default_for(loss),
-            "",
-        )?;
-        if let Some(at) = raw.model.solver.as_ref().filter(|_| !solver.supports(loss)) {
-            return Err(self.err(
-                "model.solver",
-                at,
-                format!(
-                    "solver \"{}\" minimizes the {} loss only, not loss = \"{}\"; use solver = \"mu\" \
-                     (or leave solver out for the fastest solver of the loss)",
-                    solver.name(),
-                    if loss == Loss::Kl { "Frobenius" } else { "KL" },
-                    loss.name()
-                ),
-            ));
-        }
-        let init = self.choice("model.init", raw.model.init.as_ref(), &Init::ALL, Init::Random, "")?;
-        let precision = self.choice(
-            "model.precision",
-            raw.model.precision.as_ref(),
-            &Precision::ALL,
-            Precision::default_for(loss, solver),
-            " (\"f32\" is about twice as fast; objectives are still computed in f64)",
-        )?;
-        let weight = |key: &str, v: Option<&Spanned<f64>>| -> Result<f64> {
-            match v {
-                None => Ok(0.0),
-                Some(x) if x.get_ref().is_finite() && *x.get_ref() >= 0.0 => Ok(*x.get_ref()),
-                Some(x) => Err(self.err(
-                    key,
-                    x,
-                    format!("must be a finite number ≥ 0 (got {}); 0 means no penalty", x.get_ref()),
-                )),
-            }
-        };
-        let penalty = Penalty {
-            l1_w: weight("model.l1_w", raw.model.l1_w.as_ref())?,
-            l1_h: weight("model.l1_h", raw.model.l1_h.as_ref())?,
-            l2_w: weight("model.l2_w", raw.model.l2_w.as_ref())?,
-            l2_h: weight("model.l2_h", raw.model.l2_h.as_ref())?,
-        };
-
-        let sweep = raw.sweep.ok_or_else(|| {
-            self.missing(
-                "sweep",
-                0,
-                "missing section [sweep]; add [sweep] with ranks = [2, 3, 4]",
-            )
-        })?;
-        let sweep_line = self.line(&sweep);
-        let sweep = sweep.into_inner();
-        let ranks_s = sweep.ranks.ok_or_else(|| {
-            self.missing(
-                "sweep.ranks",
-                sweep_line,
-                "missing key; add ranks = [2, 3, 4] under [sweep]",
-            )
-        })?;
-        let ranks_line = self.line(&ranks_s);
-        if ranks_s.get_ref().is_empty() {
-            return Err(self.err(
-                "sweep.ranks",
-                &ranks_s,
-                "is empty; list at least one rank, e.g. ranks = [2, 3, 4]".into(),
-            ));
-        }
-        let mut ranks = Vec::new();
-        for &r in ranks_s.get_ref() {
-            if r < 1 {
-                return Err(self.err(
-                    "sweep.ranks",
-                    &ranks_s,
-                    format!("rank {r} is impossible; ranks must be at least 1"),
-                ));
-            }
-            if ranks.contains(&(r as usize)) {
-                return Err(self.err(
-                    "sweep.ranks",
-                    &ranks_s,
-                    format!("rank {r} is listed twice; list each rank once"),
-                ));
-            }
-            ranks.push(r as usize);
-        }
-        ranks.sort_unstable();
-        let restarts = self.positive(
-            "sweep.restarts",
-            sweep.restarts.as_ref(),
-            20,
-            "each rank needs at least one fit",
-        )?;
-        let seed = match sweep.seed {
-            None => 1,
-            Some(s) if *s.get_ref() >= 0 => *s.get_ref() as u64,
-            Some(s) => {
-                return Err(self.err(
-                    "sweep.seed",
-                    &s,
-                    format!("must be a non-negative integer (got {})", s.get_ref()),
-                ));
-            }
-        };
-
-        let max_iter = self.positive(
-            "stop.max_iter",
-            raw.stop.max_iter.as_ref(),
-            2000,
-            "a fit needs at least one iteration",
-        )?;
-        let check_every = self.positive(
-            "stop.check_every",
-            raw.stop.check_every.as_ref(),
-            10,
-            "the objective is checked every so many iterations",
-        )?;
-        let rule = self.choice(
-            "stop.rule",
-            raw.stop.rule.as_ref(),
-            &Convergence::ALL,
-            Convergence::Gap,
-            " (\"gap\": the objective's remaining decrease is below tol; \"decrease\": its last decrease; \
-             \"assignment\": Brunet's rule, clusters unchanged for stationary_checks checks)",
-        )?;
-        let rule = match (rule, raw.stop.stationary_checks.as_ref()) {
-            (Convergence::Assignment { .. }, checks) => Convergence::Assignment {
-                checks: self.positive(
-                    "stop.stationary_checks",
-                    checks,
-                    40,
-                    "the clusters must hold for at least one check",
-                )?,
-            },
-            (_, Some(at)) => {
-                return Err(self.err(
-                    "stop.stationary_checks",
-                    at,
-                    format!(
-                        "applies to rule = \"assignment\" only (rule is \"{}\"); add rule = \"assignment\" or \
-                         remove stationary_checks",
-                        rule.name()
-                    ),
-                ));
-            }
-            (rule, None) => rule,
-        };
-        let tol = match raw.stop.tol {
-            None => DEFAULT_TOL,
-            Some(t) if t.get_ref().is_finite() && *t.get_ref() >= 0.0 => *t.get_ref(),
-            Some(t) => {
-                return Err(self.err(
-                    "stop.tol",
-                    &t,
-                    format!("must be a finite number ≥ 0 (got {})", t.get_ref()),
-                ));
-            }
-        };
-
-        let out_dir = match (&ov.out, raw.output.dir) {
-            (Some(o), _) => o.clone(),
-            (None, Some(d)) if d.get_ref().trim().is_empty() => {
-                return Err(self.err(
-                    "output.dir",
-                    &d,
-                    "is empty; give a directory, e.g. dir = \"results\"".into(),
-                ));
-            }
-            (None, Some(d)) => self.resolve(d.get_ref()),
-            (None, None) => self.resolve("results"),
-        };
-        let threads = match (ov.threads, raw.run.threads) {
-            (Some(t), _) => t,
-            (None, None) => 0,
-            (None, Some(t)) if *t.get_ref() >= 0 => *t.get_ref() as usize,
-            (None, Some(t)) => {
-                return Err(self.err(
-                    "run.threads",
-                    &t,
-                    format!("must be ≥ 0 (0: all cores), got {}", t.get_ref()),
-                ));
-            }
-        };
-        let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            threads
-        };
-
+        let data = self.data(raw.data, memory_limit_mb)?;
+        let Model {
+            loss,
+            solver,
+            init,
+            precision,
+            penalty,
+        } = self.model(&raw.model)?;
+        let Sweep {
+            ranks,
+            ranks_line,
+            restarts,
+            seed,
+        } = self.sweep(raw.sweep)?;
+        let stop = self.stop(raw.stop)?;
+        let out_dir = self.out_dir(raw.output, ov)?;
+        let threads = self.threads(&raw.run, ov)?;
         let selection = self.selection(raw.selection)?;
         Ok(Plan {
             selection,
@@ -619,194 +340,10 @@ impl Checker<'_> {
             ranks_line,
             restarts,
             seed,
-            stop: StopRule {
-                max_iter,
-                tol,
-                check_every,
-                rule,
-            },
+            stop,
             out_dir,
             threads,
         })
-    }
-}
-
-impl Checker<'_> {
-    fn count(&self, key: &str, v: Option<&Spanned<i64>>, default: usize) -> Result<usize> {
-        match v {
-            None => Ok(default),
-            Some(s) if *s.get_ref() >= 0 => Ok(*s.get_ref() as usize),
-            Some(s) => Err(self.err(key, s, format!("must be ≥ 0 (got {})", s.get_ref()))),
-        }
-    }
-
-    fn selection(&self, raw: RawSelection) -> Result<SelectionSpec> {
-        let rule = self.choice("selection.rule", raw.rule.as_ref(), &Rule::ALL, Rule::Default, "")?;
-        let consensus_max_mb = self.count("selection.consensus_max_mb", raw.consensus_max_mb.as_ref(), 2048)?;
-        let heldout_repeats = self.count("selection.heldout_repeats", raw.heldout_repeats.as_ref(), 3)?;
-        let null_restarts = self.count("selection.null_restarts", raw.null_restarts.as_ref(), 0)?;
-        let heldout_fraction = match raw.heldout_fraction {
-            None => 0.05,
-            Some(f) if *f.get_ref() > 0.0 && *f.get_ref() <= 0.5 => *f.get_ref(),
-            Some(f) => {
-                return Err(self.err(
-                    "selection.heldout_fraction",
-                    &f,
-                    format!(
-                        "must be in (0, 0.5] (got {}); 0.05 holds out 5% of the entries",
-                        f.get_ref()
-                    ),
-                ));
-            }
-        };
-        if heldout_repeats == 0 && matches!(rule, Rule::Default | Rule::Heldout) {
-            // heldout_repeats defaults to 3, so it was set to 0 explicitly.
-            let message = format!(
-                "rule \"{}\" needs the held-out likelihood: set heldout_repeats to 1 or more, or choose rule = \"cophenetic\"",
-                rule.name()
-            );
-            return Err(match raw.heldout_repeats.as_ref() {
-                Some(s) => self.err("selection.heldout_repeats", s, message),
-                None => self.missing("selection.heldout_repeats", 0, &message),
-            });
-        }
-        Ok(SelectionSpec {
-            rule,
-            consensus_max_mb,
-            heldout_fraction,
-            heldout_repeats,
-            null_restarts,
-        })
-    }
-}
-
-impl Checker<'_> {
-    /// The ceilings of [`crate::limits`] on every count of the config and of `--threads`, and
-    /// `[run] memory_limit_mb` (returned; 0: this machine's physical memory). Only the upper
-    /// bounds are checked here; the lower ones are checked with each key.
-    fn ceilings(&self, raw: &RawConfig, ov: &Overrides) -> Result<u64> {
-        use crate::limits::*;
-        let at_most = |key: &str, v: Option<&Spanned<i64>>, max: usize, usual: &str| -> Result<()> {
-            match v {
-                Some(s) if *s.get_ref() > max as i64 => {
-                    Err(self.err(key, s, format!("must be at most {max} (got {}); {usual}", s.get_ref())))
-                }
-                _ => Ok(()),
-            }
-        };
-        let count = |v: Option<&Spanned<i64>>, default: usize| v.map_or(default, |s| (*s.get_ref()).max(0) as usize);
-        let sel = &raw.selection;
-        at_most(
-            "selection.heldout_repeats",
-            sel.heldout_repeats.as_ref(),
-            MAX_HELDOUT_REPEATS,
-            "3 to 10 cross-validation repeats per rank are usual",
-        )?;
-        at_most(
-            "selection.null_restarts",
-            sel.null_restarts.as_ref(),
-            MAX_NULL_RESTARTS,
-            "as many as restarts is usual",
-        )?;
-        at_most(
-            "stop.max_iter",
-            raw.stop.max_iter.as_ref(),
-            MAX_ITER,
-            "a few thousand iterations are usual",
-        )?;
-        at_most(
-            "stop.check_every",
-            raw.stop.check_every.as_ref(),
-            MAX_CHECK_EVERY,
-            "10 is usual",
-        )?;
-        at_most(
-            "stop.stationary_checks",
-            raw.stop.stationary_checks.as_ref(),
-            MAX_CHECK_EVERY,
-            "40 is R NMF's value",
-        )?;
-        match (ov.threads, raw.run.threads.as_ref()) {
-            (Some(t), _) if t > MAX_THREADS => {
-                return Err(Error::ConfigValue {
-                    path: PathBuf::from("<command line>"),
-                    line: 0,
-                    key: "--threads".into(),
-                    message: format!(
-                        "must be at most {MAX_THREADS} (got {t}); 0 uses all cores, and more threads than cores \
-                         are capped to the cores"
-                    ),
-                });
-            }
-            (Some(_), _) => {}
-            (None, t) => at_most(
-                "run.threads",
-                t,
-                MAX_THREADS,
-                "0 uses all cores, and more threads than cores are capped to the cores",
-            )?,
-        }
-        let memory_limit_mb = match raw.run.memory_limit_mb.as_ref() {
-            None => 0,
-            Some(m) if *m.get_ref() >= 0 => *m.get_ref() as u64,
-            Some(m) => {
-                return Err(self.err(
-                    "run.memory_limit_mb",
-                    m,
-                    format!(
-                        "must be ≥ 0 (got {}); 0 (the default) is this machine's physical memory",
-                        m.get_ref()
-                    ),
-                ));
-            }
-        };
-        let Some(sweep) = raw.sweep.as_ref() else {
-            return Ok(memory_limit_mb);
-        };
-        let sw = sweep.get_ref();
-        at_most(
-            "sweep.restarts",
-            sw.restarts.as_ref(),
-            MAX_RESTARTS,
-            "20 to 200 restarts per rank are usual",
-        )?;
-        let n_ranks = match sw.ranks.as_ref() {
-            None => 0,
-            Some(r) => {
-                if r.get_ref().len() > MAX_RANKS {
-                    return Err(self.err(
-                        "sweep.ranks",
-                        r,
-                        format!("lists {} ranks; at most {MAX_RANKS} are allowed", r.get_ref().len()),
-                    ));
-                }
-                if let Some(big) = r.get_ref().iter().find(|&&v| v > MAX_RANK as i64) {
-                    return Err(self.err(
-                        "sweep.ranks",
-                        r,
-                        format!("rank {big} is above the ceiling of {MAX_RANK}; NMF ranks are far smaller"),
-                    ));
-                }
-                r.get_ref().len()
-            }
-        };
-        let (restarts, repeats, nulls) = (
-            count(sw.restarts.as_ref(), 20),
-            count(sel.heldout_repeats.as_ref(), 3),
-            count(sel.null_restarts.as_ref(), 0),
-        );
-        let fits = n_ranks * (restarts + repeats + nulls);
-        if fits > MAX_FITS {
-            return Err(self.err(
-                "sweep",
-                sweep,
-                format!(
-                    "{n_ranks} ranks x ({restarts} restarts + {repeats} heldout_repeats + {nulls} null_restarts) is \
-                     {fits} fits; at most {MAX_FITS} fits are allowed in one sweep: list fewer ranks or lower the counts"
-                ),
-            ));
-        }
-        Ok(memory_limit_mb)
     }
 }
 
@@ -867,6 +404,8 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Format;
+    use crate::nmf::fit::Convergence;
 
     const GOOD: &str = r#"
 [data]
@@ -902,7 +441,10 @@ threads = 2
         assert_eq!(p.ranks, vec![2, 3, 4]);
         assert_eq!(p.data.path, PathBuf::from("/cfg/x.h5"));
         assert_eq!(p.out_dir, PathBuf::from("/cfg/out"));
-        assert_eq!((p.loss, p.restarts, p.seed, p.threads), (Loss::Frobenius, 5, 9, 2));
+        assert_eq!(
+            (p.loss, p.restarts.get(), p.seed, p.threads.get()),
+            (Loss::Frobenius, 5, 9, 2)
+        );
         assert_eq!(
             p.stop,
             StopRule {
@@ -938,7 +480,7 @@ threads = 2
             out: Some(PathBuf::from("elsewhere")),
         };
         let p = parse(GOOD, Path::new("/cfg/c.toml"), &ov).unwrap();
-        assert_eq!((p.threads, p.out_dir), (1, PathBuf::from("elsewhere")));
+        assert_eq!((p.threads.get(), p.out_dir), (1, PathBuf::from("elsewhere")));
     }
 
     #[test]

@@ -63,11 +63,12 @@ pub(crate) fn estimate(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Estimate {
         Some(nnz) => bytes(&[nnz, 8]),
     });
     // A cross-validation fit also holds its training copy of X and its held-out entries.
-    let held_out = (plan.selection.heldout_fraction * (nf as f64) * (pf as f64) * 16.0).min(u64::MAX as f64) as u64;
+    let held_out =
+        (plan.selection.heldout_fraction.get() * (nf as f64) * (pf as f64) * 16.0).min(u64::MAX as f64) as u64;
     let per_heldout = fitted.saturating_add(held_out);
     let sel = &plan.selection;
-    let fits = plan.ranks.len() * (plan.restarts + sel.heldout_repeats + sel.null_restarts);
-    let (threads, _) = crate::limits::worker_threads(plan.threads);
+    let fits = plan.ranks.len() * (plan.restarts.get() + sel.heldout_repeats + sel.null_restarts);
+    let (threads, _) = crate::limits::worker_threads(plan.threads.get());
     let at_once = threads.min(fits).max(1) as u64;
     let heldout_at_once = at_once.min((plan.ranks.len() * sel.heldout_repeats) as u64);
     let record = std::mem::size_of::<Job>() + std::mem::size_of::<FitRecord>();
