@@ -4,22 +4,18 @@
 
 mod cd_kl;
 mod hals;
-mod masked_mu_frobenius;
 mod masked_mu_kl;
 mod mu_frobenius;
 mod mu_kl;
 mod sparse_cd_kl;
-mod sparse_masked_mu_frobenius;
 mod sparse_mu_kl;
 
 pub use cd_kl::CdKl;
 pub use hals::Hals;
-pub use masked_mu_frobenius::MaskedMuFrobenius;
 pub use masked_mu_kl::MaskedMuKl;
 pub use mu_frobenius::MuFrobenius;
 pub use mu_kl::MuKl;
 pub use sparse_cd_kl::SparseCdKl;
-pub use sparse_masked_mu_frobenius::SparseMaskedMuFrobenius;
 pub use sparse_mu_kl::SparseMuKl;
 
 use super::loss::{FitMatrix, Scalar, XView};
@@ -126,16 +122,14 @@ impl Solver {
         match (data.view_in::<T>(), solver, loss, ex) {
             (XView::Dense(x), Solver::Cd, Loss::Kl, ex) => Box::new(CdKl::new(x, r, ex, pen)),
             (XView::Dense(x), _, Loss::Kl, Some(ex)) => Box::new(MaskedMuKl::new(x, r, ex, pen)),
-            (XView::Dense(x), _, Loss::Frobenius, Some(ex)) => Box::new(MaskedMuFrobenius::new(x, r, ex, pen)),
             (XView::Dense(x), _, Loss::Kl, None) => Box::new(MuKl::new(x, r, pen)),
             (XView::Sparse(x), Solver::Cd, Loss::Kl, ex) => {
                 let xt = data.transposed_in::<T>().unwrap_or(x);
                 Box::new(SparseCdKl::new(x, xt, r, ex, pen))
             }
             (XView::Sparse(x), _, Loss::Kl, ex) => Box::new(SparseMuKl::new(x, r, ex, pen)),
-            (XView::Sparse(x), _, Loss::Frobenius, Some(ex)) => Box::new(SparseMaskedMuFrobenius::new(x, r, ex, pen)),
             (x, Solver::Hals, Loss::Frobenius, None) => Box::new(Hals::new(x, r, pen)),
-            (x, _, Loss::Frobenius, None) => Box::new(MuFrobenius::new(x, r, pen)),
+            (x, _, Loss::Frobenius, ex) => Box::new(MuFrobenius::new(x, r, ex, pen)),
         }
     }
 }
@@ -489,7 +483,12 @@ pub(crate) mod tests {
             let pen = Weights::of(Penalty::NONE);
             let mut masked: Box<dyn UpdateRule<f64>> = match loss {
                 Loss::Kl => Box::new(MaskedMuKl::new(train.view(), 3, Arc::clone(&ho), pen)),
-                Loss::Frobenius => Box::new(MaskedMuFrobenius::new(train.view(), 3, Arc::clone(&ho), pen)),
+                Loss::Frobenius => Box::new(MuFrobenius::new(
+                    XView::Dense(train.view()),
+                    3,
+                    Some(Arc::clone(&ho)),
+                    pen,
+                )),
             };
             for _ in 0..20 {
                 plain.step(&mut w1, &mut h1);
