@@ -36,7 +36,7 @@
 //! nothing to g and c; the Σ_i a_i term then runs over the observed entries only, a per-line sum
 //! taken from the sparse list of left-out entries (O(|left out|·r) per half-step).
 
-use super::{UpdateRule, Weights};
+use super::{PenaltyGrad, UpdateRule, Weights};
 use crate::linalg::{Real, matmul_into};
 use crate::nmf::mask::HeldOut;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
@@ -85,10 +85,8 @@ pub(super) fn newton<T: Real>(
     a: ArrayView1<T>,
     x: ArrayView1<T>,
     mut l: ArrayViewMut1<T>,
-    l1: T,
-    l2: T,
+    (c1, c2): (T, T),
 ) {
-    let two = T::of(2.0);
     let (mut g, mut c) = (T::zero(), T::zero());
     for ((&ai, &xi), &li) in a.iter().zip(x.iter()).zip(l.iter()) {
         let u = T::one() / li.max(T::MODEL_FLOOR);
@@ -96,7 +94,7 @@ pub(super) fn newton<T: Real>(
         g += q;
         c += q * ai * u;
     }
-    let s = settle(v, safe_step(*v, sum_a + l1 + two * l2 * *v - g, c + two * l2));
+    let s = settle(v, safe_step(*v, sum_a + c1 + c2 * *v - g, c + c2));
     if s != T::zero() {
         for (li, &ai) in l.iter_mut().zip(a.iter()) {
             *li += s * ai;
@@ -595,9 +593,8 @@ fn line_half_step<T: Real>(
     d: ArrayView2<T>,
     mut lam: ArrayViewMut2<T>,
     den: ArrayView2<T>,
-    (l1, l2): (T, T),
+    (c1, c2): (T, T),
 ) {
-    let two = T::of(2.0);
     for (line, (xl, mut ll)) in d.rows().into_iter().zip(lam.rows_mut()).enumerate() {
         let (Some(x), Some(lam)) = (xl.to_slice(), ll.as_slice_mut()) else {
             debug_assert!(false, "line_half_step needs standard-layout arrays");
@@ -614,8 +611,8 @@ fn line_half_step<T: Real>(
                 lam: &mut *lam,
             });
             let v = &mut f[[k, line]];
-            let grad = den[[k, line]] + l1 + two * l2 * *v - g;
-            let s = settle(v, safe_step(*v, grad, c + two * l2));
+            let grad = den[[k, line]] + c1 + c2 * *v - g;
+            let s = settle(v, safe_step(*v, grad, c + c2));
             prev = (s != T::zero()).then_some((k, s));
         }
     }
@@ -632,13 +629,12 @@ fn half_step<T: Real>(
     d: ArrayView2<T>,
     mut lam: ArrayViewMut2<T>,
     den: ArrayView2<T>,
-    (l1, l2): (T, T),
+    (c1, c2): (T, T),
     width: usize,
     p: &mut Panel<T>,
 ) {
     let r = a.ncols();
     let m = f.ncols();
-    let two = T::of(2.0);
     let (Some(a), Some(d), Some(lam)) = (a.as_slice(), d.as_slice(), lam.as_slice_mut()) else {
         debug_assert!(false, "half_step needs standard-layout arrays");
         return;
@@ -678,8 +674,8 @@ fn half_step<T: Real>(
                 .zip(c.iter())
                 .zip(&dk[start..end])
             {
-                let grad = dl + l1 + two * l2 * *v - gl;
-                *st = settle(v, safe_step(*v, grad, cl + two * l2));
+                let grad = dl + c1 + c2 * *v - gl;
+                *st = settle(v, safe_step(*v, grad, cl + c2));
             }
             pending = s.iter().any(|&st| st != T::zero()).then_some(k);
         }
@@ -696,8 +692,8 @@ pub struct CdKl<'a, T> {
     x_rows: Option<Array2<T>>,
     /// Xᵀ (p x N).
     xt: Array2<T>,
-    /// L1/L2 penalty weights.
-    pen: Weights<T>,
+    /// The penalty gradients of H and W.
+    pen: PenaltyGrad<T>,
     /// Entries left out of the fit (0 in X), if any.
     left_out: Option<Arc<HeldOut>>,
     /// Wᵀ (r x N) and Hᵀ (p x r) for the W half-step.
@@ -727,7 +723,7 @@ impl<'a, T: Real> CdKl<'a, T> {
             x,
             x_rows: (!x.is_standard_layout()).then(|| x.as_standard_layout().into_owned()),
             xt: x.t().as_standard_layout().into_owned(),
-            pen,
+            pen: pen.kl(),
             left_out,
             wt: Array2::zeros((r, n)),
             ht: Array2::zeros((p, r)),
@@ -782,7 +778,7 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
                 self.xt.view(),
                 self.lt.view_mut(),
                 self.den_h.view(),
-                (self.pen.l1_h, self.pen.l2_h),
+                self.pen.h,
             );
         } else {
             half_step(
@@ -791,7 +787,7 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
                 x,
                 self.l.view_mut(),
                 self.den_h.view(),
-                (self.pen.l1_h, self.pen.l2_h),
+                self.pen.h,
                 self.width_h,
                 &mut self.panel,
             );
@@ -815,7 +811,7 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
                 x,
                 self.l.view_mut(),
                 self.den_w.view(),
-                (self.pen.l1_w, self.pen.l2_w),
+                self.pen.w,
             );
         } else {
             self.ht.assign(&h.t());
@@ -826,7 +822,7 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
                 self.xt.view(),
                 self.lt.view_mut(),
                 self.den_w.view(),
-                (self.pen.l1_w, self.pen.l2_w),
+                self.pen.w,
                 self.width_w,
                 &mut self.panel,
             );

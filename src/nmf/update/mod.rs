@@ -54,6 +54,34 @@ impl<T: Real> Weights<T> {
             l2_h: T::of(p.l2_h),
         }
     }
+
+    /// The penalty gradients of the KL rules: the gradient of l1·v + l2·v² is l1 + 2·l2·v.
+    pub(crate) fn kl(&self) -> PenaltyGrad<T> {
+        PenaltyGrad {
+            h: (self.l1_h, self.l2_h + self.l2_h),
+            w: (self.l1_w, self.l2_w + self.l2_w),
+        }
+    }
+
+    /// The penalty gradients of the Frobenius rules, in the scale of ½‖X − WH‖² (whose gradient
+    /// the rules use): l1/2 + l2·v.
+    pub(crate) fn frobenius(&self) -> PenaltyGrad<T> {
+        let half = T::of(0.5);
+        PenaltyGrad {
+            h: (half * self.l1_h, self.l2_h),
+            w: (half * self.l1_w, self.l2_w),
+        }
+    }
+}
+
+/// The gradient of the penalties at an entry v of H and of W as (c1, c2): c1 + c2·v, in the scale
+/// of the loss's gradient ([`Weights::kl`], [`Weights::frobenius`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PenaltyGrad<T> {
+    /// (c1, c2) for H.
+    pub(crate) h: (T, T),
+    /// (c1, c2) for W.
+    pub(crate) w: (T, T),
 }
 
 /// The algorithm family chosen in the config (`[model] solver`).

@@ -22,7 +22,7 @@
 //! r x r Gram products.
 
 use super::sparse_mu_kl::{dot_r, slice};
-use super::{UpdateRule, Weights, scale_by_matrix_ratio};
+use super::{PenaltyGrad, UpdateRule, Weights, scale_by_matrix_ratio};
 use crate::linalg::{Real, matmul_into, matmul_nt_into, matmul_tn_into};
 use crate::nmf::loss::XView;
 use crate::nmf::mask::HeldOut;
@@ -99,8 +99,8 @@ pub struct MuFrobenius<'a, T> {
     /// Scratch (p x r) of the sparse products (empty for dense X); Hᵀ for the sparse left-out
     /// terms.
     pr: Array2<T>,
-    /// L1/L2 penalty weights.
-    pen: Weights<T>,
+    /// The penalty gradients of H and W.
+    pen: PenaltyGrad<T>,
     /// How the denominators leave out entries.
     den: Denominators<T>,
     /// Wᵀ X and Wᵀ(M⊙WH) (r x p).
@@ -128,7 +128,7 @@ impl<'a, T: Real> MuFrobenius<'a, T> {
         MuFrobenius {
             pr: x.product_scratch(r),
             x,
-            pen,
+            pen: pen.frobenius(),
             den,
             num_h: Array2::zeros((r, p)),
             den_h: Array2::zeros((r, p)),
@@ -144,10 +144,10 @@ impl<T: Real> UpdateRule<T> for MuFrobenius<'_, T> {
         let x = self.x;
         x.wt_x_into(w, &mut self.num_h, &mut self.pr);
         self.den.of_h(w, h, &mut self.den_h, &mut self.gram, &mut self.pr);
-        scale_by_matrix_ratio(h, &self.num_h, &self.den_h, (T::of(0.5) * self.pen.l1_h, self.pen.l2_h));
+        scale_by_matrix_ratio(h, &self.num_h, &self.den_h, self.pen.h);
 
         x.x_ht_into(h, &mut self.num_w, &mut self.pr);
         self.den.of_w(w, h, &mut self.den_w, &mut self.gram, &mut self.pr);
-        scale_by_matrix_ratio(w, &self.num_w, &self.den_w, (T::of(0.5) * self.pen.l1_w, self.pen.l2_w));
+        scale_by_matrix_ratio(w, &self.num_w, &self.den_w, self.pen.w);
     }
 }

@@ -18,7 +18,7 @@
 //! the shape and nnz only, never on the thread count) whose partial sums are added in group order,
 //! so the groups may run on several threads with the same bits.
 
-use super::{UpdateRule, Weights};
+use super::{PenaltyGrad, UpdateRule, Weights};
 use crate::linalg::Real;
 use crate::nmf::loss::SparseView;
 use crate::nmf::mask::HeldOut;
@@ -203,8 +203,8 @@ impl<T: Real> Group<T> {
 pub struct SparseMuKl<'a, T> {
     /// X (N x p, CSR).
     x: SparseView<'a, T>,
-    /// L1/L2 penalty weights.
-    pen: Weights<T>,
+    /// The penalty gradients of H and W.
+    pen: PenaltyGrad<T>,
     /// Entries left out of the fit (missing or held out), if any; X is 0 (not stored) there.
     excluded: Option<Arc<HeldOut>>,
     /// Hᵀ (p x r).
@@ -245,7 +245,7 @@ impl<'a, T: Real> SparseMuKl<'a, T> {
         let den_rows = if excluded.is_some() { p } else { 0 };
         SparseMuKl {
             x,
-            pen,
+            pen: pen.kl(),
             excluded,
             ht: Array2::zeros((p, r)),
             groups,
@@ -276,8 +276,7 @@ fn mu_step<T: Real>(v: &mut T, num: T, den: T, c1: T, c2: T) {
 impl<T: Real> UpdateRule<T> for SparseMuKl<'_, T> {
     fn step(&mut self, w: &mut Array2<T>, h: &mut Array2<T>) {
         let x = self.x;
-        let (c1h, c2h) = (self.pen.l1_h, self.pen.l2_h + self.pen.l2_h);
-        let (c1w, c2w) = (self.pen.l1_w, self.pen.l2_w + self.pen.l2_w);
+        let ((c1h, c2h), (c1w, c2w)) = (self.pen.h, self.pen.w);
 
         // H half-step.
         self.ht.assign(&h.t());
