@@ -156,29 +156,17 @@ struct Pass<'s, T> {
 /// [`Pass`] in portable code (vectorized by the compiler across the panel).
 #[inline(always)]
 fn pass_portable<T: Real>(p: Pass<'_, T>) {
-    let Pass {
-        a,
-        r,
-        k,
-        pending,
-        d,
-        lam,
-        m,
-        start,
-        end,
-        s,
-        g,
-        c,
-    } = p;
+    let (a, r, k, m, start, end) = (p.a, p.r, p.k, p.m, p.start, p.end);
+    let (lam, g, c) = (p.lam, p.g, p.c);
     g.fill(T::zero());
     c.fill(T::zero());
     for i in 0..a.len() / r.max(1) {
         let row = i * m;
         let lr = &mut lam[row + start..row + end];
-        if let Some(kp) = pending {
+        if let Some(kp) = p.pending {
             let ap = a[i * r + kp];
             if ap != T::zero() {
-                for (l, &st) in lr.iter_mut().zip(s.iter()) {
+                for (l, &st) in lr.iter_mut().zip(p.s.iter()) {
                     *l += st * ap;
                 }
             }
@@ -187,7 +175,7 @@ fn pass_portable<T: Real>(p: Pass<'_, T>) {
         if ai == T::zero() {
             continue;
         }
-        let dr = &d[row + start..row + end];
+        let dr = &p.d[row + start..row + end];
         for (((gl, cl), &x), &l) in g.iter_mut().zip(c.iter_mut()).zip(dr).zip(lr.iter()) {
             let u = T::one() / l.max(T::MODEL_FLOOR);
             let q = ai * (x * u);
@@ -296,9 +284,14 @@ mod avx512 {
         std::arch::is_x86_feature_detected!("avx512f")
     }
 
-    macro_rules! pass_fn {
-        ($name:ident, $t:ty, $lanes:expr, $mask:ty, $loadu:ident, $storeu:ident, $set1:ident, $zero:ident,
-         $max:ident, $rcp:ident, $fmadd:ident, $fnmadd:ident, $mul:ident, $add:ident, $refine:expr) => {
+    /// The AVX-512 [`Pass`] and [`LinePass`](super::LinePass) of one type: the function names,
+    /// the type, its lanes per vector and mask type, the Newton–Raphson refinements of `vrcp14`,
+    /// then the intrinsics of that type (masked load and store, broadcast, zero, max,
+    /// reciprocal, fused multiply-add and negated multiply-add, multiply, add, horizontal sum).
+    macro_rules! kernels {
+        ($name:ident, $line:ident, $t:ty, $lanes:expr, $mask:ty, $refine:expr; $loadu:ident, $storeu:ident,
+         $set1:ident, $zero:ident, $max:ident, $rcp:ident, $fmadd:ident, $fnmadd:ident, $mul:ident, $add:ident,
+         $reduce:ident) => {
             /// [`Pass`] for this type.
             ///
             /// # Safety
@@ -363,54 +356,13 @@ mod avx512 {
                     }
                 }
             }
-        };
-    }
-
-    pass_fn!(
-        pass_f64,
-        f64,
-        8,
-        __mmask8,
-        _mm512_maskz_loadu_pd,
-        _mm512_mask_storeu_pd,
-        _mm512_set1_pd,
-        _mm512_setzero_pd,
-        _mm512_max_pd,
-        _mm512_rcp14_pd,
-        _mm512_fmadd_pd,
-        _mm512_fnmadd_pd,
-        _mm512_mul_pd,
-        _mm512_add_pd,
-        2
-    );
-    pass_fn!(
-        pass_f32,
-        f32,
-        16,
-        __mmask16,
-        _mm512_maskz_loadu_ps,
-        _mm512_mask_storeu_ps,
-        _mm512_set1_ps,
-        _mm512_setzero_ps,
-        _mm512_max_ps,
-        _mm512_rcp14_ps,
-        _mm512_fmadd_ps,
-        _mm512_fnmadd_ps,
-        _mm512_mul_ps,
-        _mm512_add_ps,
-        1
-    );
-
-    macro_rules! line_fn {
-        ($name:ident, $t:ty, $lanes:expr, $mask:ty, $loadu:ident, $storeu:ident, $set1:ident, $zero:ident,
-         $max:ident, $rcp:ident, $fmadd:ident, $fnmadd:ident, $mul:ident, $add:ident, $reduce:ident, $refine:expr) => {
             /// [`LinePass`](super::LinePass) for this type: two pairs of vector partial sums,
             /// reduced in a fixed order.
             ///
             /// # Safety
             /// The CPU must have AVX-512F.
             #[target_feature(enable = "avx512f")]
-            pub(super) unsafe fn $name(p: super::LinePass<'_, $t>) -> ($t, $t) {
+            pub(super) unsafe fn $line(p: super::LinePass<'_, $t>) -> ($t, $t) {
                 let super::LinePass { a, prev, x, lam } = p;
                 let n = a.len().min(x.len()).min(lam.len());
                 let mask_of = |i: usize| -> $mask {
@@ -449,42 +401,12 @@ mod avx512 {
         };
     }
 
-    line_fn!(
-        line_f64,
-        f64,
-        8,
-        __mmask8,
-        _mm512_maskz_loadu_pd,
-        _mm512_mask_storeu_pd,
-        _mm512_set1_pd,
-        _mm512_setzero_pd,
-        _mm512_max_pd,
-        _mm512_rcp14_pd,
-        _mm512_fmadd_pd,
-        _mm512_fnmadd_pd,
-        _mm512_mul_pd,
-        _mm512_add_pd,
-        _mm512_reduce_add_pd,
-        2
-    );
-    line_fn!(
-        line_f32,
-        f32,
-        16,
-        __mmask16,
-        _mm512_maskz_loadu_ps,
-        _mm512_mask_storeu_ps,
-        _mm512_set1_ps,
-        _mm512_setzero_ps,
-        _mm512_max_ps,
-        _mm512_rcp14_ps,
-        _mm512_fmadd_ps,
-        _mm512_fnmadd_ps,
-        _mm512_mul_ps,
-        _mm512_add_ps,
-        _mm512_reduce_add_ps,
-        1
-    );
+    kernels! { pass_f64, line_f64, f64, 8, __mmask8, 2; _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd,
+    _mm512_set1_pd, _mm512_setzero_pd, _mm512_max_pd, _mm512_rcp14_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd,
+    _mm512_mul_pd, _mm512_add_pd, _mm512_reduce_add_pd }
+    kernels! { pass_f32, line_f32, f32, 16, __mmask16, 1; _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_max_ps, _mm512_rcp14_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps,
+    _mm512_mul_ps, _mm512_add_ps, _mm512_reduce_add_ps }
 }
 
 /// Line length from which a half-step runs line by line ([`line_half_step`]) instead of in

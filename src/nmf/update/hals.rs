@@ -231,6 +231,17 @@ fn sweep_w<T: Real>(w: &mut Array2<T>, gram: &Array2<T>, xht: &Array2<T>, (c1, c
     change
 }
 
+/// Runs `sweep` (which returns its squared change) once, then again while a sweep still changes
+/// the factor by more than `delta2` times the first one did, `max` sweeps at most.
+fn sweeps<T: Real>(max: usize, delta2: T, mut sweep: impl FnMut() -> T) {
+    let first = sweep();
+    for _ in 1..max {
+        if sweep() <= delta2 * first {
+            break;
+        }
+    }
+}
+
 impl<T: Real> Hals<'_, T> {
     /// The H half-step from (Ŵ, Ĥ): products, then the sweeps over Ĥ in place.
     fn half_step_h(&mut self) {
@@ -238,13 +249,10 @@ impl<T: Real> Hals<'_, T> {
         let ex = &mut self.ex;
         matmul_tn_into(ex.w_hat.view(), ex.w_hat.view(), self.gram.view_mut());
         x.wt_x_into(&ex.w_hat, &mut self.wtx, &mut self.pr);
-        let pen = self.grad.h;
-        let first = sweep_h(&mut ex.h_hat, &self.gram, &self.wtx, &mut self.row, pen);
-        for _ in 1..self.max_inner_h {
-            if sweep_h(&mut ex.h_hat, &self.gram, &self.wtx, &mut self.row, pen) <= self.delta2 * first {
-                break;
-            }
-        }
+        let (gram, wtx, row, pen) = (&self.gram, &self.wtx, &mut self.row, self.grad.h);
+        sweeps(self.max_inner_h, self.delta2, || {
+            sweep_h(&mut ex.h_hat, gram, wtx, row, pen)
+        });
     }
 
     /// The W half-step from (Ŵ, Ĥ): products, then the sweeps over Ŵ in place. Leaves ĤĤᵀ in
@@ -254,13 +262,8 @@ impl<T: Real> Hals<'_, T> {
         let ex = &mut self.ex;
         matmul_nt_into(ex.h_hat.view(), ex.h_hat.view(), self.gram.view_mut());
         x.x_ht_into(&ex.h_hat, &mut self.xht, &mut self.pr);
-        let pen = self.grad.w;
-        let first = sweep_w(&mut ex.w_hat, &self.gram, &self.xht, pen);
-        for _ in 1..self.max_inner_w {
-            if sweep_w(&mut ex.w_hat, &self.gram, &self.xht, pen) <= self.delta2 * first {
-                break;
-            }
-        }
+        let (gram, xht, pen) = (&self.gram, &self.xht, self.grad.w);
+        sweeps(self.max_inner_w, self.delta2, || sweep_w(&mut ex.w_hat, gram, xht, pen));
     }
 
     /// The objective of (W, Ĥ) with W = Ŵ just after the W half-step, from the products that

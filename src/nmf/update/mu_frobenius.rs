@@ -39,39 +39,38 @@ enum Denominators<T> {
     Sparse { excluded: Arc<HeldOut> },
 }
 
+/// Which half-step a denominator is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Half {
+    /// Wᵀ(M⊙WH) (r x p), for H.
+    H,
+    /// (M⊙WH)Hᵀ (N x r), for W.
+    W,
+}
+
 impl<T: Real> Denominators<T> {
-    /// `den = Wᵀ (M⊙WH)` (r x p); `gram` (r x r) and `pr` (p x r, sparse X only) are scratch.
-    fn of_h(&mut self, w: &Array2<T>, h: &Array2<T>, den: &mut Array2<T>, gram: &mut Array2<T>, pr: &mut Array2<T>) {
+    /// `den` = Wᵀ(M⊙WH) or (M⊙WH)Hᵀ (`half`); `gram` (r x r) and `pr` (p x r, sparse X only)
+    /// are scratch.
+    fn form(
+        &mut self,
+        half: Half,
+        (w, h): (&Array2<T>, &Array2<T>),
+        den: &mut Array2<T>,
+        gram: &mut Array2<T>,
+        pr: &mut Array2<T>,
+    ) {
         match self {
             Denominators::Dense { heldout, model } => {
                 matmul_into(w.view(), h.view(), model.view_mut());
                 heldout.zero(model);
-                matmul_tn_into(w.view(), model.view(), den.view_mut());
-            }
-            Denominators::All | Denominators::Sparse { .. } => {
-                matmul_tn_into(w.view(), w.view(), gram.view_mut());
-                matmul_into(gram.view(), h.view(), den.view_mut());
-            }
-        }
-        if let Denominators::Sparse { excluded } = self {
-            pr.assign(&h.t());
-            for (i, wi) in w.rows().into_iter().enumerate() {
-                let wi_s = slice(wi);
-                for &j in excluded.row(i) {
-                    let l = dot_r::<0, T>(wi_s, slice(pr.row(j as usize)), wi_s.len());
-                    den.column_mut(j as usize).scaled_add(-l, &wi);
+                match half {
+                    Half::H => matmul_tn_into(w.view(), model.view(), den.view_mut()),
+                    Half::W => matmul_nt_into(model.view(), h.view(), den.view_mut()),
                 }
             }
-        }
-    }
-
-    /// `den = (M⊙WH) Hᵀ` (N x r); scratch as in [`Denominators::of_h`].
-    fn of_w(&mut self, w: &Array2<T>, h: &Array2<T>, den: &mut Array2<T>, gram: &mut Array2<T>, pr: &mut Array2<T>) {
-        match self {
-            Denominators::Dense { heldout, model } => {
-                matmul_into(w.view(), h.view(), model.view_mut());
-                heldout.zero(model);
-                matmul_nt_into(model.view(), h.view(), den.view_mut());
+            Denominators::All | Denominators::Sparse { .. } if half == Half::H => {
+                matmul_tn_into(w.view(), w.view(), gram.view_mut());
+                matmul_into(gram.view(), h.view(), den.view_mut());
             }
             Denominators::All | Denominators::Sparse { .. } => {
                 matmul_nt_into(h.view(), h.view(), gram.view_mut());
@@ -79,13 +78,17 @@ impl<T: Real> Denominators<T> {
             }
         }
         if let Denominators::Sparse { excluded } = self {
+            // Minus the left-out terms (E⊙WH)_ij = W_i· (Hᵀ)_j·.
             pr.assign(&h.t());
-            for (i, (wi, mut di)) in w.rows().into_iter().zip(den.rows_mut()).enumerate() {
-                let wi = slice(wi);
+            for (i, wi) in w.rows().into_iter().enumerate() {
+                let wi_s = slice(wi);
                 for &j in excluded.row(i) {
                     let hj = pr.row(j as usize);
-                    let l = dot_r::<0, T>(wi, slice(hj), wi.len());
-                    di.scaled_add(-l, &hj);
+                    let l = dot_r::<0, T>(wi_s, slice(hj), wi_s.len());
+                    match half {
+                        Half::H => den.column_mut(j as usize).scaled_add(-l, &wi),
+                        Half::W => den.row_mut(i).scaled_add(-l, &hj),
+                    }
                 }
             }
         }
@@ -143,11 +146,13 @@ impl<T: Real> UpdateRule<T> for MuFrobenius<'_, T> {
     fn step(&mut self, w: &mut Array2<T>, h: &mut Array2<T>) {
         let x = self.x;
         x.wt_x_into(w, &mut self.num_h, &mut self.pr);
-        self.den.of_h(w, h, &mut self.den_h, &mut self.gram, &mut self.pr);
+        self.den
+            .form(Half::H, (&*w, &*h), &mut self.den_h, &mut self.gram, &mut self.pr);
         scale_by_matrix_ratio(h, &self.num_h, &self.den_h, self.pen.h);
 
         x.x_ht_into(h, &mut self.num_w, &mut self.pr);
-        self.den.of_w(w, h, &mut self.den_w, &mut self.gram, &mut self.pr);
+        self.den
+            .form(Half::W, (&*w, &*h), &mut self.den_w, &mut self.gram, &mut self.pr);
         scale_by_matrix_ratio(w, &self.num_w, &self.den_w, self.pen.w);
     }
 }
