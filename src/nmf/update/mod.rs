@@ -21,6 +21,7 @@ pub use sparse_mu_kl::SparseMuKl;
 use super::loss::{FitMatrix, Scalar, XView};
 use super::{Loss, Penalty};
 use crate::linalg::{Real, matmul_nt_into, matmul_tn_into};
+use crate::names::named_enum;
 use ndarray::{Array1, Array2, Zip};
 
 /// One iteration of an NMF algorithm on the X (N x p) it was made for, in precision T (f64 or
@@ -84,30 +85,20 @@ pub(crate) struct PenaltyGrad<T> {
     pub(crate) w: (T, T),
 }
 
-/// The algorithm family chosen in the config (`[model] solver`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Solver {
-    /// Lee & Seung (2001) multiplicative updates, for either loss.
-    Mu,
-    /// Accelerated hierarchical ALS (Cichocki & Phan 2009; Gillis & Glineur 2012), Frobenius only.
-    Hals,
-    /// Coordinate descent with safeguarded Newton steps (Hsieh & Dhillon 2011), KL only.
-    Cd,
+named_enum! {
+    /// The algorithm family chosen in the config (`[model] solver`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Solver {
+        /// Lee & Seung (2001) multiplicative updates, for either loss.
+        Mu = "mu",
+        /// Accelerated hierarchical ALS (Cichocki & Phan 2009; Gillis & Glineur 2012), Frobenius only.
+        Hals = "hals",
+        /// Coordinate descent with safeguarded Newton steps (Hsieh & Dhillon 2011), KL only.
+        Cd = "cd",
+    }
 }
 
 impl Solver {
-    /// Every solver with its config name.
-    pub const ALL: [(&'static str, Solver); 3] = [("mu", Solver::Mu), ("hals", Solver::Hals), ("cd", Solver::Cd)];
-
-    /// The config name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Solver::Mu => "mu",
-            Solver::Hals => "hals",
-            Solver::Cd => "cd",
-        }
-    }
-
     /// Whether this solver minimizes `loss`.
     pub fn supports(self, loss: Loss) -> bool {
         !matches!((self, loss), (Solver::Hals, Loss::Kl) | (Solver::Cd, Loss::Frobenius))
