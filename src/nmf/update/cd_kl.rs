@@ -518,13 +518,17 @@ fn line_half_step<T: Real>(
     (c1, c2): (T, T),
 ) {
     for (line, (xl, mut ll)) in d.rows().into_iter().zip(lam.rows_mut()).enumerate() {
-        let (Some(x), Some(lam)) = (xl.to_slice(), ll.as_slice_mut()) else {
-            debug_assert!(false, "line_half_step needs standard-layout arrays");
-            return;
-        };
+        let (x, lam) = (
+            xl.to_slice()
+                .expect("standard-layout: CdKl::step makes W and H so and allocates the rest"),
+            ll.as_slice_mut()
+                .expect("standard-layout: CdKl::step makes W and H so and allocates the rest"),
+        );
         let mut prev: Option<(usize, T)> = None;
         for (k, ak) in at.rows().into_iter().enumerate() {
-            let Some(a) = ak.to_slice() else { return };
+            let a = ak
+                .to_slice()
+                .expect("standard-layout: CdKl::step makes W and H so and allocates the rest");
             let prev_row = prev.and_then(|(kp, sp)| at.row(kp).to_slice().map(|r| (r, sp)));
             let (g, c) = line_pass(LinePass {
                 a,
@@ -557,10 +561,15 @@ fn half_step<T: Real>(
 ) {
     let r = a.ncols();
     let m = f.ncols();
-    let (Some(a), Some(d), Some(lam)) = (a.as_slice(), d.as_slice(), lam.as_slice_mut()) else {
-        debug_assert!(false, "half_step needs standard-layout arrays");
-        return;
-    };
+    let (a, d) = (
+        a.as_slice()
+            .expect("standard-layout: CdKl::step makes W and H so and allocates the rest"),
+        d.as_slice()
+            .expect("standard-layout: CdKl::step makes W and H so and allocates the rest"),
+    );
+    let lam = lam
+        .as_slice_mut()
+        .expect("standard-layout: CdKl::step makes W and H so and allocates the rest");
     if r == 0 {
         return;
     }
@@ -585,10 +594,14 @@ fn half_step<T: Real>(
                 g: &mut *g,
                 c: &mut *c,
             });
-            let (Some(fk), Some(dk)) = (f.row_mut(k).into_slice(), den.row(k).to_slice()) else {
-                debug_assert!(false, "half_step needs standard-layout arrays");
-                return;
-            };
+            let (fk, dk) = (
+                f.row_mut(k)
+                    .into_slice()
+                    .expect("standard-layout: CdKl::step makes W and H so and allocates the rest"),
+                den.row(k)
+                    .to_slice()
+                    .expect("standard-layout: CdKl::step makes W and H so and allocates the rest"),
+            );
             for ((((v, st), &gl), &cl), &dl) in fk[start..end]
                 .iter_mut()
                 .zip(s.iter_mut())

@@ -206,9 +206,12 @@ fn sweep_w<T: Real>(w: &mut Array2<T>, gram: &Array2<T>, xht: &Array2<T>, (c1, c
     let r = w.ncols();
     let floor = T::of(FLOOR);
     let mut change = T::zero();
-    let (Some(ws), Some(gs), Some(bs)) = (w.as_slice_mut(), gram.as_slice(), xht.as_slice()) else {
-        return change; // unreachable: all three are allocated here in standard layout
-    };
+    let std = "standard-layout: allocated by Hals::new";
+    let (ws, gs, bs) = (
+        w.as_slice_mut().expect(std),
+        gram.as_slice().expect(std),
+        xht.as_slice().expect(std),
+    );
     if r == 0 {
         return change;
     }

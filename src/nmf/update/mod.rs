@@ -135,15 +135,21 @@ impl Solver {
     ) -> Box<dyn UpdateRule<T> + 'a> {
         let pen = Weights::of(pen);
         let ex = data.excluded().cloned();
-        // Rejected by the config check (`supports`): MU is the safe rule for either loss.
-        let solver = if self.supports(loss) { self } else { Solver::Mu };
-        let solver = if ex.is_some() { solver.for_heldout() } else { solver };
+        assert!(
+            self.supports(loss),
+            "solver \"{}\" does not minimize the {} loss: the config check should have refused it",
+            self.name(),
+            loss.name()
+        );
+        let solver = if ex.is_some() { self.for_heldout() } else { self };
         match (data.view_in::<T>(), solver, loss, ex) {
             (XView::Dense(x), Solver::Cd, Loss::Kl, ex) => Box::new(CdKl::new(x, r, ex, pen)),
             (XView::Dense(x), _, Loss::Kl, Some(ex)) => Box::new(MaskedMuKl::new(x, r, ex, pen)),
             (XView::Dense(x), _, Loss::Kl, None) => Box::new(MuKl::new(x, r, pen)),
             (XView::Sparse(x), Solver::Cd, Loss::Kl, ex) => {
-                let xt = data.transposed_in::<T>().unwrap_or(x);
+                let xt = data
+                    .transposed_in::<T>()
+                    .expect("sparse X has a transposed form: FitMatrix makes it for sparse X");
                 Box::new(SparseCdKl::new(x, xt, r, ex, pen))
             }
             (XView::Sparse(x), _, Loss::Kl, ex) => Box::new(SparseMuKl::new(x, r, ex, pen)),
@@ -188,7 +194,12 @@ impl<T: Real> XView<'_, T> {
             XView::Sparse(x) => {
                 pr.fill(T::zero());
                 let r = w.ncols();
-                let (ws, ps) = (w.as_slice().unwrap_or(&[]), pr.as_slice_mut().unwrap_or(&mut []));
+                let ws = w
+                    .as_slice()
+                    .expect("W is standard-layout: allocated by the fit or the rule");
+                let ps = pr
+                    .as_slice_mut()
+                    .expect("the scratch is standard-layout: allocated by product_scratch");
                 for (i, wi) in ws.chunks_exact(r.max(1)).enumerate() {
                     let (cols, vals) = x.row(i);
                     for (&j, &v) in cols.iter().zip(vals) {
@@ -209,7 +220,12 @@ impl<T: Real> XView<'_, T> {
             XView::Sparse(x) => {
                 pr.assign(&h.t());
                 let r = h.nrows();
-                let (ps, os) = (pr.as_slice().unwrap_or(&[]), out.as_slice_mut().unwrap_or(&mut []));
+                let ps = pr
+                    .as_slice()
+                    .expect("the scratch is standard-layout: allocated by product_scratch");
+                let os = out
+                    .as_slice_mut()
+                    .expect("X Hᵀ is standard-layout: allocated by the rule");
                 for (i, oi) in os.chunks_exact_mut(r.max(1)).enumerate() {
                     oi.fill(T::zero());
                     let (cols, vals) = x.row(i);

@@ -49,10 +49,11 @@ pub(super) fn axpy<T: Real>(s: T, x: &[T], y: &mut [T]) {
     }
 }
 
-/// A row of a standard-layout matrix as a slice (every matrix here is one).
+/// A row of a standard-layout matrix as a slice (every matrix the sparse rules take rows of is
+/// one: the fit's factors, and the buffers the rules allocate).
 #[inline]
 pub(super) fn slice<T>(v: ArrayView1<'_, T>) -> &[T] {
-    v.to_slice().unwrap_or(&[])
+    v.to_slice().expect("a row of a standard-layout matrix")
 }
 
 /// `a · b` over the first `r` entries, in 4 lanes by index mod 4 (lane l sums indices l, l + 4, ..
@@ -180,21 +181,32 @@ macro_rules! by_rank {
     };
 }
 
+/// Why W is standard-layout: the fit allocates it so (`fit` maps its start with `mapv`).
+const W_STD: &str = "W is standard-layout: allocated by the fit from a standard-layout start";
+/// Why Hᵀ is standard-layout.
+const HT_STD: &str = "Hᵀ is standard-layout: allocated by SparseMuKl::new";
+
 impl<T: Real> Group<T> {
     /// `partial = Σ_{i in group} (x_ij/λ_ij) W_i·` for every stored (i, j).
     fn h_numerator(&mut self, x: &SparseView<'_, T>, w: &Array2<T>, ht: &Array2<T>) {
         self.partial.fill(T::zero());
         let r = w.ncols();
-        let (ws, hs) = (w.as_slice().unwrap_or(&[]), ht.as_slice().unwrap_or(&[]));
-        let ps = self.partial.as_slice_mut().unwrap_or(&mut []);
+        let (ws, hs) = (w.as_slice().expect(W_STD), ht.as_slice().expect(HT_STD));
+        let ps = self
+            .partial
+            .as_slice_mut()
+            .expect("standard-layout: allocated by SparseMuKl::new");
         by_rank!(h_rows, r, x, ws, hs, ps, &mut self.q, self.start, self.end);
     }
 
     /// `out_i = Σ_j (x_ij/λ_ij) (Hᵀ)_j·` for every row i of the group.
     fn w_numerator(&mut self, x: &SparseView<'_, T>, w: &Array2<T>, ht: &Array2<T>) {
         let r = w.ncols();
-        let (ws, hs) = (w.as_slice().unwrap_or(&[]), ht.as_slice().unwrap_or(&[]));
-        let out = self.out.as_slice_mut().unwrap_or(&mut []);
+        let (ws, hs) = (w.as_slice().expect(W_STD), ht.as_slice().expect(HT_STD));
+        let out = self
+            .out
+            .as_slice_mut()
+            .expect("standard-layout: allocated by SparseMuKl::new");
         by_rank!(w_rows, r, x, ws, hs, out, &mut self.q, self.start, self.end);
     }
 }
