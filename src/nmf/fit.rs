@@ -139,24 +139,38 @@ fn argmax(row: ndarray::ArrayView1<f64>) -> usize {
     best
 }
 
-/// Runs `rule` from (w, h) on `data` under `loss` until `stop` says so, in precision T (the
+/// What a fit minimizes and when it stops: the settings every fit of a sweep shares.
+#[derive(Debug, Clone, Copy)]
+pub struct FitOptions<'a> {
+    /// The loss minimized (and judged by the stop rule).
+    pub loss: Loss,
+    /// When the fit stops.
+    pub stop: &'a StopRule,
+    /// The penalty terms added to the objective.
+    pub penalty: &'a Penalty,
+    /// Set by the driver to stop the fit early (SIGTERM or SIGINT).
+    pub cancel: &'a AtomicBool,
+}
+
+/// Runs `rule` on `data` from the start (W, H) until `opts.stop` says so, in precision T (the
 /// factors are rounded to T at the start and returned in f64).
 ///
 /// When `trace` is given, objectives are evaluated after every iteration and pushed there (tests,
 /// diagnostics); the stop rule still looks only every `check_every` iterations, so a trace does
 /// not change a fit.
-#[allow(clippy::too_many_arguments)]
 pub fn fit<T: Scalar>(
     data: &FitMatrix,
-    loss: Loss,
     rule: &mut dyn UpdateRule<T>,
-    w0: Array2<f64>,
-    h0: Array2<f64>,
-    stop: &StopRule,
-    penalty: &Penalty,
-    cancel: &AtomicBool,
+    (w0, h0): (Array2<f64>, Array2<f64>),
+    opts: &FitOptions<'_>,
     mut trace: Option<&mut Vec<Objectives>>,
 ) -> FitOutcome {
+    let FitOptions {
+        loss,
+        stop,
+        penalty,
+        cancel,
+    } = *opts;
     let mut w: Array2<T> = w0.mapv(T::of);
     let mut h: Array2<T> = h0.mapv(T::of);
     let scratch = data.objective_scratch(w0.ncols());
@@ -272,17 +286,14 @@ mod tests {
         let data = FitMatrix::new(awkward_data(30, 20));
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(11), 30, 20, 3, data.mean());
         let mut rule = Solver::Mu.rule::<f64>(&data, loss, 3, Penalty::NONE);
-        fit(
-            &data,
+        let cancel = AtomicBool::new(false);
+        let opts = FitOptions {
             loss,
-            rule.as_mut(),
-            w,
-            h,
-            &stop,
-            &Penalty::NONE,
-            &AtomicBool::new(false),
-            trace,
-        )
+            stop: &stop,
+            penalty: &Penalty::NONE,
+            cancel: &cancel,
+        };
+        fit(&data, rule.as_mut(), (w, h), &opts, trace)
     }
 
     #[test]
@@ -344,17 +355,14 @@ mod tests {
             check_every: 10,
             rule: Convergence::Decrease,
         };
-        let o = fit(
-            &data,
-            Loss::Kl,
-            rule.as_mut(),
-            w,
-            h,
-            &stop,
-            &Penalty::NONE,
-            &AtomicBool::new(true),
-            None,
-        );
+        let cancel = AtomicBool::new(true);
+        let opts = FitOptions {
+            loss: Loss::Kl,
+            stop: &stop,
+            penalty: &Penalty::NONE,
+            cancel: &cancel,
+        };
+        let o = fit(&data, rule.as_mut(), (w, h), &opts, None);
         assert_eq!((o.stop, o.iterations), (StopReason::Cancelled, 1));
         assert!(o.objectives.is_finite());
     }

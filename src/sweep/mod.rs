@@ -30,7 +30,7 @@ use crate::nmf::init::{self, Init, Svd};
 use crate::nmf::loss::Stored;
 use crate::nmf::mask::HeldOut;
 use crate::nmf::{
-    FitMatrix, FitOutcome, Loss, Objectives, Penalty, Precision, Scalar, Solver, StopReason, StopRule, fit,
+    FitMatrix, FitOptions, FitOutcome, Loss, Objectives, Penalty, Precision, Scalar, Solver, StopReason, StopRule, fit,
 };
 use crate::rng::{fit_rng, fit_seed};
 use crate::sparse::Csr;
@@ -388,7 +388,13 @@ fn fit_in<T: Scalar>(
 ) -> FitOutcome {
     let mut rule = s.solver.rule::<T>(matrix, s.loss, rank, s.penalty);
     rule.set_parallel(inner_parallel);
-    fit(matrix, s.loss, rule.as_mut(), w, h, &s.stop, &s.penalty, cancel, None)
+    let opts = FitOptions {
+        loss: s.loss,
+        stop: &s.stop,
+        penalty: &s.penalty,
+        cancel,
+    };
+    fit(matrix, rule.as_mut(), (w, h), &opts, None)
 }
 
 /// Runs every job on a pool of `threads` workers and hands each result, as it finishes, to
