@@ -11,6 +11,7 @@ use crate::nmf::{Loss, Penalty, Precision, Solver, StopRule};
 /// `[stop] tol` when the config leaves it out.
 pub const DEFAULT_TOL: f64 = 1e-5;
 use crate::stats::select::Rule;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -295,6 +296,12 @@ impl Checker<'_> {
         })
     }
 
+    /// [`Self::positive`] as the count (≥ 1) it is.
+    fn at_least_one(&self, key: &str, v: Option<&Spanned<i64>>, default: usize, what: &str) -> Result<NonZeroUsize> {
+        let n = self.positive(key, v, default, what)?;
+        Ok(NonZeroUsize::new(n).expect("positive() refuses 0"))
+    }
+
     fn positive(&self, key: &str, v: Option<&Spanned<i64>>, default: usize, what: &str) -> Result<usize> {
         match v {
             None => Ok(default),
@@ -573,13 +580,13 @@ impl Checker<'_> {
             }
         };
 
-        let max_iter = self.positive(
+        let max_iter = self.at_least_one(
             "stop.max_iter",
             raw.stop.max_iter.as_ref(),
             2000,
             "a fit needs at least one iteration",
         )?;
-        let check_every = self.positive(
+        let check_every = self.at_least_one(
             "stop.check_every",
             raw.stop.check_every.as_ref(),
             10,
@@ -595,7 +602,7 @@ impl Checker<'_> {
         )?;
         let rule = match (rule, raw.stop.stationary_checks.as_ref()) {
             (Convergence::Assignment { .. }, checks) => Convergence::Assignment {
-                checks: self.positive(
+                checks: self.at_least_one(
                     "stop.stationary_checks",
                     checks,
                     40,
@@ -959,9 +966,9 @@ threads = 2
         assert_eq!(
             p.stop,
             StopRule {
-                max_iter: 100,
+                max_iter: NonZeroUsize::new(100).unwrap(),
                 tol: 1e-5,
-                check_every: 5,
+                check_every: NonZeroUsize::new(5).unwrap(),
                 rule: Convergence::Gap,
             }
         );
@@ -971,7 +978,12 @@ threads = 2
             "check_every = 5\nrule = \"assignment\"\nstationary_checks = 12",
         );
         let b = parse_str(&brunet).unwrap();
-        assert_eq!(b.stop.rule, Convergence::Assignment { checks: 12 });
+        assert_eq!(
+            b.stop.rule,
+            Convergence::Assignment {
+                checks: NonZeroUsize::new(12).unwrap()
+            }
+        );
         assert_eq!(
             (p.data.format, p.data.dataset.as_str(), p.data.layer.as_deref()),
             (Format::Auto, "X", None)

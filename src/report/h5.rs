@@ -149,12 +149,12 @@ fn write(
     attr_str(&file, "init", plan.init.name())?;
     attr(&file, "seed", &plan.seed)?;
     attr(&file, "restarts", &(plan.restarts as u64))?;
-    attr(&file, "max_iter", &(plan.stop.max_iter as u64))?;
+    attr(&file, "max_iter", &(plan.stop.max_iter.get() as u64))?;
     attr(&file, "tol", &plan.stop.tol)?;
-    attr(&file, "check_every", &(plan.stop.check_every as u64))?;
+    attr(&file, "check_every", &(plan.stop.check_every.get() as u64))?;
     attr_str(&file, "stop_rule", plan.stop.rule.name())?;
     if let crate::nmf::fit::Convergence::Assignment { checks } = plan.stop.rule {
-        attr(&file, "stationary_checks", &(checks as u64))?;
+        attr(&file, "stationary_checks", &(checks.get() as u64))?;
     }
     for (name, v) in [
         ("l1_w", plan.penalty.l1_w),

@@ -462,9 +462,9 @@ mod tests {
             penalty: Penalty::NONE,
             precision: Precision::F64,
             stop: StopRule {
-                max_iter: 200,
+                max_iter: std::num::NonZeroUsize::new(200).unwrap(),
                 tol: 1e-7,
-                check_every: 10,
+                check_every: std::num::NonZeroUsize::new(10).unwrap(),
                 rule: crate::nmf::fit::Convergence::Decrease,
             },
         }
