@@ -498,7 +498,7 @@ impl Checker<'_> {
             "model.precision",
             raw.model.precision.as_ref(),
             &Precision::ALL,
-            Precision::default_for(loss, solver),
+            solver.default_precision(loss),
             " (\"f32\" is about twice as fast; objectives are still computed in f64)",
         )?;
         let weight = |key: &str, v: Option<&Spanned<f64>>| -> Result<f64> {

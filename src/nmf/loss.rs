@@ -168,17 +168,6 @@ impl Precision {
             p => p,
         }
     }
-
-    /// The precision when the config names none: `Auto` (f32 where the data allows) for KL
-    /// coordinate descent, whose passes run twice as many lanes per vector in f32 and reach the
-    /// same best KL (the Golub survey: best KL per rank within 2e-9 of the f64 run's, in 55% of
-    /// the time), f64 otherwise.
-    pub fn default_for(loss: super::Loss, solver: super::Solver) -> Precision {
-        match (loss, solver) {
-            (super::Loss::Kl, super::Solver::Cd) => Precision::Auto,
-            _ => Precision::F64,
-        }
-    }
 }
 
 /// A precision a fit can run in: the numerical type of its products, and X's values in that type
