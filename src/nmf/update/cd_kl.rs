@@ -415,6 +415,9 @@ mod avx512 {
 /// Measured: at 5000 x 1000, r 10, lines of 5000 and 1000 ran several times faster line by line.
 const LINE_MIN: usize = 256;
 
+/// Why the arrays of the CD half-steps are standard-layout.
+const STD: &str = "standard-layout: CdKl::step makes W and H so and allocates the rest";
+
 /// One coordinate of one line: `a` the coefficients of the coordinate along the line, `prev`
 /// the previous coordinate's coefficients and step, still to be added to the model `lam`
 /// first; `x` the data. Returns (Σ_i a_i x_i/λ_i, Σ_i a_i² x_i/λ_i²).
@@ -518,18 +521,11 @@ fn line_half_step<T: Real>(
     (c1, c2): (T, T),
 ) {
     for (line, (xl, mut ll)) in d.rows().into_iter().zip(lam.rows_mut()).enumerate() {
-        let (x, lam) = (
-            xl.to_slice()
-                .expect("standard-layout: CdKl::step makes W and H so and allocates the rest"),
-            ll.as_slice_mut()
-                .expect("standard-layout: CdKl::step makes W and H so and allocates the rest"),
-        );
+        let (x, lam) = (xl.to_slice().expect(STD), ll.as_slice_mut().expect(STD));
         let mut prev: Option<(usize, T)> = None;
         for (k, ak) in at.rows().into_iter().enumerate() {
-            let a = ak
-                .to_slice()
-                .expect("standard-layout: CdKl::step makes W and H so and allocates the rest");
-            let prev_row = prev.and_then(|(kp, sp)| at.row(kp).to_slice().map(|r| (r, sp)));
+            let a = ak.to_slice().expect(STD);
+            let prev_row = prev.map(|(kp, sp)| (at.row(kp).to_slice().expect(STD), sp));
             let (g, c) = line_pass(LinePass {
                 a,
                 prev: prev_row,
@@ -561,15 +557,8 @@ fn half_step<T: Real>(
 ) {
     let r = a.ncols();
     let m = f.ncols();
-    let (a, d) = (
-        a.as_slice()
-            .expect("standard-layout: CdKl::step makes W and H so and allocates the rest"),
-        d.as_slice()
-            .expect("standard-layout: CdKl::step makes W and H so and allocates the rest"),
-    );
-    let lam = lam
-        .as_slice_mut()
-        .expect("standard-layout: CdKl::step makes W and H so and allocates the rest");
+    let (a, d) = (a.as_slice().expect(STD), d.as_slice().expect(STD));
+    let lam = lam.as_slice_mut().expect(STD);
     if r == 0 {
         return;
     }
@@ -594,14 +583,7 @@ fn half_step<T: Real>(
                 g: &mut *g,
                 c: &mut *c,
             });
-            let (fk, dk) = (
-                f.row_mut(k)
-                    .into_slice()
-                    .expect("standard-layout: CdKl::step makes W and H so and allocates the rest"),
-                den.row(k)
-                    .to_slice()
-                    .expect("standard-layout: CdKl::step makes W and H so and allocates the rest"),
-            );
+            let (fk, dk) = (f.row_mut(k).into_slice().expect(STD), den.row(k).to_slice().expect(STD));
             for ((((v, st), &gl), &cl), &dl) in fk[start..end]
                 .iter_mut()
                 .zip(s.iter_mut())

@@ -182,6 +182,11 @@ impl Solver {
     }
 }
 
+/// Why W is standard-layout in the sparse products.
+const W_STD: &str = "W is standard-layout: allocated by the fit or the rule";
+/// Why the sparse products' scratch is standard-layout.
+const SCRATCH_STD: &str = "the scratch is standard-layout: allocated by product_scratch";
+
 impl<T: Real> XView<'_, T> {
     /// (N, p).
     pub fn dim(&self) -> (usize, usize) {
@@ -217,12 +222,8 @@ impl<T: Real> XView<'_, T> {
             XView::Sparse(x) => {
                 pr.fill(T::zero());
                 let r = w.ncols();
-                let ws = w
-                    .as_slice()
-                    .expect("W is standard-layout: allocated by the fit or the rule");
-                let ps = pr
-                    .as_slice_mut()
-                    .expect("the scratch is standard-layout: allocated by product_scratch");
+                let ws = w.as_slice().expect(W_STD);
+                let ps = pr.as_slice_mut().expect(SCRATCH_STD);
                 for (i, wi) in ws.chunks_exact(r.max(1)).enumerate() {
                     let (cols, vals) = x.row(i);
                     for (&j, &v) in cols.iter().zip(vals) {
@@ -243,12 +244,10 @@ impl<T: Real> XView<'_, T> {
             XView::Sparse(x) => {
                 pr.assign(&h.t());
                 let r = h.nrows();
-                let ps = pr
-                    .as_slice()
-                    .expect("the scratch is standard-layout: allocated by product_scratch");
+                let ps = pr.as_slice().expect(SCRATCH_STD);
                 let os = out
                     .as_slice_mut()
-                    .expect("X Hᵀ is standard-layout: allocated by the rule");
+                    .expect("X Hᵀ is standard-layout: allocated by its rule");
                 for (i, oi) in os.chunks_exact_mut(r.max(1)).enumerate() {
                     oi.fill(T::zero());
                     let (cols, vals) = x.row(i);
