@@ -14,6 +14,7 @@ pub mod fsio;
 pub mod interrupt;
 pub mod limits;
 pub mod linalg;
+mod names;
 pub mod nmf;
 pub mod outdir;
 pub mod progress;

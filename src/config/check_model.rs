@@ -38,7 +38,7 @@ impl Checker<'_> {
             "model.precision",
             model.precision.as_ref(),
             &Precision::ALL,
-            Precision::default_for(loss, solver),
+            solver.default_precision(loss),
             " (\"f32\" is about twice as fast; objectives are still computed in f64)",
         )?;
         let penalty = Penalty {

@@ -20,22 +20,18 @@ const DEFAULT_STATIONARY_CHECKS: NonZeroUsize = NonZeroUsize::new(40).expect("40
 impl Checker<'_> {
     /// Checks `[stop]` (its ceilings are checked by `ceilings`).
     pub(super) fn stop(&self, stop: RawStop) -> Result<StopRule> {
-        let max_iter = self
-            .positive(
-                "stop.max_iter",
-                stop.max_iter.as_ref(),
-                DEFAULT_MAX_ITER,
-                "a fit needs at least one iteration",
-            )?
-            .get();
-        let check_every = self
-            .positive(
-                "stop.check_every",
-                stop.check_every.as_ref(),
-                DEFAULT_CHECK_EVERY,
-                "the objective is checked every so many iterations",
-            )?
-            .get();
+        let max_iter = self.positive(
+            "stop.max_iter",
+            stop.max_iter.as_ref(),
+            DEFAULT_MAX_ITER,
+            "a fit needs at least one iteration",
+        )?;
+        let check_every = self.positive(
+            "stop.check_every",
+            stop.check_every.as_ref(),
+            DEFAULT_CHECK_EVERY,
+            "the objective is checked every so many iterations",
+        )?;
         let rule = self.choice(
             "stop.rule",
             stop.rule.as_ref(),
@@ -46,14 +42,12 @@ impl Checker<'_> {
         )?;
         let rule = match (rule, stop.stationary_checks.as_ref()) {
             (Convergence::Assignment { .. }, checks) => Convergence::Assignment {
-                checks: self
-                    .positive(
-                        "stop.stationary_checks",
-                        checks,
-                        DEFAULT_STATIONARY_CHECKS,
-                        "the clusters must hold for at least one check",
-                    )?
-                    .get(),
+                checks: self.positive(
+                    "stop.stationary_checks",
+                    checks,
+                    DEFAULT_STATIONARY_CHECKS,
+                    "the clusters must hold for at least one check",
+                )?,
             },
             (_, Some(at)) => {
                 return Err(self.err(

@@ -61,7 +61,7 @@ impl Plan {
         let name = |s: &str| Text(s.to_string());
         let mut stop_attrs = vec![("stop_rule", name(stop.rule.name()))];
         if let Convergence::Assignment { checks } = stop.rule {
-            stop_attrs.push(("stationary_checks", count(checks)));
+            stop_attrs.push(("stationary_checks", count(checks.get())));
         }
         vec![
             setting("data_path", data.path.display().to_string(), Sweep, vec![]),
@@ -97,14 +97,14 @@ impl Plan {
                 "max_iter",
                 stop.max_iter.to_string(),
                 Fit,
-                vec![("max_iter", count(stop.max_iter))],
+                vec![("max_iter", count(stop.max_iter.get()))],
             ),
             setting("tol", format!("{:e}", stop.tol), Fit, vec![("tol", F64(stop.tol))]),
             setting(
                 "check_every",
                 stop.check_every.to_string(),
                 Fit,
-                vec![("check_every", count(stop.check_every))],
+                vec![("check_every", count(stop.check_every.get()))],
             ),
             setting("stop_rule", format!("{:?}", stop.rule), Fit, stop_attrs),
             setting(

@@ -448,9 +448,9 @@ threads = 2
         assert_eq!(
             p.stop,
             StopRule {
-                max_iter: 100,
+                max_iter: NonZeroUsize::new(100).unwrap(),
                 tol: 1e-5,
-                check_every: 5,
+                check_every: NonZeroUsize::new(5).unwrap(),
                 rule: Convergence::Gap,
             }
         );
@@ -460,7 +460,12 @@ threads = 2
             "check_every = 5\nrule = \"assignment\"\nstationary_checks = 12",
         );
         let b = parse_str(&brunet).unwrap();
-        assert_eq!(b.stop.rule, Convergence::Assignment { checks: 12 });
+        assert_eq!(
+            b.stop.rule,
+            Convergence::Assignment {
+                checks: NonZeroUsize::new(12).unwrap()
+            }
+        );
         assert_eq!(
             (p.data.format, p.data.dataset.as_str(), p.data.layer.as_deref()),
             (Format::Auto, "X", None)

@@ -5,6 +5,7 @@
 use super::loss::{FitMatrix, Loss, ObjectiveScratch, Objectives, Penalty, Scalar, objectives_of};
 use super::update::UpdateRule;
 use ndarray::{Array2, Zip};
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How a fit judges that it has converged (`[stop] rule`), looking at it every `check_every`
@@ -25,17 +26,20 @@ pub enum Convergence {
     /// when every observation's cluster (the component of its largest entry in W) has stayed the
     /// same for `checks` consecutive checks (R: 40 checks, every 10 iterations). `tol` is not used.
     Assignment {
-        /// Consecutive checks without a change of assignment (≥ 1).
-        checks: usize,
+        /// Consecutive checks without a change of assignment.
+        checks: NonZeroUsize,
     },
 }
+
+/// R NMF's number of checks for Brunet's rule.
+const R_NMF_CHECKS: NonZeroUsize = NonZeroUsize::new(40).expect("40 is not 0");
 
 impl Convergence {
     /// The config names of the rules (`Assignment` with its default of 40 checks).
     pub const ALL: [(&'static str, Convergence); 3] = [
         ("gap", Convergence::Gap),
         ("decrease", Convergence::Decrease),
-        ("assignment", Convergence::Assignment { checks: 40 }),
+        ("assignment", Convergence::Assignment { checks: R_NMF_CHECKS }),
     ];
 
     /// The config name.
@@ -51,12 +55,12 @@ impl Convergence {
 /// When a fit stops (`[stop]` in the config).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StopRule {
-    /// Iteration cap (≥ 1).
-    pub max_iter: usize,
+    /// Iteration cap.
+    pub max_iter: NonZeroUsize,
     /// The tolerance of the `Gap` and `Decrease` rules (≥ 0).
     pub tol: f64,
-    /// Objectives are evaluated every `check_every` iterations (≥ 1), and at the last one.
-    pub check_every: usize,
+    /// Objectives are evaluated every `check_every` iterations, and at the last one.
+    pub check_every: NonZeroUsize,
     /// How convergence is judged.
     pub rule: Convergence,
 }
@@ -139,24 +143,39 @@ fn argmax(row: ndarray::ArrayView1<f64>) -> usize {
     best
 }
 
-/// Runs `rule` from (w, h) on `data` under `loss` until `stop` says so, in precision T (the
+/// What a fit minimizes and when it stops: the settings every fit of a sweep shares.
+#[derive(Debug, Clone, Copy)]
+pub struct FitOptions<'a> {
+    /// The loss minimized (and judged by the stop rule).
+    pub loss: Loss,
+    /// When the fit stops.
+    pub stop: &'a StopRule,
+    /// The penalty terms added to the objective.
+    pub penalty: &'a Penalty,
+    /// Set by the driver to stop the fit early (SIGTERM or SIGINT).
+    pub cancel: &'a AtomicBool,
+}
+
+/// Runs `rule` on `data` from the start (W, H) until `opts.stop` says so, in precision T (the
 /// factors are rounded to T at the start and returned in f64).
 ///
 /// When `trace` is given, objectives are evaluated after every iteration and pushed there (tests,
 /// diagnostics); the stop rule still looks only every `check_every` iterations, so a trace does
 /// not change a fit.
-#[allow(clippy::too_many_arguments)]
 pub fn fit<T: Scalar>(
     data: &FitMatrix,
-    loss: Loss,
     rule: &mut dyn UpdateRule<T>,
-    w0: Array2<f64>,
-    h0: Array2<f64>,
-    stop: &StopRule,
-    penalty: &Penalty,
-    cancel: &AtomicBool,
+    (w0, h0): (Array2<f64>, Array2<f64>),
+    opts: &FitOptions<'_>,
     mut trace: Option<&mut Vec<Objectives>>,
 ) -> FitOutcome {
+    let FitOptions {
+        loss,
+        stop,
+        penalty,
+        cancel,
+    } = *opts;
+    let (max_iter, check_every) = (stop.max_iter.get(), stop.check_every.get());
     let mut w: Array2<T> = w0.mapv(T::of);
     let mut h: Array2<T> = h0.mapv(T::of);
     let scratch = data.objective_scratch(w0.ncols());
@@ -189,10 +208,10 @@ pub fn fit<T: Scalar>(
     let mut held = 0;
     let mut outcome_stop = StopReason::MaxIter;
     let mut iterations = 0;
-    for it in 1..=stop.max_iter {
+    for it in 1..=max_iter {
         rule.step(&mut w, &mut h);
         iterations = it;
-        let check = it % stop.check_every == 0 || it == stop.max_iter;
+        let check = it % check_every == 0 || it == max_iter;
         if check || trace.is_some() {
             last = ev.eval(&w, &h);
             if let Some(t) = trace.as_deref_mut() {
@@ -232,7 +251,7 @@ pub fn fit<T: Scalar>(
                         *c = best;
                     }
                     held = if same { held + 1 } else { 0 };
-                    held >= checks
+                    held >= checks.get()
                 }
             };
             if done {
@@ -249,7 +268,7 @@ pub fn fit<T: Scalar>(
             break;
         }
     }
-    if outcome_stop == StopReason::Cancelled && iterations % stop.check_every != 0 {
+    if outcome_stop == StopReason::Cancelled && iterations % check_every != 0 {
         last = ev.eval(&w, &h);
     }
     // Every way out of the loop evaluated the final factors, which left them in ev.w64, ev.h64.
@@ -268,21 +287,22 @@ mod tests {
     use crate::nmf::update::Solver;
     use crate::nmf::update::tests::awkward_data;
 
+    fn nz(n: usize) -> NonZeroUsize {
+        NonZeroUsize::new(n).unwrap()
+    }
+
     fn run(loss: Loss, stop: StopRule, trace: Option<&mut Vec<Objectives>>) -> FitOutcome {
         let data = FitMatrix::new(awkward_data(30, 20));
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(11), 30, 20, 3, data.mean());
         let mut rule = Solver::Mu.rule::<f64>(&data, loss, 3, Penalty::NONE);
-        fit(
-            &data,
+        let cancel = AtomicBool::new(false);
+        let opts = FitOptions {
             loss,
-            rule.as_mut(),
-            w,
-            h,
-            &stop,
-            &Penalty::NONE,
-            &AtomicBool::new(false),
-            trace,
-        )
+            stop: &stop,
+            penalty: &Penalty::NONE,
+            cancel: &cancel,
+        };
+        fit(&data, rule.as_mut(), (w, h), &opts, trace)
     }
 
     #[test]
@@ -290,9 +310,9 @@ mod tests {
         let o = run(
             Loss::Kl,
             StopRule {
-                max_iter: 7,
+                max_iter: nz(7),
                 tol: 0.0,
-                check_every: 5,
+                check_every: nz(5),
                 rule: Convergence::Decrease,
             },
             None,
@@ -305,9 +325,9 @@ mod tests {
         let o = run(
             Loss::Frobenius,
             StopRule {
-                max_iter: 10_000,
+                max_iter: nz(10_000),
                 tol: 1e-3,
-                check_every: 10,
+                check_every: nz(10),
                 rule: Convergence::Decrease,
             },
             None,
@@ -319,9 +339,9 @@ mod tests {
     #[test]
     fn trace_does_not_change_the_fit() {
         let stop = StopRule {
-            max_iter: 300,
+            max_iter: nz(300),
             tol: 1e-6,
-            check_every: 10,
+            check_every: nz(10),
             rule: Convergence::Decrease,
         };
         let mut trace = Vec::new();
@@ -339,22 +359,19 @@ mod tests {
         let (w, h) = crate::nmf::init::random(&mut crate::rng::fit_rng(1), 10, 8, 2, data.mean());
         let mut rule = Solver::Mu.rule::<f64>(&data, Loss::Kl, 2, Penalty::NONE);
         let stop = StopRule {
-            max_iter: 100,
+            max_iter: nz(100),
             tol: 0.0,
-            check_every: 10,
+            check_every: nz(10),
             rule: Convergence::Decrease,
         };
-        let o = fit(
-            &data,
-            Loss::Kl,
-            rule.as_mut(),
-            w,
-            h,
-            &stop,
-            &Penalty::NONE,
-            &AtomicBool::new(true),
-            None,
-        );
+        let cancel = AtomicBool::new(true);
+        let opts = FitOptions {
+            loss: Loss::Kl,
+            stop: &stop,
+            penalty: &Penalty::NONE,
+            cancel: &cancel,
+        };
+        let o = fit(&data, rule.as_mut(), (w, h), &opts, None);
         assert_eq!((o.stop, o.iterations), (StopReason::Cancelled, 1));
         assert!(o.objectives.is_finite());
     }
@@ -364,9 +381,9 @@ mod tests {
     #[test]
     fn gap_rule_waits_for_a_slow_tail() {
         let stop = |rule| StopRule {
-            max_iter: 20_000,
+            max_iter: nz(20_000),
             tol: 1e-5,
-            check_every: 10,
+            check_every: nz(10),
             rule,
         };
         let d = run(Loss::Kl, stop(Convergence::Decrease), None);
@@ -384,10 +401,10 @@ mod tests {
         let o = run(
             Loss::Kl,
             StopRule {
-                max_iter: 20_000,
+                max_iter: nz(20_000),
                 tol: 0.0,
-                check_every: 10,
-                rule: Convergence::Assignment { checks: 5 },
+                check_every: nz(10),
+                rule: Convergence::Assignment { checks: nz(5) },
             },
             None,
         );

@@ -11,43 +11,28 @@
 //!
 //! The NNDSVD variants match scikit-learn's `_initialize_nmf` (tests/data/fixtures/nndsvd.json).
 
+use crate::names::named_enum;
 use ndarray::{Array1, Array2, ArrayView2, s};
 use ndarray_linalg::{JobSvd, QR, SVDDC};
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 
-/// How a fit's starting point is chosen (`[model] init`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Init {
-    /// Independent uniform entries, scaled to the data (see [`random`]).
-    Random,
-    /// NNDSVD with zeros (Boutsidis & Gallopoulos 2008).
-    Nndsvd,
-    /// NNDSVD with zeros filled by mean(X).
-    Nndsvda,
-    /// NNDSVD with zeros filled by small random values.
-    Nndsvdar,
+named_enum! {
+    /// How a fit's starting point is chosen (`[model] init`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Init {
+        /// Independent uniform entries, scaled to the data (see [`random`]).
+        Random = "random",
+        /// NNDSVD with zeros (Boutsidis & Gallopoulos 2008).
+        Nndsvd = "nndsvd",
+        /// NNDSVD with zeros filled by mean(X).
+        Nndsvda = "nndsvda",
+        /// NNDSVD with zeros filled by small random values.
+        Nndsvdar = "nndsvdar",
+    }
 }
 
 impl Init {
-    /// Every initialization with its config name.
-    pub const ALL: [(&'static str, Init); 4] = [
-        ("random", Init::Random),
-        ("nndsvd", Init::Nndsvd),
-        ("nndsvda", Init::Nndsvda),
-        ("nndsvdar", Init::Nndsvdar),
-    ];
-
-    /// The config name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Init::Random => "random",
-            Init::Nndsvd => "nndsvd",
-            Init::Nndsvda => "nndsvda",
-            Init::Nndsvdar => "nndsvdar",
-        }
-    }
-
     /// Whether the start needs the SVD of X.
     pub fn needs_svd(self) -> bool {
         !matches!(self, Init::Random)

@@ -10,29 +10,19 @@
 
 use super::mask::HeldOut;
 use crate::linalg::Real;
+use crate::names::named_enum;
 use crate::sparse::Csr;
 use ndarray::{Array2, ArrayView1, ArrayView2};
 use std::sync::{Arc, OnceLock};
 
-/// The loss a fit minimizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Loss {
-    /// Generalized KL divergence, i.e. the Poisson likelihood.
-    Kl,
-    /// Squared Frobenius norm (Gaussian likelihood).
-    Frobenius,
-}
-
-impl Loss {
-    /// Every loss with its config name.
-    pub const ALL: [(&'static str, Loss); 2] = [("kl", Loss::Kl), ("frobenius", Loss::Frobenius)];
-
-    /// The config name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Loss::Kl => "kl",
-            Loss::Frobenius => "frobenius",
-        }
+named_enum! {
+    /// The loss a fit minimizes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Loss {
+        /// Generalized KL divergence, i.e. the Poisson likelihood.
+        Kl = "kl",
+        /// Squared Frobenius norm (Gaussian likelihood).
+        Frobenius = "frobenius",
     }
 }
 
@@ -152,28 +142,23 @@ pub enum XView<'a, T> {
     Sparse(SparseView<'a, T>),
 }
 
-/// The floating-point type of a fit's products (`[model] precision`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precision {
-    /// Double precision (the default but for KL coordinate descent).
-    F64,
-    /// Single precision: X, W, H and the products in f32 (sgemm), about twice as fast; the
-    /// objectives are still evaluated in f64, and the factors are stored in f64.
-    F32,
-    /// F32 when every stored value of X lies in [1e-15, 1e15] (or is 0), so that the squares
-    /// and ratios of the updates stay far inside f32's range; F64 otherwise. The default of KL
-    /// coordinate descent.
-    Auto,
+named_enum! {
+    /// The floating-point type of a fit's products (`[model] precision`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Precision {
+        /// Double precision (the default but for KL coordinate descent).
+        F64 = "f64",
+        /// Single precision: X, W, H and the products in f32 (sgemm), about twice as fast; the
+        /// objectives are still evaluated in f64, and the factors are stored in f64.
+        F32 = "f32",
+        /// F32 when every stored value of X lies in [1e-15, 1e15] (or is 0), so that the squares
+        /// and ratios of the updates stay far inside f32's range; F64 otherwise. The default of KL
+        /// coordinate descent.
+        Auto = "auto",
+    }
 }
 
 impl Precision {
-    /// Every precision with its config name.
-    pub const ALL: [(&'static str, Precision); 3] = [
-        ("f64", Precision::F64),
-        ("f32", Precision::F32),
-        ("auto", Precision::Auto),
-    ];
-
     /// The precision the fits run in, for data whose values are `f32_safe`
     /// ([`crate::data::Facts::f32_safe`]).
     pub fn resolve(self, f32_safe: bool) -> Precision {
@@ -181,26 +166,6 @@ impl Precision {
             Precision::Auto if f32_safe => Precision::F32,
             Precision::Auto => Precision::F64,
             p => p,
-        }
-    }
-
-    /// The precision when the config names none: `Auto` (f32 where the data allows) for KL
-    /// coordinate descent, whose passes run twice as many lanes per vector in f32 and reach the
-    /// same best KL (the Golub survey: best KL per rank within 2e-9 of the f64 run's, in 55% of
-    /// the time), f64 otherwise.
-    pub fn default_for(loss: super::Loss, solver: super::Solver) -> Precision {
-        match (loss, solver) {
-            (super::Loss::Kl, super::Solver::Cd) => Precision::Auto,
-            _ => Precision::F64,
-        }
-    }
-
-    /// The config name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::F64 => "f64",
-            Precision::F32 => "f32",
-            Precision::Auto => "auto",
         }
     }
 }

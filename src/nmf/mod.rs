@@ -8,6 +8,6 @@ pub mod loss;
 pub mod mask;
 pub mod update;
 
-pub use fit::{FitOutcome, StopReason, StopRule, fit};
+pub use fit::{FitOptions, FitOutcome, StopReason, StopRule, fit};
 pub use loss::{FitMatrix, Loss, Objectives, Penalty, Precision, Scalar};
 pub use update::{Solver, UpdateRule};

@@ -15,33 +15,18 @@
 //! - `heldout`: the rank with the lowest mean held-out deviance (RcppML's choice).
 
 use super::heldout::HeldoutScore;
+use crate::names::named_enum;
 
-/// A rank-selection rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    /// Held-out likelihood, then stability.
-    Default,
-    /// Brunet's cophenetic drop.
-    Cophenetic,
-    /// Held-out minimum.
-    Heldout,
-}
-
-impl Rule {
-    /// Every rule with its config name.
-    pub const ALL: [(&'static str, Rule); 3] = [
-        ("default", Rule::Default),
-        ("cophenetic", Rule::Cophenetic),
-        ("heldout", Rule::Heldout),
-    ];
-
-    /// The config name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Rule::Default => "default",
-            Rule::Cophenetic => "cophenetic",
-            Rule::Heldout => "heldout",
-        }
+named_enum! {
+    /// A rank-selection rule.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Rule {
+        /// Held-out likelihood, then stability.
+        Default = "default",
+        /// Brunet's cophenetic drop.
+        Cophenetic = "cophenetic",
+        /// Held-out minimum.
+        Heldout = "heldout",
     }
 }
 

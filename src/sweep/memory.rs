@@ -12,7 +12,7 @@ use crate::config::Plan;
 use crate::data::{Dataset, Matrix, ZeroLines};
 use crate::error::{Error, Result};
 use crate::limits::{bytes, mib};
-use crate::nmf::{Precision, Solver};
+use crate::nmf::Precision;
 
 /// The parts of the estimate, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,11 +57,7 @@ pub(crate) fn estimate(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Estimate {
     // Every fit: W, H, their numerators and transposes; the ratio (or product) matrix of dense X,
     // or the values at the stored entries of sparse X (and coordinate descent's CSC copy).
     let r = plan.ranks.iter().copied().max().unwrap_or(1) as u64;
-    let per_fit = bytes(&[nf + pf, r, 8, 6]).saturating_add(match nnz {
-        None => bytes(&[nf, pf, 8]),
-        Some(nnz) if plan.solver == Solver::Cd => bytes(&[nnz, 8]).saturating_add(fitted),
-        Some(nnz) => bytes(&[nnz, 8]),
-    });
+    let per_fit = bytes(&[nf + pf, r, 8, 6]).saturating_add(plan.solver.workspace_bytes((nf, pf), nnz, fitted));
     // A cross-validation fit also holds its training copy of X and its held-out entries.
     let held_out =
         (plan.selection.heldout_fraction.get() * (nf as f64) * (pf as f64) * 16.0).min(u64::MAX as f64) as u64;

@@ -19,7 +19,9 @@ use crate::data::Matrix;
 use crate::nmf::init::{self, Init, Svd};
 use crate::nmf::loss::Stored;
 use crate::nmf::mask::HeldOut;
-use crate::nmf::{FitMatrix, FitOutcome, Loss, Penalty, Precision, Scalar, Solver, StopReason, StopRule, fit};
+use crate::nmf::{
+    FitMatrix, FitOptions, FitOutcome, Loss, Penalty, Precision, Scalar, Solver, StopReason, StopRule, fit,
+};
 use crate::record::{FitRecord, Job, JobKind, StoredFit};
 use crate::rng::{fit_rng, fit_seed};
 use crate::sparse::Csr;
@@ -270,7 +272,13 @@ fn fit_in<T: Scalar>(
 ) -> FitOutcome {
     let mut rule = s.solver.rule::<T>(matrix, s.loss, rank, s.penalty);
     rule.set_parallel(inner_parallel);
-    fit(matrix, s.loss, rule.as_mut(), w, h, &s.stop, &s.penalty, cancel, None)
+    let opts = FitOptions {
+        loss: s.loss,
+        stop: &s.stop,
+        penalty: &s.penalty,
+        cancel,
+    };
+    fit(matrix, rule.as_mut(), (w, h), &opts, None)
 }
 
 /// Runs every job on a pool of `threads` workers and hands each result, as it finishes, to
@@ -339,9 +347,9 @@ mod tests {
             penalty: Penalty::NONE,
             precision: Precision::F64,
             stop: StopRule {
-                max_iter: 200,
+                max_iter: std::num::NonZeroUsize::new(200).unwrap(),
                 tol: 1e-7,
-                check_every: 10,
+                check_every: std::num::NonZeroUsize::new(10).unwrap(),
                 rule: crate::nmf::fit::Convergence::Decrease,
             },
         }

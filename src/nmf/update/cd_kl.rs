@@ -36,7 +36,7 @@
 //! nothing to g and c; the Σ_i a_i term then runs over the observed entries only, a per-line sum
 //! taken from the sparse list of left-out entries (O(|left out|·r) per half-step).
 
-use super::{UpdateRule, Weights};
+use super::{PenaltyGrad, UpdateRule, Weights};
 use crate::linalg::{Real, matmul_into};
 use crate::nmf::mask::HeldOut;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
@@ -85,10 +85,8 @@ pub(super) fn newton<T: Real>(
     a: ArrayView1<T>,
     x: ArrayView1<T>,
     mut l: ArrayViewMut1<T>,
-    l1: T,
-    l2: T,
+    (c1, c2): (T, T),
 ) {
-    let two = T::of(2.0);
     let (mut g, mut c) = (T::zero(), T::zero());
     for ((&ai, &xi), &li) in a.iter().zip(x.iter()).zip(l.iter()) {
         let u = T::one() / li.max(T::MODEL_FLOOR);
@@ -96,7 +94,7 @@ pub(super) fn newton<T: Real>(
         g += q;
         c += q * ai * u;
     }
-    let s = settle(v, safe_step(*v, sum_a + l1 + two * l2 * *v - g, c + two * l2));
+    let s = settle(v, safe_step(*v, sum_a + c1 + c2 * *v - g, c + c2));
     if s != T::zero() {
         for (li, &ai) in l.iter_mut().zip(a.iter()) {
             *li += s * ai;
@@ -158,29 +156,17 @@ struct Pass<'s, T> {
 /// [`Pass`] in portable code (vectorized by the compiler across the panel).
 #[inline(always)]
 fn pass_portable<T: Real>(p: Pass<'_, T>) {
-    let Pass {
-        a,
-        r,
-        k,
-        pending,
-        d,
-        lam,
-        m,
-        start,
-        end,
-        s,
-        g,
-        c,
-    } = p;
+    let (a, r, k, m, start, end) = (p.a, p.r, p.k, p.m, p.start, p.end);
+    let (lam, g, c) = (p.lam, p.g, p.c);
     g.fill(T::zero());
     c.fill(T::zero());
     for i in 0..a.len() / r.max(1) {
         let row = i * m;
         let lr = &mut lam[row + start..row + end];
-        if let Some(kp) = pending {
+        if let Some(kp) = p.pending {
             let ap = a[i * r + kp];
             if ap != T::zero() {
-                for (l, &st) in lr.iter_mut().zip(s.iter()) {
+                for (l, &st) in lr.iter_mut().zip(p.s.iter()) {
                     *l += st * ap;
                 }
             }
@@ -189,7 +175,7 @@ fn pass_portable<T: Real>(p: Pass<'_, T>) {
         if ai == T::zero() {
             continue;
         }
-        let dr = &d[row + start..row + end];
+        let dr = &p.d[row + start..row + end];
         for (((gl, cl), &x), &l) in g.iter_mut().zip(c.iter_mut()).zip(dr).zip(lr.iter()) {
             let u = T::one() / l.max(T::MODEL_FLOOR);
             let q = ai * (x * u);
@@ -298,9 +284,14 @@ mod avx512 {
         std::arch::is_x86_feature_detected!("avx512f")
     }
 
-    macro_rules! pass_fn {
-        ($name:ident, $t:ty, $lanes:expr, $mask:ty, $loadu:ident, $storeu:ident, $set1:ident, $zero:ident,
-         $max:ident, $rcp:ident, $fmadd:ident, $fnmadd:ident, $mul:ident, $add:ident, $refine:expr) => {
+    /// The AVX-512 [`Pass`] and [`LinePass`](super::LinePass) of one type: the function names,
+    /// the type, its lanes per vector and mask type, the Newton–Raphson refinements of `vrcp14`,
+    /// then the intrinsics of that type (masked load and store, broadcast, zero, max,
+    /// reciprocal, fused multiply-add and negated multiply-add, multiply, add, horizontal sum).
+    macro_rules! kernels {
+        ($name:ident, $line:ident, $t:ty, $lanes:expr, $mask:ty, $refine:expr; $loadu:ident, $storeu:ident,
+         $set1:ident, $zero:ident, $max:ident, $rcp:ident, $fmadd:ident, $fnmadd:ident, $mul:ident, $add:ident,
+         $reduce:ident) => {
             /// [`Pass`] for this type.
             ///
             /// # Safety
@@ -365,54 +356,13 @@ mod avx512 {
                     }
                 }
             }
-        };
-    }
-
-    pass_fn!(
-        pass_f64,
-        f64,
-        8,
-        __mmask8,
-        _mm512_maskz_loadu_pd,
-        _mm512_mask_storeu_pd,
-        _mm512_set1_pd,
-        _mm512_setzero_pd,
-        _mm512_max_pd,
-        _mm512_rcp14_pd,
-        _mm512_fmadd_pd,
-        _mm512_fnmadd_pd,
-        _mm512_mul_pd,
-        _mm512_add_pd,
-        2
-    );
-    pass_fn!(
-        pass_f32,
-        f32,
-        16,
-        __mmask16,
-        _mm512_maskz_loadu_ps,
-        _mm512_mask_storeu_ps,
-        _mm512_set1_ps,
-        _mm512_setzero_ps,
-        _mm512_max_ps,
-        _mm512_rcp14_ps,
-        _mm512_fmadd_ps,
-        _mm512_fnmadd_ps,
-        _mm512_mul_ps,
-        _mm512_add_ps,
-        1
-    );
-
-    macro_rules! line_fn {
-        ($name:ident, $t:ty, $lanes:expr, $mask:ty, $loadu:ident, $storeu:ident, $set1:ident, $zero:ident,
-         $max:ident, $rcp:ident, $fmadd:ident, $fnmadd:ident, $mul:ident, $add:ident, $reduce:ident, $refine:expr) => {
             /// [`LinePass`](super::LinePass) for this type: two pairs of vector partial sums,
             /// reduced in a fixed order.
             ///
             /// # Safety
             /// The CPU must have AVX-512F.
             #[target_feature(enable = "avx512f")]
-            pub(super) unsafe fn $name(p: super::LinePass<'_, $t>) -> ($t, $t) {
+            pub(super) unsafe fn $line(p: super::LinePass<'_, $t>) -> ($t, $t) {
                 let super::LinePass { a, prev, x, lam } = p;
                 let n = a.len().min(x.len()).min(lam.len());
                 let mask_of = |i: usize| -> $mask {
@@ -451,42 +401,12 @@ mod avx512 {
         };
     }
 
-    line_fn!(
-        line_f64,
-        f64,
-        8,
-        __mmask8,
-        _mm512_maskz_loadu_pd,
-        _mm512_mask_storeu_pd,
-        _mm512_set1_pd,
-        _mm512_setzero_pd,
-        _mm512_max_pd,
-        _mm512_rcp14_pd,
-        _mm512_fmadd_pd,
-        _mm512_fnmadd_pd,
-        _mm512_mul_pd,
-        _mm512_add_pd,
-        _mm512_reduce_add_pd,
-        2
-    );
-    line_fn!(
-        line_f32,
-        f32,
-        16,
-        __mmask16,
-        _mm512_maskz_loadu_ps,
-        _mm512_mask_storeu_ps,
-        _mm512_set1_ps,
-        _mm512_setzero_ps,
-        _mm512_max_ps,
-        _mm512_rcp14_ps,
-        _mm512_fmadd_ps,
-        _mm512_fnmadd_ps,
-        _mm512_mul_ps,
-        _mm512_add_ps,
-        _mm512_reduce_add_ps,
-        1
-    );
+    kernels! { pass_f64, line_f64, f64, 8, __mmask8, 2; _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd,
+    _mm512_set1_pd, _mm512_setzero_pd, _mm512_max_pd, _mm512_rcp14_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd,
+    _mm512_mul_pd, _mm512_add_pd, _mm512_reduce_add_pd }
+    kernels! { pass_f32, line_f32, f32, 16, __mmask16, 1; _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_max_ps, _mm512_rcp14_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps,
+    _mm512_mul_ps, _mm512_add_ps, _mm512_reduce_add_ps }
 }
 
 /// Line length from which a half-step runs line by line ([`line_half_step`]) instead of in
@@ -494,6 +414,9 @@ mod avx512 {
 /// read contiguously, where a panel reads each row of its lines from a different place.
 /// Measured: at 5000 x 1000, r 10, lines of 5000 and 1000 ran several times faster line by line.
 const LINE_MIN: usize = 256;
+
+/// Why the arrays of the CD half-steps are standard-layout.
+const STD: &str = "standard-layout: CdKl::step makes W and H so and allocates the rest";
 
 /// One coordinate of one line: `a` the coefficients of the coordinate along the line, `prev`
 /// the previous coordinate's coefficients and step, still to be added to the model `lam`
@@ -595,18 +518,14 @@ fn line_half_step<T: Real>(
     d: ArrayView2<T>,
     mut lam: ArrayViewMut2<T>,
     den: ArrayView2<T>,
-    (l1, l2): (T, T),
+    (c1, c2): (T, T),
 ) {
-    let two = T::of(2.0);
     for (line, (xl, mut ll)) in d.rows().into_iter().zip(lam.rows_mut()).enumerate() {
-        let (Some(x), Some(lam)) = (xl.to_slice(), ll.as_slice_mut()) else {
-            debug_assert!(false, "line_half_step needs standard-layout arrays");
-            return;
-        };
+        let (x, lam) = (xl.to_slice().expect(STD), ll.as_slice_mut().expect(STD));
         let mut prev: Option<(usize, T)> = None;
         for (k, ak) in at.rows().into_iter().enumerate() {
-            let Some(a) = ak.to_slice() else { return };
-            let prev_row = prev.and_then(|(kp, sp)| at.row(kp).to_slice().map(|r| (r, sp)));
+            let a = ak.to_slice().expect(STD);
+            let prev_row = prev.map(|(kp, sp)| (at.row(kp).to_slice().expect(STD), sp));
             let (g, c) = line_pass(LinePass {
                 a,
                 prev: prev_row,
@@ -614,8 +533,8 @@ fn line_half_step<T: Real>(
                 lam: &mut *lam,
             });
             let v = &mut f[[k, line]];
-            let grad = den[[k, line]] + l1 + two * l2 * *v - g;
-            let s = settle(v, safe_step(*v, grad, c + two * l2));
+            let grad = den[[k, line]] + c1 + c2 * *v - g;
+            let s = settle(v, safe_step(*v, grad, c + c2));
             prev = (s != T::zero()).then_some((k, s));
         }
     }
@@ -632,17 +551,14 @@ fn half_step<T: Real>(
     d: ArrayView2<T>,
     mut lam: ArrayViewMut2<T>,
     den: ArrayView2<T>,
-    (l1, l2): (T, T),
+    (c1, c2): (T, T),
     width: usize,
     p: &mut Panel<T>,
 ) {
     let r = a.ncols();
     let m = f.ncols();
-    let two = T::of(2.0);
-    let (Some(a), Some(d), Some(lam)) = (a.as_slice(), d.as_slice(), lam.as_slice_mut()) else {
-        debug_assert!(false, "half_step needs standard-layout arrays");
-        return;
-    };
+    let (a, d) = (a.as_slice().expect(STD), d.as_slice().expect(STD));
+    let lam = lam.as_slice_mut().expect(STD);
     if r == 0 {
         return;
     }
@@ -667,10 +583,7 @@ fn half_step<T: Real>(
                 g: &mut *g,
                 c: &mut *c,
             });
-            let (Some(fk), Some(dk)) = (f.row_mut(k).into_slice(), den.row(k).to_slice()) else {
-                debug_assert!(false, "half_step needs standard-layout arrays");
-                return;
-            };
+            let (fk, dk) = (f.row_mut(k).into_slice().expect(STD), den.row(k).to_slice().expect(STD));
             for ((((v, st), &gl), &cl), &dl) in fk[start..end]
                 .iter_mut()
                 .zip(s.iter_mut())
@@ -678,8 +591,8 @@ fn half_step<T: Real>(
                 .zip(c.iter())
                 .zip(&dk[start..end])
             {
-                let grad = dl + l1 + two * l2 * *v - gl;
-                *st = settle(v, safe_step(*v, grad, cl + two * l2));
+                let grad = dl + c1 + c2 * *v - gl;
+                *st = settle(v, safe_step(*v, grad, cl + c2));
             }
             pending = s.iter().any(|&st| st != T::zero()).then_some(k);
         }
@@ -696,8 +609,8 @@ pub struct CdKl<'a, T> {
     x_rows: Option<Array2<T>>,
     /// Xᵀ (p x N).
     xt: Array2<T>,
-    /// L1/L2 penalty weights.
-    pen: Weights<T>,
+    /// The penalty gradients of H and W.
+    pen: PenaltyGrad<T>,
     /// Entries left out of the fit (0 in X), if any.
     left_out: Option<Arc<HeldOut>>,
     /// Wᵀ (r x N) and Hᵀ (p x r) for the W half-step.
@@ -727,7 +640,7 @@ impl<'a, T: Real> CdKl<'a, T> {
             x,
             x_rows: (!x.is_standard_layout()).then(|| x.as_standard_layout().into_owned()),
             xt: x.t().as_standard_layout().into_owned(),
-            pen,
+            pen: pen.kl(),
             left_out,
             wt: Array2::zeros((r, n)),
             ht: Array2::zeros((p, r)),
@@ -782,7 +695,7 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
                 self.xt.view(),
                 self.lt.view_mut(),
                 self.den_h.view(),
-                (self.pen.l1_h, self.pen.l2_h),
+                self.pen.h,
             );
         } else {
             half_step(
@@ -791,7 +704,7 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
                 x,
                 self.l.view_mut(),
                 self.den_h.view(),
-                (self.pen.l1_h, self.pen.l2_h),
+                self.pen.h,
                 self.width_h,
                 &mut self.panel,
             );
@@ -815,7 +728,7 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
                 x,
                 self.l.view_mut(),
                 self.den_w.view(),
-                (self.pen.l1_w, self.pen.l2_w),
+                self.pen.w,
             );
         } else {
             self.ht.assign(&h.t());
@@ -826,7 +739,7 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
                 self.xt.view(),
                 self.lt.view_mut(),
                 self.den_w.view(),
-                (self.pen.l1_w, self.pen.l2_w),
+                self.pen.w,
                 self.width_w,
                 &mut self.panel,
             );

@@ -29,7 +29,7 @@
 //! ceiling β̄ that itself grows (× γ̄) to 1 and falls back to the β that failed. The fit's factors
 //! (what the driver sees) are the best pair so far, so its objective never increases.
 
-use super::{UpdateRule, Weights};
+use super::{PenaltyGrad, UpdateRule, Weights};
 use crate::linalg::{Real, matmul_nt_into, matmul_tn_into};
 use crate::nmf::loss::XView;
 use ndarray::{Array1, Array2, Zip};
@@ -56,8 +56,10 @@ pub struct Hals<'a, T> {
     x: XView<'a, T>,
     /// Scratch (p x r) of the sparse products (empty for dense X).
     pr: Array2<T>,
-    /// L1/L2 penalty weights.
+    /// L1/L2 penalty weights (for the objective).
     pen: Weights<T>,
+    /// The penalty gradients of H and W (for the sweeps).
+    grad: PenaltyGrad<T>,
     /// WᵀW or HHᵀ (r x r).
     gram: Array2<T>,
     /// WᵀX (r x p).
@@ -111,6 +113,7 @@ impl<'a, T: Real> Hals<'a, T> {
             pr: x.product_scratch(r),
             x,
             pen,
+            grad: pen.frobenius(),
             gram: Array2::zeros((r, r)),
             wtx: Array2::zeros((r, p)),
             xht: Array2::zeros((n, r)),
@@ -166,10 +169,10 @@ fn dot<T: Real>(a: &Array2<T>, b: &Array2<T>) -> f64 {
     s
 }
 
-/// One sweep over the rows of H; returns the squared change.
-fn sweep_h<T: Real>(h: &mut Array2<T>, gram: &Array2<T>, wtx: &Array2<T>, row: &mut Array1<T>, l1: T, l2: T) -> T {
+/// One sweep over the rows of H with penalty gradient c1 + c2·v; returns the squared change.
+fn sweep_h<T: Real>(h: &mut Array2<T>, gram: &Array2<T>, wtx: &Array2<T>, row: &mut Array1<T>, (c1, c2): (T, T)) -> T {
     let r = h.nrows();
-    let (floor, half) = (T::of(FLOOR), T::of(0.5));
+    let floor = T::of(FLOOR);
     let mut change = T::zero();
     for k in 0..r {
         let akk = gram[[k, k]];
@@ -184,10 +187,10 @@ fn sweep_h<T: Real>(h: &mut Array2<T>, gram: &Array2<T>, wtx: &Array2<T>, row: &
                 row.scaled_add(a, &h.row(l));
             }
         }
-        let inv = T::one() / (akk + l2);
+        let inv = T::one() / (akk + c2);
         let mut hk = h.row_mut(k);
         for ((v, &b), &ah) in hk.iter_mut().zip(wtx.row(k)).zip(row.iter()) {
-            let new = ((akk * *v + b - ah - half * l1) * inv).max(floor);
+            let new = ((akk * *v + b - ah - c1) * inv).max(floor);
             change += (new - *v) * (new - *v);
             *v = new;
         }
@@ -199,13 +202,16 @@ fn sweep_h<T: Real>(h: &mut Array2<T>, gram: &Array2<T>, wtx: &Array2<T>, row: &
 /// (W, XHᵀ and the Gram matrix are in standard layout, made so by this rule): ndarray's indexed
 /// access cost a bounds check per product and kept the dot product from vectorizing (this loop
 /// was about 19% of a 20000 x 2000, r 20 run). The sums run in the same order either way.
-fn sweep_w<T: Real>(w: &mut Array2<T>, gram: &Array2<T>, xht: &Array2<T>, l1: T, l2: T) -> T {
+fn sweep_w<T: Real>(w: &mut Array2<T>, gram: &Array2<T>, xht: &Array2<T>, (c1, c2): (T, T)) -> T {
     let r = w.ncols();
-    let (floor, half) = (T::of(FLOOR), T::of(0.5));
+    let floor = T::of(FLOOR);
     let mut change = T::zero();
-    let (Some(ws), Some(gs), Some(bs)) = (w.as_slice_mut(), gram.as_slice(), xht.as_slice()) else {
-        return change; // unreachable: all three are allocated here in standard layout
-    };
+    let std = "standard-layout: allocated by Hals::new";
+    let (ws, gs, bs) = (
+        w.as_slice_mut().expect(std),
+        gram.as_slice().expect(std),
+        xht.as_slice().expect(std),
+    );
     if r == 0 {
         return change;
     }
@@ -220,12 +226,23 @@ fn sweep_w<T: Real>(w: &mut Array2<T>, gram: &Array2<T>, xht: &Array2<T>, l1: T,
                 aw += a * v;
             }
             let old = wi[k];
-            let new = ((akk * old + bk - aw - half * l1) / (akk + l2)).max(floor);
+            let new = ((akk * old + bk - aw - c1) / (akk + c2)).max(floor);
             change += (new - old) * (new - old);
             wi[k] = new;
         }
     }
     change
+}
+
+/// Runs `sweep` (which returns its squared change) once, then again while a sweep still changes
+/// the factor by more than `delta2` times the first one did, `max` sweeps at most.
+fn sweeps<T: Real>(max: usize, delta2: T, mut sweep: impl FnMut() -> T) {
+    let first = sweep();
+    for _ in 1..max {
+        if sweep() <= delta2 * first {
+            break;
+        }
+    }
 }
 
 impl<T: Real> Hals<'_, T> {
@@ -235,13 +252,10 @@ impl<T: Real> Hals<'_, T> {
         let ex = &mut self.ex;
         matmul_tn_into(ex.w_hat.view(), ex.w_hat.view(), self.gram.view_mut());
         x.wt_x_into(&ex.w_hat, &mut self.wtx, &mut self.pr);
-        let (l1, l2) = (self.pen.l1_h, self.pen.l2_h);
-        let first = sweep_h(&mut ex.h_hat, &self.gram, &self.wtx, &mut self.row, l1, l2);
-        for _ in 1..self.max_inner_h {
-            if sweep_h(&mut ex.h_hat, &self.gram, &self.wtx, &mut self.row, l1, l2) <= self.delta2 * first {
-                break;
-            }
-        }
+        let (gram, wtx, row, pen) = (&self.gram, &self.wtx, &mut self.row, self.grad.h);
+        sweeps(self.max_inner_h, self.delta2, || {
+            sweep_h(&mut ex.h_hat, gram, wtx, row, pen)
+        });
     }
 
     /// The W half-step from (Ŵ, Ĥ): products, then the sweeps over Ŵ in place. Leaves ĤĤᵀ in
@@ -251,13 +265,8 @@ impl<T: Real> Hals<'_, T> {
         let ex = &mut self.ex;
         matmul_nt_into(ex.h_hat.view(), ex.h_hat.view(), self.gram.view_mut());
         x.x_ht_into(&ex.h_hat, &mut self.xht, &mut self.pr);
-        let (l1, l2) = (self.pen.l1_w, self.pen.l2_w);
-        let first = sweep_w(&mut ex.w_hat, &self.gram, &self.xht, l1, l2);
-        for _ in 1..self.max_inner_w {
-            if sweep_w(&mut ex.w_hat, &self.gram, &self.xht, l1, l2) <= self.delta2 * first {
-                break;
-            }
-        }
+        let (gram, xht, pen) = (&self.gram, &self.xht, self.grad.w);
+        sweeps(self.max_inner_w, self.delta2, || sweep_w(&mut ex.w_hat, gram, xht, pen));
     }
 
     /// The objective of (W, Ĥ) with W = Ŵ just after the W half-step, from the products that

@@ -11,7 +11,7 @@
 //! sparse held-out list (O(|held out|·r) per iteration). Never increases the observed-entry KL.
 
 use super::mu_kl::RatioBlocks;
-use super::{UpdateRule, Weights, scale_by_matrix_ratio};
+use super::{PenaltyGrad, UpdateRule, Weights, scale_by_matrix_ratio};
 use crate::linalg::Real;
 use crate::nmf::mask::HeldOut;
 use ndarray::{Array2, ArrayView2};
@@ -21,8 +21,8 @@ use std::sync::Arc;
 pub struct MaskedMuKl<'a, T> {
     /// X (N x p).
     x: ArrayView2<'a, T>,
-    /// L1/L2 penalty weights.
-    pen: Weights<T>,
+    /// The penalty gradients of H and W.
+    pen: PenaltyGrad<T>,
     heldout: Arc<HeldOut>,
     /// Wᵀ R (r x p), then Hᵀ-side numerators R Hᵀ (N x r).
     num_h: Array2<T>,
@@ -42,7 +42,7 @@ impl<'a, T: Real> MaskedMuKl<'a, T> {
         let (n, p) = x.dim();
         MaskedMuKl {
             x,
-            pen,
+            pen: pen.kl(),
             heldout,
             num_h: Array2::zeros((r, p)),
             num_w: Array2::zeros((n, r)),
@@ -59,12 +59,7 @@ impl<T: Real> UpdateRule<T> for MaskedMuKl<'_, T> {
         let x = self.x;
         self.blocks.wt_ratio(x, w, h, &mut self.num_h);
         self.heldout.observed_column_sums(w, &mut self.den_h);
-        scale_by_matrix_ratio(
-            h,
-            &self.num_h,
-            &self.den_h,
-            (self.pen.l1_h, self.pen.l2_h + self.pen.l2_h),
-        );
+        scale_by_matrix_ratio(h, &self.num_h, &self.den_h, self.pen.h);
 
         self.blocks.ratio_ht(x, w, h, &mut self.num_w);
         for (s, hk) in self.sums.iter_mut().zip(h.rows()) {
@@ -73,12 +68,7 @@ impl<T: Real> UpdateRule<T> for MaskedMuKl<'_, T> {
         for (i, den_row) in self.den_w.rows_mut().into_iter().enumerate() {
             self.heldout.observed_row_sums(i, h, &self.sums, den_row);
         }
-        scale_by_matrix_ratio(
-            w,
-            &self.num_w,
-            &self.den_w,
-            (self.pen.l1_w, self.pen.l2_w + self.pen.l2_w),
-        );
+        scale_by_matrix_ratio(w, &self.num_w, &self.den_w, self.pen.w);
     }
 
     fn set_parallel(&mut self, on: bool) {

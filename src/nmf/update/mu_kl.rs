@@ -12,7 +12,7 @@
 //! flops each), Wᵀ R and R Hᵀ with R = X ⊘ WH (2Npr each), taken over blocks of rows so that R
 //! is never materialized in full ([`RatioBlocks`]).
 
-use super::{UpdateRule, Weights, scale_by_ratio};
+use super::{PenaltyGrad, UpdateRule, Weights, scale_by_ratio};
 use crate::linalg::{Real, matmul_into, matmul_nt_into, matmul_tn_acc};
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Zip, s};
 use rayon::prelude::*;
@@ -157,8 +157,8 @@ fn ratio_block<T: Real>(x: ArrayView2<T>, w: ArrayView2<T>, h: ArrayView2<T>, mu
 pub struct MuKl<'a, T> {
     /// X (N x p).
     x: ArrayView2<'a, T>,
-    /// L1/L2 penalty weights.
-    pen: Weights<T>,
+    /// The penalty gradients of H and W.
+    pen: PenaltyGrad<T>,
     /// Wᵀ R (r x p).
     num_h: Array2<T>,
     /// R Hᵀ (N x r).
@@ -175,7 +175,7 @@ impl<'a, T: Real> MuKl<'a, T> {
         let (n, p) = x.dim();
         MuKl {
             x,
-            pen,
+            pen: pen.kl(),
             num_h: Array2::zeros((r, p)),
             num_w: Array2::zeros((n, r)),
             sums: Array1::zeros(r),
@@ -192,25 +192,13 @@ impl<T: Real> UpdateRule<T> for MuKl<'_, T> {
         for (s, col) in self.sums.iter_mut().zip(w.axis_iter(Axis(1))) {
             *s = col.sum();
         }
-        scale_by_ratio(
-            h,
-            &self.num_h,
-            &self.sums,
-            0,
-            (self.pen.l1_h, self.pen.l2_h + self.pen.l2_h),
-        );
+        scale_by_ratio(h, &self.num_h, &self.sums, 0, self.pen.h);
         // W update from the new H.
         self.blocks.ratio_ht(x, w, h, &mut self.num_w);
         for (s, row) in self.sums.iter_mut().zip(h.rows()) {
             *s = row.sum();
         }
-        scale_by_ratio(
-            w,
-            &self.num_w,
-            &self.sums,
-            1,
-            (self.pen.l1_w, self.pen.l2_w + self.pen.l2_w),
-        );
+        scale_by_ratio(w, &self.num_w, &self.sums, 1, self.pen.w);
     }
 
     fn set_parallel(&mut self, on: bool) {

@@ -14,7 +14,7 @@
 
 use super::cd_kl::newton;
 use super::sparse_mu_kl::{dot_r, slice};
-use super::{UpdateRule, Weights};
+use super::{PenaltyGrad, UpdateRule, Weights};
 use crate::linalg::Real;
 use crate::nmf::loss::SparseView;
 use crate::nmf::mask::HeldOut;
@@ -26,8 +26,8 @@ pub struct SparseCdKl<'a, T> {
     /// X (N x p, CSR) and Xᵀ (p x N, CSR, i.e. X's CSC form).
     x: SparseView<'a, T>,
     xt: SparseView<'a, T>,
-    /// L1/L2 penalty weights.
-    pen: Weights<T>,
+    /// The penalty gradients of H and W.
+    pen: PenaltyGrad<T>,
     /// The coefficient vectors gathered along one line: r x (longest line).
     gathered: Array2<T>,
     /// The model along one line (longest line).
@@ -60,7 +60,7 @@ impl<'a, T: Real> SparseCdKl<'a, T> {
         SparseCdKl {
             x,
             xt,
-            pen,
+            pen: pen.kl(),
             gathered: Array2::zeros((r, len)),
             model: Array1::zeros(len),
             sums: Array1::zeros(r),
@@ -87,7 +87,7 @@ fn line<T: Real>(
     gathered: &mut Array2<T>,
     model: &mut Array1<T>,
     coef: &mut Array1<T>,
-    (l1, l2): (T, T),
+    pen: (T, T),
 ) {
     let m = idx.len();
     if m == 0 {
@@ -114,8 +114,7 @@ fn line<T: Real>(
             a.slice(ndarray::s![..m]),
             x,
             model.slice_mut(ndarray::s![..m]),
-            l1,
-            l2,
+            pen,
         );
     }
 }
@@ -145,7 +144,7 @@ impl<T: Real> UpdateRule<T> for SparseCdKl<'_, T> {
                 &mut self.gathered,
                 &mut self.model,
                 &mut self.coef,
-                (self.pen.l1_h, self.pen.l2_h),
+                self.pen.h,
             );
         }
         // W half-step: row i of W along row i of X, with H's columns there (rows of Hᵀ).
@@ -172,7 +171,7 @@ impl<T: Real> UpdateRule<T> for SparseCdKl<'_, T> {
                 &mut self.gathered,
                 &mut self.model,
                 &mut self.coef,
-                (self.pen.l1_w, self.pen.l2_w),
+                self.pen.w,
             );
         }
     }

@@ -18,7 +18,7 @@
 //! the shape and nnz only, never on the thread count) whose partial sums are added in group order,
 //! so the groups may run on several threads with the same bits.
 
-use super::{UpdateRule, Weights};
+use super::{PenaltyGrad, UpdateRule, Weights};
 use crate::linalg::Real;
 use crate::nmf::loss::SparseView;
 use crate::nmf::mask::HeldOut;
@@ -49,10 +49,11 @@ pub(super) fn axpy<T: Real>(s: T, x: &[T], y: &mut [T]) {
     }
 }
 
-/// A row of a standard-layout matrix as a slice (every matrix here is one).
+/// A row of a standard-layout matrix as a slice (every matrix the sparse rules take rows of is
+/// one: the fit's factors, and the buffers the rules allocate).
 #[inline]
 pub(super) fn slice<T>(v: ArrayView1<'_, T>) -> &[T] {
-    v.to_slice().unwrap_or(&[])
+    v.to_slice().expect("a row of a standard-layout matrix")
 }
 
 /// `a · b` over the first `r` entries, in 4 lanes by index mod 4 (lane l sums indices l, l + 4, ..
@@ -180,21 +181,32 @@ macro_rules! by_rank {
     };
 }
 
+/// Why W is standard-layout: the fit allocates it so (`fit` maps its start with `mapv`).
+const W_STD: &str = "W is standard-layout: allocated by the fit from a standard-layout start";
+/// Why Hᵀ is standard-layout.
+const HT_STD: &str = "Hᵀ is standard-layout: allocated by SparseMuKl::new";
+
 impl<T: Real> Group<T> {
     /// `partial = Σ_{i in group} (x_ij/λ_ij) W_i·` for every stored (i, j).
     fn h_numerator(&mut self, x: &SparseView<'_, T>, w: &Array2<T>, ht: &Array2<T>) {
         self.partial.fill(T::zero());
         let r = w.ncols();
-        let (ws, hs) = (w.as_slice().unwrap_or(&[]), ht.as_slice().unwrap_or(&[]));
-        let ps = self.partial.as_slice_mut().unwrap_or(&mut []);
+        let (ws, hs) = (w.as_slice().expect(W_STD), ht.as_slice().expect(HT_STD));
+        let ps = self
+            .partial
+            .as_slice_mut()
+            .expect("standard-layout: allocated by SparseMuKl::new");
         by_rank!(h_rows, r, x, ws, hs, ps, &mut self.q, self.start, self.end);
     }
 
     /// `out_i = Σ_j (x_ij/λ_ij) (Hᵀ)_j·` for every row i of the group.
     fn w_numerator(&mut self, x: &SparseView<'_, T>, w: &Array2<T>, ht: &Array2<T>) {
         let r = w.ncols();
-        let (ws, hs) = (w.as_slice().unwrap_or(&[]), ht.as_slice().unwrap_or(&[]));
-        let out = self.out.as_slice_mut().unwrap_or(&mut []);
+        let (ws, hs) = (w.as_slice().expect(W_STD), ht.as_slice().expect(HT_STD));
+        let out = self
+            .out
+            .as_slice_mut()
+            .expect("standard-layout: allocated by SparseMuKl::new");
         by_rank!(w_rows, r, x, ws, hs, out, &mut self.q, self.start, self.end);
     }
 }
@@ -203,8 +215,8 @@ impl<T: Real> Group<T> {
 pub struct SparseMuKl<'a, T> {
     /// X (N x p, CSR).
     x: SparseView<'a, T>,
-    /// L1/L2 penalty weights.
-    pen: Weights<T>,
+    /// The penalty gradients of H and W.
+    pen: PenaltyGrad<T>,
     /// Entries left out of the fit (missing or held out), if any; X is 0 (not stored) there.
     excluded: Option<Arc<HeldOut>>,
     /// Hᵀ (p x r).
@@ -245,7 +257,7 @@ impl<'a, T: Real> SparseMuKl<'a, T> {
         let den_rows = if excluded.is_some() { p } else { 0 };
         SparseMuKl {
             x,
-            pen,
+            pen: pen.kl(),
             excluded,
             ht: Array2::zeros((p, r)),
             groups,
@@ -276,8 +288,7 @@ fn mu_step<T: Real>(v: &mut T, num: T, den: T, c1: T, c2: T) {
 impl<T: Real> UpdateRule<T> for SparseMuKl<'_, T> {
     fn step(&mut self, w: &mut Array2<T>, h: &mut Array2<T>) {
         let x = self.x;
-        let (c1h, c2h) = (self.pen.l1_h, self.pen.l2_h + self.pen.l2_h);
-        let (c1w, c2w) = (self.pen.l1_w, self.pen.l2_w + self.pen.l2_w);
+        let ((c1h, c2h), (c1w, c2w)) = (self.pen.h, self.pen.w);
 
         // H half-step.
         self.ht.assign(&h.t());
