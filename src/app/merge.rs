@@ -192,7 +192,13 @@ pub(super) fn build_results(
             partial.display()
         ));
     }
-    report::write_results(plan, dataset, zero, &collected, &decision)?;
+    report::write_results(&report::Merged {
+        plan,
+        dataset,
+        zero,
+        collected: &collected,
+        decision: &decision,
+    })?;
     if missing.is_empty() && partial.exists() {
         std::fs::remove_file(&partial).map_err(|e| Error::io(format!("cannot remove {}", partial.display()), e))?;
     }

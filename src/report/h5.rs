@@ -4,13 +4,11 @@
 //! dataset per table column; the config text, program version, input provenance, effective
 //! settings and the rank decision as root attributes.
 
-use super::{RankOutputs, commit, partial_path};
-use crate::config::{AttrValue, Plan};
-use crate::data::{Dataset, ZeroLines};
+use super::{Merged, RankOutputs, commit, partial_path};
+use crate::config::AttrValue;
 use crate::error::{Error, Result};
 use crate::rankstat::Cell;
-use crate::record::{Collected, FitRecord, JobKind};
-use crate::stats::Decision;
+use crate::record::{FitRecord, JobKind};
 use hdf5::types::VarLenUnicode;
 use hdf5::{H5Type, Location};
 use ndarray::Array1;
@@ -49,18 +47,9 @@ fn names(file: &hdf5::File, name: &str, values: &[String]) -> hdf5::Result<()> {
 }
 
 /// Writes results.h5 at `path` (via a temporary file renamed into place).
-pub fn write_results_h5(
-    path: &Path,
-    plan: &Plan,
-    dataset: &Dataset,
-    zero: &ZeroLines,
-    c: &Collected,
-    outputs: &[Option<RankOutputs>],
-    decision: &Decision,
-) -> Result<()> {
+pub fn write_results_h5(path: &Path, merged: &Merged, outputs: &[Option<RankOutputs>]) -> Result<()> {
     let tmp = partial_path(path);
-    write(&tmp, plan, dataset, zero, c, outputs, decision)
-        .map_err(|e| Error::hdf5(format!("cannot write {}", tmp.display()), e))?;
+    write(&tmp, merged, outputs).map_err(|e| Error::hdf5(format!("cannot write {}", tmp.display()), e))?;
     commit(path)
 }
 
@@ -98,15 +87,14 @@ fn fit_columns<'a>(
     column(&g, "seconds", records.map(|r| r.seconds).collect())
 }
 
-fn write(
-    tmp: &Path,
-    plan: &Plan,
-    dataset: &Dataset,
-    zero: &ZeroLines,
-    c: &Collected,
-    outputs: &[Option<RankOutputs>],
-    decision: &Decision,
-) -> hdf5::Result<()> {
+fn write(tmp: &Path, merged: &Merged, outputs: &[Option<RankOutputs>]) -> hdf5::Result<()> {
+    let Merged {
+        plan,
+        dataset,
+        zero,
+        collected: c,
+        decision,
+    } = *merged;
     let prov = &dataset.provenance;
     let file = hdf5::File::create(tmp)?;
     attr_str(&file, "program", "nnmf-sweep")?;

@@ -93,14 +93,30 @@ pub fn write_tables(dir: &Path, c: &Collected, decision: &Decision) -> Result<()
     write_atomic(&dir.join(SELECTION_TXT), &decision_text(decision))
 }
 
+/// What a sweep's result files are written from.
+#[derive(Debug, Clone, Copy)]
+pub struct Merged<'a> {
+    /// The plan.
+    pub plan: &'a Plan,
+    /// The data as read (facts, names and provenance; X itself is not used).
+    pub dataset: &'a Dataset,
+    /// Its all-zero rows and columns, restored as zeros in the outputs.
+    pub zero: &'a ZeroLines,
+    /// The records and per-rank results.
+    pub collected: &'a Collected,
+    /// The rank decision.
+    pub decision: &'a Decision,
+}
+
 /// Writes every table, the memberships, and (last) results.h5 into the plan's output directory.
-pub fn write_results(
-    plan: &Plan,
-    dataset: &Dataset,
-    zero: &ZeroLines,
-    c: &Collected,
-    decision: &Decision,
-) -> Result<()> {
+pub fn write_results(merged: &Merged) -> Result<()> {
+    let Merged {
+        plan,
+        dataset,
+        zero,
+        collected: c,
+        decision,
+    } = *merged;
     let dir = &plan.out_dir;
     write_tables(dir, c, decision)?;
     let outputs: Vec<Option<RankOutputs>> = c.ranks.iter().map(|s| rank_outputs(s, zero)).collect();
@@ -119,15 +135,7 @@ pub fn write_results(
     if let Some(shape) = plan.data.image_shape {
         write_components(dir, &c.ranks, (shape.height, shape.width))?;
     }
-    write_results_h5(
-        &dir.join(crate::outdir::RESULTS_H5),
-        plan,
-        dataset,
-        zero,
-        c,
-        &outputs,
-        decision,
-    )
+    write_results_h5(&dir.join(crate::outdir::RESULTS_H5), merged, &outputs)
 }
 
 /// Writes components_rank_<r>.png / .svg for every rank with a best fit: the rows of its H drawn
