@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing (scripts/setup.sh --test), then formatting,
-# lints, every unit and end-to-end test, a build of the benchmarks, the SIGKILL/resume loop
+# lints, the module import graph (no cycle), every unit and end-to-end test, a build of the benchmarks, the SIGKILL/resume loop
 # (scripts/kill_resume.sh, 20 trials), and the Slurm test (scripts/slurm/test_slurm.sh) on a
 # throw-away single-node Slurm started here with scripts/slurm/local-slurm.sh (as root; it
 # installs Debian's slurm-wlm and munge when missing) and stopped on exit. NNMF_TEST_SLURM_DIR: its
@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+python3 scripts/import_graph.py > /dev/null   # the module layers point one way (exit 1 names a cycle)
 cargo test --all-targets
 cargo bench --no-run --quiet
 scripts/kill_resume.sh 20
