@@ -15,7 +15,8 @@ use crate::record::manifest;
 use crate::record::store::{self, RecordState};
 use crate::record::{Collected, Collector, Job};
 use crate::report;
-use crate::stats::{ConsensusAccumulator, Decision, decide_all};
+use crate::stats::{ConsensusAccumulator, Decision, Evidence, decide_all};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 /// The results of a complete (or, with `--allow-partial`, partial) merge; the files are written.
@@ -93,11 +94,51 @@ pub(super) fn build_results(
     obs: &mut dyn Observer,
     cancel: &AtomicBool,
 ) -> Result<Results> {
-    let out = &plan.out_dir;
     let fp = fingerprint(plan, &dataset.provenance.sha256);
-    let n_fit = dataset.facts.shape.0 - zero.zero_rows.len();
+    let (grid, missing) = stored_grid(plan, &fp, allow_partial)?;
+    let mut collected = collect(plan, dataset, zero, &fp, &grid, &missing, obs)?;
+    let evidence = rankstat::evidence(&collected);
+    let decision = decide_all(plan.selection.rule, &evidence);
+    usable(plan, &collected, &decision)?;
+    for s in &mut collected.ranks {
+        if let Some((_, w, h)) = &mut s.best {
+            *w = zero.restore_w(w);
+            *h = zero.restore_h(h);
+        }
+    }
+    interrupt::set_phase(Phase::Writing);
+    interrupt::check(cancel)?;
+    let partial = plan.out_dir.join(outdir::PARTIAL_TXT);
+    if !missing.is_empty() {
+        // Before results.h5: a partial result must never pass for a finished sweep.
+        write_partial(&partial, &missing, grid.len(), obs)?;
+    }
+    report::write_results(&report::Merged {
+        plan,
+        dataset,
+        zero,
+        collected: &collected,
+        decision: &decision,
+    })?;
+    if missing.is_empty() && partial.exists() {
+        std::fs::remove_file(&partial).map_err(|e| Error::io(format!("cannot remove {}", partial.display()), e))?;
+    }
+    warn_failures(plan, &collected, &evidence, obs);
+    let (n, p) = dataset.facts.shape;
+    Ok(Results {
+        collected,
+        decision,
+        missing,
+        missing_values: (dataset.facts.missing, n * p),
+    })
+}
+
+/// The grid of `plan` in reduction order and its jobs without a usable record; an error listing
+/// them when some are missing, unless `allow_partial`.
+fn stored_grid(plan: &Plan, fp: &[u8; 32], allow_partial: bool) -> Result<(Vec<Job>, Vec<Job>)> {
+    let out = &plan.out_dir;
     let grid = grid_of(plan);
-    let states = record_states(out, &fp, &grid)?;
+    let states = record_states(out, fp, &grid)?;
     let missing: Vec<Job> = grid
         .iter()
         .zip(&states)
@@ -116,23 +157,41 @@ pub(super) fn build_results(
             ),
         });
     }
+    Ok((grid, missing))
+}
+
+/// The stored records of `grid` but `missing`, reduced per rank, with every rank statistic.
+fn collect(
+    plan: &Plan,
+    dataset: &Dataset,
+    zero: &ZeroLines,
+    fp: &[u8; 32],
+    grid: &[Job],
+    missing: &[Job],
+    obs: &mut dyn Observer,
+) -> Result<Collected> {
+    let out = &plan.out_dir;
+    let n_fit = dataset.facts.shape.0 - zero.zero_rows.len();
     let consensus =
         consensus_allowed(plan, n_fit, obs) && full_consensus_allowed(plan, dataset.facts.shape.0, n_fit, obs);
     let mut collector = Collector::new(plan.loss, &plan.ranks, n_fit, grid_size(plan), consensus);
     for job in grid.iter().filter(|j| !missing.contains(j)) {
-        collector.add(store::read(out, &fp, job)?);
+        collector.add(store::read(out, fp, job)?);
     }
     let mut collected = collector.finish();
     collected.missing_fits = missing.len();
     let ctx = rankstat::Context {
         out,
-        fingerprint: &fp,
+        fingerprint: fp,
         loss: plan.loss,
     };
     rankstat::collect_all(&mut collected, &ctx)?;
-    let evidence = rankstat::evidence(&collected);
-    let decision = decide_all(plan.selection.rule, &evidence);
+    Ok(collected)
+}
 
+/// Refuses a result without a finished fit for some rank, or whose fits of some rank all failed
+/// (then the tables are written for diagnosis, but no results.h5).
+fn usable(plan: &Plan, collected: &Collected, decision: &Decision) -> Result<()> {
     if let Some(s) = collected.ranks.iter().find(|s| s.fits == 0) {
         return Err(Error::Incomplete {
             message: format!(
@@ -144,7 +203,7 @@ pub(super) fn build_results(
     }
     if let Some(s) = collected.ranks.iter().find(|s| s.best.is_none()) {
         // No results.h5 (its presence means a finished sweep); the tables stay for diagnosis.
-        report::write_tables(out, &collected, &decision)?;
+        report::write_tables(&plan.out_dir, collected, decision)?;
         let other = match plan.loss {
             Loss::Kl => "loss = \"frobenius\"",
             Loss::Frobenius => "loss = \"kl\" (for counts)",
@@ -155,53 +214,39 @@ pub(super) fn build_results(
             hint: format!(
                 "no results.h5 was written; the failed fits are listed in {}; {}check the data's scale \
                  (very large or tiny values: rescale it) or try {other}",
-                out.join(outdir::FITS_TSV).display(),
+                plan.out_dir.join(outdir::FITS_TSV).display(),
                 penalty_hint(plan)
             ),
         });
     }
-    for s in &mut collected.ranks {
-        if let Some((_, w, h)) = &mut s.best {
-            *w = zero.restore_w(w);
-            *h = zero.restore_h(h);
-        }
-    }
-    interrupt::set_phase(Phase::Writing);
-    interrupt::check(cancel)?;
-    let partial = out.join(outdir::PARTIAL_TXT);
-    if !missing.is_empty() {
-        // Before results.h5: a partial result must never pass for a finished sweep.
-        report::write_atomic(
-            &partial,
-            &format!(
-                "results.h5 here was merged with --allow-partial; {} of {} fits were missing:\n{}\n",
-                missing.len(),
-                grid.len(),
-                missing
-                    .iter()
-                    .map(|j| format!("{}\t{}\t{}", j.kind.name(), j.rank, j.index))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-        )?;
-        obs.warn(&format!(
-            "partial result: {} of {} fits missing ({}); listed in {}",
+    Ok(())
+}
+
+/// Writes partial.txt, listing the `missing` of `total` fits, and warns.
+fn write_partial(partial: &Path, missing: &[Job], total: usize, obs: &mut dyn Observer) -> Result<()> {
+    report::write_atomic(
+        partial,
+        &format!(
+            "results.h5 here was merged with --allow-partial; {} of {total} fits were missing:\n{}\n",
             missing.len(),
-            grid.len(),
-            describe_jobs(&missing, 10),
-            partial.display()
-        ));
-    }
-    report::write_results(&report::Merged {
-        plan,
-        dataset,
-        zero,
-        collected: &collected,
-        decision: &decision,
-    })?;
-    if missing.is_empty() && partial.exists() {
-        std::fs::remove_file(&partial).map_err(|e| Error::io(format!("cannot remove {}", partial.display()), e))?;
-    }
+            missing
+                .iter()
+                .map(|j| format!("{}\t{}\t{}", j.kind.name(), j.rank, j.index))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    )?;
+    obs.warn(&format!(
+        "partial result: {} of {total} fits missing ({}); listed in {}",
+        missing.len(),
+        describe_jobs(missing, 10),
+        partial.display()
+    ));
+    Ok(())
+}
+
+/// Warns of every rank with failed fits or failed held-out fits.
+fn warn_failures(plan: &Plan, collected: &Collected, evidence: &[Evidence], obs: &mut dyn Observer) {
     for s in &collected.ranks {
         if s.failed > 0 {
             obs.warn(&format!(
@@ -220,13 +265,6 @@ pub(super) fn build_results(
             penalty_hint(plan)
         ));
     }
-    let (n, p) = dataset.facts.shape;
-    Ok(Results {
-        collected,
-        decision,
-        missing,
-        missing_values: (dataset.facts.missing, n * p),
-    })
 }
 
 /// Whether the N x N consensus statistics fit in `[selection] consensus_max_mb`; warns why not.

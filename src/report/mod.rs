@@ -110,28 +110,22 @@ pub struct Merged<'a> {
 
 /// Writes every table, the memberships, and (last) results.h5 into the plan's output directory.
 pub fn write_results(merged: &Merged) -> Result<()> {
-    let Merged {
-        plan,
-        dataset,
-        zero,
-        collected: c,
-        decision,
-    } = *merged;
+    let (plan, c) = (merged.plan, merged.collected);
     let dir = &plan.out_dir;
-    write_tables(dir, c, decision)?;
-    let outputs: Vec<Option<RankOutputs>> = c.ranks.iter().map(|s| rank_outputs(s, zero)).collect();
+    write_tables(dir, c, merged.decision)?;
+    let outputs: Vec<Option<RankOutputs>> = c.ranks.iter().map(|s| rank_outputs(s, merged.zero)).collect();
     for (s, o) in c.ranks.iter().zip(&outputs) {
         if let Some(o) = o {
             let text = memberships_tsv(
                 &o.memberships,
                 &o.labels,
                 o.consensus_labels.as_deref(),
-                dataset.obs_names.as_deref(),
+                merged.dataset.obs_names.as_deref(),
             );
             write_atomic(&dir.join(crate::outdir::memberships_tsv(s.rank)), &text)?;
         }
     }
-    plots::write_plots(dir, &c.ranks, &outputs, decision, plan.loss)?;
+    plots::write_plots(dir, &c.ranks, &outputs, merged.decision, plan.loss)?;
     if let Some(shape) = plan.data.image_shape {
         write_components(dir, &c.ranks, (shape.height, shape.width))?;
     }
