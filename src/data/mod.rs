@@ -173,8 +173,9 @@ impl Format {
         self.info().name
     }
 
-    /// A file that is one matrix, without datasets inside (a text format, for now).
-    pub fn is_text(self) -> bool {
+    /// A file that is one matrix, without datasets, layers or name datasets inside (Matrix Market,
+    /// CSV, TSV), read by a reader of its own.
+    pub fn is_single_matrix(self) -> bool {
         matches!(self.info().reader, Reader::File { .. })
     }
 
