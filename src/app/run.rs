@@ -129,9 +129,9 @@ struct Prepared {
     threads: usize,
 }
 
-/// The checks before anything is written or fitted: options, output directory, data, memory,
-/// the stored manifest; then the directory is cleared (`--force`) or agreed with (the manifest
-/// written or checked), the warnings shown, and the records folder created.
+/// The checks before anything is written or fitted ([`check_start`], the data, the memory
+/// estimate, [`agree`] with the stored manifest); then [`announce`] the warnings and create the
+/// records folder.
 fn prepare(
     plan: &Plan,
     opts: &RunOptions,
@@ -139,6 +139,30 @@ fn prepare(
     cancel: &AtomicBool,
     out: &OutDir,
 ) -> Result<Prepared> {
+    check_start(plan, opts, out)?;
+    interrupt::set_phase(Phase::Loading);
+    interrupt::check(cancel)?;
+    // A run that fails here leaves no trace: `out` removes a directory it created when dropped.
+    let (dataset, zero, warnings) = read_checked(plan)?;
+    if let Some(check) = opts.check_data {
+        check(plan, &dataset)?;
+    }
+    memory::check(plan, &dataset, &zero)?;
+    interrupt::set_phase(Phase::Checking);
+    interrupt::check(cancel)?;
+    agree(plan, opts, &dataset, out)?;
+    let threads = announce(plan, opts, &warnings, obs)?;
+    Ok(Prepared {
+        fp: fingerprint(plan, &dataset.provenance.sha256),
+        dataset,
+        zero,
+        threads,
+    })
+}
+
+/// The options and the output directory, before the data is read: `--force` with a shard, a
+/// damaged manifest, a directory that holds results or cannot be written.
+fn check_start(plan: &Plan, opts: &RunOptions, out: &OutDir) -> Result<()> {
     if opts.force && opts.shard.is_some() {
         return Err(Error::Shard {
             source_name: "--force".into(),
@@ -152,25 +176,21 @@ fn prepare(
         // discarding every record, where deleting the manifest alone keeps them.
         manifest::read(&plan.out_dir)?;
     }
-    out.check_writable(opts.force)?;
-    interrupt::set_phase(Phase::Loading);
-    interrupt::check(cancel)?;
-    // A run that fails here leaves no trace: `out` removes a directory it created when dropped.
-    let (dataset, zero, warnings) = read_checked(plan)?;
-    if let Some(check) = opts.check_data {
-        check(plan, &dataset)?;
-    }
-    memory::check(plan, &dataset, &zero)?;
-    interrupt::set_phase(Phase::Checking);
-    interrupt::check(cancel)?;
-    let sha = dataset.provenance.sha256.clone();
+    out.check_writable(opts.force)
+}
+
+/// Agrees the output directory with this run: under `--force` the previous results go (every
+/// check has passed); otherwise a stored manifest must be of the same data, and the manifest is
+/// written or checked key by key.
+fn agree(plan: &Plan, opts: &RunOptions, dataset: &Dataset, out: &OutDir) -> Result<()> {
+    let sha = &dataset.provenance.sha256;
     // Under --force the stored manifest goes with the rest (even a damaged one).
     let stored_manifest = if opts.force {
         None
     } else {
         manifest::read(&plan.out_dir)?
     };
-    let this = manifest_of(plan, &sha);
+    let this = manifest_of(plan, sha);
     if opts.force {
         // Every check passed: the previous run's results go now, marker first, so nothing of it
         // can be taken for part of this run (or for a finished run if this one is interrupted).
@@ -191,8 +211,13 @@ fn prepare(
             });
         }
     }
-    manifest::write_or_check(&plan.out_dir, &this)?;
-    for w in &warnings {
+    manifest::write_or_check(&plan.out_dir, &this)
+}
+
+/// Shows the warnings of the checks and of the settings, creates the records folder and records
+/// a shard's count; returns the worker threads.
+fn announce(plan: &Plan, opts: &RunOptions, warnings: &[String], obs: &mut dyn Observer) -> Result<usize> {
+    for w in warnings {
         obs.warn(w);
     }
     let (threads, capped) = crate::limits::worker_threads(plan.threads.get());
@@ -213,12 +238,7 @@ fn prepare(
     if let Some(s) = opts.shard {
         record_shard_count(&plan.out_dir, s.count)?;
     }
-    Ok(Prepared {
-        fp: fingerprint(plan, &sha),
-        dataset,
-        zero,
-        threads,
-    })
+    Ok(threads)
 }
 
 /// This process's share of the grid and what of it is still to do.
