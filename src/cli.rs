@@ -100,6 +100,60 @@ enum Command {
     /// Compare NMF with PCA and vector quantization (k-means) at every rank: compare.tsv, and the
     /// three bases as images side by side when [data] image_shape is set.
     Compare(CompareArgs),
+    /// Score new observations against the components of a finished sweep without refitting (H
+    /// fixed, W solved): projection.h5 and memberships.tsv; --fix w solves new features instead.
+    Project(ProjectArgs),
+}
+
+/// Which factor `project` holds fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FixArg {
+    /// The components H: new observations get W (memberships).
+    H,
+    /// The memberships W: new features of the same observations get H (loadings).
+    W,
+}
+
+#[derive(Debug, Args)]
+struct ProjectArgs {
+    /// The output directory of a finished sweep (its results.h5 holds the model).
+    model_dir: PathBuf,
+    /// The new data file, in any input format.
+    data: PathBuf,
+    /// The matrix inside an HDF5 file (as [data] dataset).
+    #[arg(long, value_name = "D")]
+    dataset: Option<String>,
+    /// The file's format (as [data] format; default: detected).
+    #[arg(long, value_name = "F")]
+    format: Option<String>,
+    /// AnnData layer (as [data] layer).
+    #[arg(long, value_name = "L")]
+    layer: Option<String>,
+    /// The file stores observations as columns.
+    #[arg(long)]
+    transpose: bool,
+    /// 1-D dataset of the observations' names (HDF5; as [data] obs_names).
+    #[arg(long, value_name = "D")]
+    obs_names: Option<String>,
+    /// 1-D dataset of the features' names (HDF5; as [data] var_names): features are matched by
+    /// name when the training data had names too.
+    #[arg(long, value_name = "D")]
+    var_names: Option<String>,
+    /// The rank whose best fit is used (default: the sweep's chosen rank).
+    #[arg(long, value_name = "R")]
+    rank: Option<usize>,
+    /// The factor held fixed.
+    #[arg(long, value_enum, default_value = "h")]
+    fix: FixArg,
+    /// Output directory for projection.h5 and the table.
+    #[arg(long, value_name = "DIR", default_value = "projection")]
+    out: PathBuf,
+    /// Overwrite a previous projection in the output directory.
+    #[arg(long)]
+    force: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +259,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Merge(a)) => merge_cmd(a),
         Some(Command::Status(a)) => status_cmd(a),
         Some(Command::Compare(a)) => compare_cmd(a),
+        Some(Command::Project(a)) => project_cmd(a),
         None => sweep_cmd(cli.run),
     }
 }
@@ -402,6 +457,83 @@ fn status_text(
         let _ = writeln!(t, "missing: {}", app::describe_jobs(&missing, 20));
     }
     t
+}
+
+/// `project MODEL_DIR DATA`: every check and the solve first, then the output directory is
+/// opened and written.
+fn project_cmd(a: ProjectArgs) -> Result<()> {
+    use crate::app::project::{self, Fixed, ProjectOptions};
+    let mut data = project::data_spec(a.data, a.format.as_deref(), a.dataset, a.layer, a.transpose)?;
+    data.obs_names = a.obs_names;
+    data.var_names = a.var_names;
+    let opts = ProjectOptions {
+        model_dir: a.model_dir,
+        data,
+        rank: a.rank,
+        fix: match a.fix {
+            FixArg::H => Fixed::H,
+            FixArg::W => Fixed::W,
+        },
+        out: a.out,
+        force: a.force,
+    };
+    if opts.out.join(crate::outdir::PROJECTION_H5).exists() && !opts.force {
+        return Err(Error::OutputExists {
+            dir: opts.out.clone(),
+            found: crate::outdir::PROJECTION_H5.to_string(),
+        });
+    }
+    let (_, _, projected) = project::project(&opts)?;
+    let _lock = project::open_out(&opts)?;
+    report::projection::write_projection(&opts.out, opts.fix, &opts.data.path, &projected)?;
+    if !a.quiet {
+        let m = &projected.matching;
+        let rows = projected.row_loss.len();
+        let (what, table) = match opts.fix {
+            Fixed::H => ("observations", crate::outdir::PROJECTION_MEMBERSHIPS),
+            Fixed::W => ("features", crate::outdir::PROJECTION_LOADINGS),
+        };
+        let shared = if opts.fix == Fixed::H {
+            "features"
+        } else {
+            "observations"
+        };
+        if m.missing_count > 0 {
+            eprintln!(
+                "warning: {} of the model's {shared} are missing from the data ({:.1}% of the fixed factor's mass), \
+                 e.g. {}; the projection uses the {} found",
+                m.missing_count,
+                100.0 * m.missing_mass,
+                m.missing.join(", "),
+                m.matched
+            );
+        }
+        if m.extra_count > 0 {
+            eprintln!(
+                "warning: {} {shared} of the data are not in the model and are left out",
+                m.extra_count
+            );
+        }
+        if projected.unconverged > 0 {
+            eprintln!(
+                "warning: {} rows did not converge within {} sweeps",
+                projected.unconverged,
+                crate::nmf::project::MAX_SWEEPS
+            );
+        }
+        let mean = projected.explained.iter().filter(|v| v.is_finite()).sum::<f64>()
+            / projected.explained.iter().filter(|v| v.is_finite()).count().max(1) as f64;
+        println!(
+            "projected {rows} {what} onto rank {} ({} {shared} matched by {}); mean fraction explained {mean:.4}; \
+             {} and {table} in {}",
+            projected.rank,
+            m.matched,
+            m.by,
+            crate::outdir::PROJECTION_H5,
+            opts.out.display()
+        );
+    }
+    Ok(())
 }
 
 /// `compare CONFIG`: the sweep (run, resumed, or reused when finished), then NMF beside PCA and

@@ -52,6 +52,12 @@ fixed_names! {
     MANIFEST = "sweep-manifest.txt";
     /// `compare`'s table.
     COMPARE_TSV = "compare.tsv";
+    /// `project`'s results file.
+    PROJECTION_H5 = "projection.h5";
+    /// `project`'s memberships of new observations (H fixed).
+    PROJECTION_MEMBERSHIPS = "memberships.tsv";
+    /// `project`'s loadings of new features (W fixed).
+    PROJECTION_LOADINGS = "loadings.tsv";
 }
 
 /// A family of names: a stem, followed by a rank for per-rank files, and the extensions written.

@@ -6,6 +6,7 @@
 
 pub mod compare;
 pub mod merge;
+pub mod project;
 pub mod run;
 pub mod sweep_dir;
 

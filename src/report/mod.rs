@@ -9,6 +9,7 @@
 mod h5;
 pub mod montage;
 pub mod plots;
+pub mod projection;
 mod tables;
 
 pub use h5::write_results_h5;
