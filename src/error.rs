@@ -8,7 +8,8 @@
 //!   ceiling, a sweep whose memory estimate is above `[run] memory_limit_mb`, a rank impossible
 //!   for the data, a bad `--shard` or Slurm array environment, `--force` with a shard);
 //! - 3: bad input data (missing file or dataset, not a regular file, a declared size the file or
-//!   the memory limit cannot hold, wrong shape or type, negative/NaN/infinite entries; at
+//!   the memory limit cannot hold, wrong shape or type, negative/NaN/infinite entries, a bad
+//!   `[report] reference` catalogue; at
 //!   `merge`, data changed since the sweep ran);
 //! - 4: output directory problem (already holds results without `--force`, not writable, locked
 //!   by another process or on a file system without locks, holds an input under an output name or

@@ -104,6 +104,9 @@ families! {
     CONSENSUS = ("consensus_rank_", true, &[".png", ".svg"]);
     /// The memberships table of a rank.
     MEMBERSHIPS = ("memberships_rank_", true, &[".tsv"]);
+    /// A rank's components matched to the reference catalogue (`[report] reference`): the table
+    /// and the cosine heatmap.
+    REFERENCE = ("reference_rank_", true, &[".tsv", ".png", ".svg"]);
     /// The components of a rank as images (`image_shape`).
     COMPONENTS = ("components_rank_", true, &[".png", ".svg"]);
     /// `compare`'s figure of every rank.

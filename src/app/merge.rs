@@ -1,10 +1,10 @@
 //! `merge`: every output built from the stored records alone, reduced in (rank, kind, index)
 //! order, so a run merged from shards gives the same bits as a single process.
 
-use super::run::read_checked;
+use super::run::{CheckedData, read_checked};
 use super::sweep_dir::{describe_jobs, fingerprint, grid_of, grid_size, manifest_of, plan_of_dir, record_states};
 use crate::config::Plan;
-use crate::data::{Dataset, ZeroLines};
+use crate::data::{AlignedReference, Dataset, ZeroLines};
 use crate::error::{Error, Result};
 use crate::interrupt::{self, Phase};
 use crate::nmf::Loss;
@@ -40,7 +40,12 @@ pub fn merge(dir: &OutDir, allow_partial: bool, obs: &mut dyn Observer, cancel: 
     let (plan, stored) = plan_of_dir(out)?;
     interrupt::set_phase(Phase::Loading);
     interrupt::check(cancel)?;
-    let (dataset, zero, warnings) = read_checked(&plan)?;
+    let CheckedData {
+        dataset,
+        zero,
+        warnings,
+        reference,
+    } = read_checked(&plan)?;
     interrupt::set_phase(Phase::Merging);
     interrupt::check(cancel)?;
     let this = manifest_of(&plan, &dataset.provenance.sha256);
@@ -61,7 +66,7 @@ pub fn merge(dir: &OutDir, allow_partial: bool, obs: &mut dyn Observer, cancel: 
     for w in &warnings {
         obs.warn(w);
     }
-    build_results(&plan, &dataset, &zero, allow_partial, obs, cancel)
+    build_results(&plan, (&dataset, &zero, reference.as_ref()), allow_partial, obs, cancel)
 }
 
 /// "the penalties are set (model.l1_w = 1e300, ...): ... lower them (0: no penalty); else " when
@@ -85,15 +90,16 @@ fn penalty_hint(plan: &Plan) -> String {
 }
 
 /// Builds every output from the stored records, reduced in (rank, kind, index) order; refuses
-/// (listing them) when records are missing, unless `allow_partial`.
+/// (listing them) when records are missing, unless `allow_partial`. `data` is the data as read,
+/// its all-zero rows and columns, and the reference catalogue lined up with it.
 pub(super) fn build_results(
     plan: &Plan,
-    dataset: &Dataset,
-    zero: &ZeroLines,
+    data: (&Dataset, &ZeroLines, Option<&AlignedReference>),
     allow_partial: bool,
     obs: &mut dyn Observer,
     cancel: &AtomicBool,
 ) -> Result<Results> {
+    let (dataset, zero, reference) = data;
     let fp = fingerprint(plan, &dataset.provenance.sha256);
     let (grid, missing) = stored_grid(plan, &fp, allow_partial)?;
     let mut collected = collect(plan, dataset, zero, &fp, &grid, &missing, obs)?;
@@ -117,6 +123,7 @@ pub(super) fn build_results(
         plan,
         dataset,
         zero,
+        reference,
         collected: &collected,
         decision: &decision,
     })?;

@@ -6,7 +6,7 @@
 use super::merge::{Results, build_results};
 use super::sweep_dir::{describe_jobs, fingerprint, grid_of, manifest_of, record_shard_count, record_states};
 use crate::config::Plan;
-use crate::data::{self, Dataset, Matrix, ZeroLines};
+use crate::data::{self, AlignedReference, Dataset, Matrix, ZeroLines};
 use crate::error::{Error, Result};
 use crate::interrupt::{self, Phase};
 use crate::nmf::StopReason;
@@ -47,12 +47,29 @@ pub struct RunOptions {
     pub check_data: Option<fn(&Plan, &Dataset) -> Result<()>>,
 }
 
+/// The data of a plan as read and checked, with what goes with it.
+pub(super) struct CheckedData {
+    /// The data.
+    pub dataset: Dataset,
+    /// Its all-zero rows and columns.
+    pub zero: ZeroLines,
+    /// The warnings to show.
+    pub warnings: Vec<String>,
+    /// The reference catalogue lined up with the data's features (`[report] reference`).
+    pub reference: Option<AlignedReference>,
+}
+
 /// Reads the data of `plan` and runs every data-dependent check (rank bounds on the matrix as
-/// fitted, without its all-zero rows and columns); returns the warnings to show.
-pub(super) fn read_checked(plan: &Plan) -> Result<(Dataset, ZeroLines, Vec<String>)> {
+/// fitted, without its all-zero rows and columns), and reads the reference catalogue, if any,
+/// lined up with the data's features.
+pub(super) fn read_checked(plan: &Plan) -> Result<CheckedData> {
     let d = data::read(&plan.data)?;
     let (n, p) = d.facts.shape;
     plan.check_image_shape(p)?;
+    let reference = match &plan.reference {
+        Some(path) => Some(data::read_catalogue(path)?.align(d.var_names.as_deref(), p)?),
+        None => None,
+    };
     let zero = ZeroLines::find(&d.x);
     let (n_fit, p_fit) = (n - zero.zero_rows.len(), p - zero.zero_cols.len());
     let mut warnings = plan.check_ranks(n_fit, p_fit, !zero.is_empty())?;
@@ -76,7 +93,12 @@ pub(super) fn read_checked(plan: &Plan) -> Result<(Dataset, ZeroLines, Vec<Strin
             100.0 * missing as f64 / (n * p) as f64
         ));
     }
-    Ok((d, zero, warnings))
+    Ok(CheckedData {
+        dataset: d,
+        zero,
+        warnings,
+        reference,
+    })
 }
 
 /// Runs the sweep of `plan` (or one shard of it). Stops early, with [`Error::Incomplete`], when
@@ -112,7 +134,8 @@ pub fn execute(
         None => {
             interrupt::set_phase(Phase::Merging);
             interrupt::check(cancel)?;
-            build_results(plan, &prep.dataset, &prep.zero, false, obs, cancel).map(Outcome::Merged)
+            let data = (&prep.dataset, &prep.zero, prep.reference.as_ref());
+            build_results(plan, data, false, obs, cancel).map(Outcome::Merged)
         }
     }
 }
@@ -123,6 +146,8 @@ struct Prepared {
     dataset: Dataset,
     /// Its all-zero rows and columns, left out of the fits.
     zero: ZeroLines,
+    /// The reference catalogue, lined up with the data's features.
+    reference: Option<AlignedReference>,
     /// The fingerprint of the plan on this data.
     fp: [u8; 32],
     /// Worker threads.
@@ -143,7 +168,12 @@ fn prepare(
     interrupt::set_phase(Phase::Loading);
     interrupt::check(cancel)?;
     // A run that fails here leaves no trace: `out` removes a directory it created when dropped.
-    let (dataset, zero, warnings) = read_checked(plan)?;
+    let CheckedData {
+        dataset,
+        zero,
+        warnings,
+        reference,
+    } = read_checked(plan)?;
     if let Some(check) = opts.check_data {
         check(plan, &dataset)?;
     }
@@ -156,6 +186,7 @@ fn prepare(
         fp: fingerprint(plan, &dataset.provenance.sha256),
         dataset,
         zero,
+        reference,
         threads,
     })
 }

@@ -103,10 +103,14 @@ pub fn open_for_run(plan: &Plan, command: &str, shard: Option<Shard>) -> Result<
 
 /// The files a run reads, by the key that names them.
 fn inputs_of(plan: &Plan) -> Vec<(&str, &Path)> {
-    vec![
+    let mut inputs = vec![
         ("[data] path", plan.data.path.as_path()),
         ("config file", plan.config_path.as_path()),
-    ]
+    ];
+    if let Some(r) = &plan.reference {
+        inputs.push(("[report] reference", r.as_path()));
+    }
+    inputs
 }
 
 /// Opens (exclusively) the output directory of a finished or sharded sweep for `merge`: it must

@@ -7,6 +7,7 @@
 mod ceilings;
 mod check_data;
 mod check_model;
+mod check_report;
 mod check_run;
 mod check_selection;
 mod check_stop;

@@ -27,6 +27,17 @@ pub struct RawConfig {
     /// `[selection]`: rank-selection statistics and rule.
     #[serde(default)]
     pub selection: RawSelection,
+    /// `[report]`: extra outputs (matching a reference catalogue).
+    #[serde(default)]
+    pub report: RawReport,
+}
+
+/// `[report]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    /// Reference catalogue (TSV: features x signatures), relative to the config file's folder.
+    pub reference: Option<Spanned<String>>,
 }
 
 /// `[selection]`.

@@ -63,7 +63,7 @@ impl Plan {
         if let Convergence::Assignment { checks } = stop.rule {
             stop_attrs.push(("stationary_checks", count(checks.get())));
         }
-        vec![
+        let mut all = vec![
             setting("data_path", data.path.display().to_string(), Sweep, vec![]),
             setting("data_dataset", data.dataset.clone(), Sweep, vec![]),
             setting("transpose", data.transpose.to_string(), Sweep, vec![]),
@@ -152,7 +152,18 @@ impl Plan {
             ),
             setting("consensus_max_mb", sel.consensus_max_mb.to_string(), Sweep, vec![]),
             setting("config_path", self.config_path.display().to_string(), Sweep, vec![]),
-        ]
+        ];
+        // Only when set, so that a sweep without it records exactly what it did before.
+        if let Some(r) = &self.reference {
+            let path = r.display().to_string();
+            all.push(setting(
+                "reference",
+                path.clone(),
+                Sweep,
+                vec![("reference", Text(path))],
+            ));
+        }
+        all
     }
 
     /// The text the records' fingerprint hashes: program version, the data's checksum, and every

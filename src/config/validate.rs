@@ -76,6 +76,9 @@ pub struct Plan {
     pub threads: NonZeroUsize,
     /// Rank-selection settings.
     pub selection: SelectionSpec,
+    /// `[report] reference`: the reference catalogue the components are matched to (None: no
+    /// matching).
+    pub reference: Option<PathBuf>,
 }
 
 /// Reads and checks the config file at `path`.
@@ -305,7 +308,7 @@ impl Checker<'_> {
 
     /// Every check, section by section, in this order (the first fault found is the one reported):
     /// the ceilings across sections, then `[data]`, `[model]`, `[sweep]`, `[stop]`, `[output]`,
-    /// `[run]` and `[selection]`.
+    /// `[run]`, `[selection]` and `[report]`.
     fn plan(&self, raw: RawConfig, ov: &Overrides) -> Result<Plan> {
         let memory_limit_mb = self.ceilings(&raw, ov)?;
         let data = self.data(raw.data, memory_limit_mb)?;
@@ -326,7 +329,9 @@ impl Checker<'_> {
         let out_dir = self.out_dir(raw.output, ov)?;
         let threads = self.threads(&raw.run, ov)?;
         let selection = self.selection(raw.selection)?;
+        let reference = self.report(raw.report)?;
         Ok(Plan {
+            reference,
             selection,
             config_path: self.path.to_path_buf(),
             config_text: self.text.to_string(),

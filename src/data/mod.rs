@@ -6,6 +6,7 @@
 //! `transpose = true` (a 10x file stores cells as columns, and is read with cells as rows unless
 //! `transpose = true`).
 
+mod catalogue;
 mod check;
 mod delimited;
 mod detect;
@@ -15,6 +16,7 @@ mod spec;
 mod text;
 mod zero_lines;
 
+pub use catalogue::{AlignedReference, Catalogue, MIN_FEATURES_FOUND, read_catalogue};
 pub use zero_lines::ZeroLines;
 
 use crate::error::{Error, Result};

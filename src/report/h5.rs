@@ -2,13 +2,16 @@
 //! objectives and the rank's statistics as attributes, and the per-observation outputs
 //! (memberships, labels, consensus); `fits`, `heldout_fits`, `null_fits` groups with one column
 //! dataset per table column; the config text, program version, input provenance, effective
-//! settings and the rank decision as root attributes.
+//! settings and the rank decision as root attributes. With `[report] reference`: the signature
+//! names (`reference_signatures`), and per rank `reference_cosine` (r x s) and `reference_match`
+//! (the matched signature of each component, -1 when unmatched).
 
 use super::{Merged, RankOutputs, commit, partial_path};
 use crate::config::AttrValue;
 use crate::error::{Error, Result};
 use crate::rankstat::Cell;
 use crate::record::{FitRecord, JobKind};
+use crate::stats::ReferenceMatch;
 use hdf5::types::VarLenUnicode;
 use hdf5::{H5Type, Location};
 use ndarray::Array1;
@@ -46,10 +49,16 @@ fn names(file: &hdf5::File, name: &str, values: &[String]) -> hdf5::Result<()> {
     column(file, name, values.iter().map(|s| text(s)).collect())
 }
 
-/// Writes results.h5 at `path` (via a temporary file renamed into place).
-pub fn write_results_h5(path: &Path, merged: &Merged, outputs: &[Option<RankOutputs>]) -> Result<()> {
+/// Writes results.h5 at `path` (via a temporary file renamed into place). `matches[i]` is the
+/// reference matching of rank i (empty without `[report] reference`).
+pub fn write_results_h5(
+    path: &Path,
+    merged: &Merged,
+    outputs: &[Option<RankOutputs>],
+    matches: &[Option<ReferenceMatch>],
+) -> Result<()> {
     let tmp = partial_path(path);
-    write(&tmp, merged, outputs).map_err(|e| Error::hdf5(format!("cannot write {}", tmp.display()), e))?;
+    write(&tmp, merged, outputs, matches).map_err(|e| Error::hdf5(format!("cannot write {}", tmp.display()), e))?;
     commit(path)
 }
 
@@ -87,11 +96,17 @@ fn fit_columns<'a>(
     column(&g, "seconds", records.map(|r| r.seconds).collect())
 }
 
-fn write(tmp: &Path, merged: &Merged, outputs: &[Option<RankOutputs>]) -> hdf5::Result<()> {
+fn write(
+    tmp: &Path,
+    merged: &Merged,
+    outputs: &[Option<RankOutputs>],
+    matches: &[Option<ReferenceMatch>],
+) -> hdf5::Result<()> {
     let Merged {
         plan,
         dataset,
         zero,
+        reference,
         collected: c,
         decision,
     } = *merged;
@@ -174,9 +189,31 @@ fn write(tmp: &Path, merged: &Merged, outputs: &[Option<RankOutputs>]) -> hdf5::
     if let Some(n) = &dataset.var_names {
         names(&file, "var_names", n)?;
     }
+    if let Some(r) = reference {
+        names(&file, "reference_signatures", &r.signatures)?;
+        attr(&file, "reference_features_used", &(r.columns.len() as u64))?;
+        attr(&file, "reference_features", &(r.catalogue_features as u64))?;
+        attr_str(
+            &file,
+            "reference_features_matched_by",
+            if r.by_name { "name" } else { "position" },
+        )?;
+    }
 
-    for (s, o) in c.ranks.iter().zip(outputs) {
+    for (i, (s, o)) in c.ranks.iter().zip(outputs).enumerate() {
         let g = file.create_group(&format!("rank_{}", s.rank))?;
+        if let Some(Some(m)) = matches.get(i) {
+            // Cosine of each component with each signature (r x s), and the signature (0-based,
+            // in reference_signatures) matched one-to-one to each component, -1 when unmatched.
+            g.new_dataset_builder()
+                .with_data(&m.cosine)
+                .create("reference_cosine")?;
+            column(
+                &g,
+                "reference_match",
+                m.assigned.iter().map(|a| a.map_or(-1, |j| j as i64)).collect(),
+            )?;
+        }
         attr(&g, "fits", &(s.fits as u64))?;
         attr(&g, "converged", &(s.converged as u64))?;
         attr(&g, "max_iter_fits", &(s.max_iter as u64))?;

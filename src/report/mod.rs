@@ -1,6 +1,7 @@
 //! Results on disk and on the terminal: fits.tsv, heldout.tsv, null_fits.tsv, summary.tsv,
 //! memberships_rank_<r>.tsv, selection.txt, plots (rank_selection and consensus_rank_<r>, PNG
-//! and SVG; components_rank_<r> when observations are images), results.h5, and the summary table.
+//! and SVG; components_rank_<r> when observations are images), reference_rank_<r>.tsv/.png/.svg
+//! with `[report] reference`, results.h5, and the summary table.
 //!
 //! Every file is written under a temporary name, synced, then renamed into place; results.h5 is
 //! renamed last, so its presence means the run finished. The output directory is checked (and
@@ -10,13 +11,15 @@ mod h5;
 pub mod montage;
 pub mod plots;
 pub mod projection;
+mod reference;
 mod tables;
 
 pub use h5::write_results_h5;
+pub use reference::{matches, reference_tsv, write_reference};
 pub use tables::{decision_text, fits_tsv, heldout_tsv, memberships_tsv, summary_table, summary_tsv};
 
 use crate::config::Plan;
-use crate::data::{Dataset, ZeroLines};
+use crate::data::{AlignedReference, Dataset, ZeroLines};
 use crate::error::Result;
 use crate::record::{Collected, JobKind, RankSummary};
 use crate::stats::{Decision, hard_labels};
@@ -103,6 +106,8 @@ pub struct Merged<'a> {
     pub dataset: &'a Dataset,
     /// Its all-zero rows and columns, restored as zeros in the outputs.
     pub zero: &'a ZeroLines,
+    /// The reference catalogue the components are matched to (`[report] reference`).
+    pub reference: Option<&'a AlignedReference>,
     /// The records and per-rank results.
     pub collected: &'a Collected,
     /// The rank decision.
@@ -130,7 +135,15 @@ pub fn write_results(merged: &Merged) -> Result<()> {
     if let Some(shape) = plan.data.image_shape {
         write_components(dir, &c.ranks, (shape.height, shape.width))?;
     }
-    write_results_h5(&dir.join(crate::outdir::RESULTS_H5), merged, &outputs)
+    let matched = match merged.reference {
+        Some(reference) => {
+            let m = matches(&c.ranks, reference);
+            write_reference(dir, &c.ranks, &m, reference)?;
+            m
+        }
+        None => Vec::new(),
+    };
+    write_results_h5(&dir.join(crate::outdir::RESULTS_H5), merged, &outputs, &matched)
 }
 
 /// Writes components_rank_<r>.png / .svg for every rank with a best fit: the rows of its H drawn

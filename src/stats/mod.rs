@@ -6,11 +6,13 @@
 
 pub mod consensus;
 pub mod heldout;
+pub mod reference;
 pub mod select;
 pub mod stability;
 
 pub use consensus::{ConsensusAccumulator, ConsensusStats, hard_labels};
 pub use heldout::{HeldoutAccumulator, HeldoutScore};
+pub use reference::{ReferenceMatch, assign_max, match_reference};
 pub use select::{Decision, Evidence, Rule, decide, decide_all};
 pub use stability::{StabilityAccumulator, StabilityStats};
 

@@ -10,8 +10,6 @@
 //! Memory is O(r·p) whatever the number of restarts.
 
 use ndarray::{Array2, ArrayView2};
-use pathfinding::kuhn_munkres::kuhn_munkres;
-use pathfinding::matrix::Matrix;
 
 /// Rows centered and scaled to unit norm (so a dot product is a Pearson correlation); a constant
 /// row becomes 0.
@@ -34,10 +32,11 @@ pub fn standardize_rows(h: ArrayView2<f64>) -> Array2<f64> {
 /// `assign[k]` = reference row of z's row k, and the correlation of each matched pair.
 pub fn match_components(reference: &Array2<f64>, z: &Array2<f64>) -> (Vec<usize>, Vec<f64>) {
     let corr = z.dot(&reference.t()); // r x r
-    let r = corr.nrows();
-    // Integer weights for Kuhn–Munkres; 1e-9 resolution on correlations in [-1, 1].
-    let weights = Matrix::from_fn(r, r, |(i, j)| (corr[[i, j]] * 1e9).round() as i64);
-    let (_, assign) = kuhn_munkres(&weights);
+    // Square: every row is assigned.
+    let assign: Vec<usize> = super::reference::assign_max(&corr)
+        .into_iter()
+        .map(|c| c.unwrap_or(0))
+        .collect();
     let matched = assign.iter().enumerate().map(|(k, &c)| corr[[k, c]]).collect();
     (assign, matched)
 }

@@ -163,7 +163,7 @@ fn block_average(c: &Array2<f64>, order: &[usize], max_cells: usize) -> Cells {
 }
 
 /// The colour of consensus level `q` / 255: white at 0 to dark blue at 1.
-fn blue(q: u8) -> RGBColor {
+pub(super) fn blue(q: u8) -> RGBColor {
     let t = f64::from(q) / 255.0 * (BLUES.len() - 1) as f64;
     let k = (t.floor() as usize).min(BLUES.len() - 2);
     let f = t - k as f64;

@@ -9,15 +9,18 @@
 //! - `selection`: the rank-selection figure and its grid of panels;
 //! - `panel`: one panel of it (a statistic over the ranks) and how it is drawn;
 //! - the panels themselves come from the rank statistics (`crate::rankstat::panels`);
-//! - `heatmap`: the consensus heatmaps.
+//! - `heatmap`: the consensus heatmaps;
+//! - `reference`: the heatmap of a rank's components against a reference catalogue.
 
 mod axes;
 mod figure;
 mod heatmap;
 mod panel;
+mod reference;
 mod selection;
 
 pub(super) use figure::{Figure, de, ensure_font, text, title_band, write_figure};
+pub(super) use reference::ReferenceHeatmap;
 
 use super::RankOutputs;
 use crate::error::Result;
