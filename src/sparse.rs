@@ -240,6 +240,14 @@ impl Csr {
         &self.data
     }
 
+    /// Replaces every stored value v by `f(v)`, in storage order (row by row, columns ascending).
+    pub fn map_values(&mut self, f: impl FnMut(f64) -> f64) {
+        let mut f = f;
+        for v in &mut self.data {
+            *v = f(*v);
+        }
+    }
+
     /// Keeps the stored entries for which `keep(i, j, value)` is true and drops the rest.
     pub fn retain(&mut self, mut keep: impl FnMut(usize, usize, f64) -> bool) {
         let mut at = 0;

@@ -1,9 +1,10 @@
-//! `[sweep]`: the ranks, the restarts per rank and the master seed.
+//! `[sweep]`: the ranks, the restarts per rank, the master seed and what each restart fits.
 
 use super::checked::{BadRanks, Ranks};
 use super::raw::RawSweep;
 use super::validate::Checker;
 use crate::error::Result;
+use crate::nmf::Resample;
 use std::num::NonZeroUsize;
 use toml::Spanned;
 
@@ -20,6 +21,8 @@ pub(super) struct Sweep {
     pub restarts: NonZeroUsize,
     /// Master seed of every random stream.
     pub seed: u64,
+    /// What each restart fits.
+    pub resample: Resample,
 }
 
 impl Checker<'_> {
@@ -57,7 +60,15 @@ impl Checker<'_> {
             |s| u64::try_from(s).ok(),
             |s| format!("must be a non-negative integer (got {s})"),
         )?;
+        let resample = self.choice(
+            "sweep.resample",
+            sweep.resample.as_ref(),
+            &Resample::ALL,
+            Resample::None,
+            " (\"poisson\" fits each restart to a Poisson draw of X)",
+        )?;
         Ok(Sweep {
+            resample,
             ranks_line: self.line(&ranks_s),
             ranks,
             restarts,

@@ -10,7 +10,7 @@ use super::raw::RawConfig;
 use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use crate::nmf::init::Init;
-use crate::nmf::{Loss, Penalty, Precision, Solver, StopRule};
+use crate::nmf::{Loss, Penalty, Precision, Resample, Solver, StopRule};
 use crate::stats::select::Rule;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -68,6 +68,8 @@ pub struct Plan {
     pub restarts: NonZeroUsize,
     /// Master seed of every random stream.
     pub seed: u64,
+    /// What each restart fits: X, or a resampled copy of its own.
+    pub resample: Resample,
     /// When a fit stops.
     pub stop: StopRule,
     /// Output directory.
@@ -321,6 +323,7 @@ impl Checker<'_> {
             ranks_line,
             restarts,
             seed,
+            resample,
         } = self.sweep(raw.sweep)?;
         let stop = self.stop(raw.stop)?;
         let out_dir = self.out_dir(raw.output, ov)?;
@@ -340,6 +343,7 @@ impl Checker<'_> {
             ranks_line,
             restarts,
             seed,
+            resample,
             stop,
             out_dir,
             threads,
@@ -493,12 +497,35 @@ threads = 2
         let m = message(&GOOD.replace("restarts = 5", "restart = 5"));
         assert_eq!(
             m,
-            "/cfg/c.toml:9: unknown key `restart` in [sweep]; did you mean `restarts`? (valid keys: ranks, restarts, seed)"
+            "/cfg/c.toml:9: unknown key `restart` in [sweep]; did you mean `restarts`? (valid keys: ranks, restarts, seed, resample)"
         );
         let m = message(&GOOD.replace("[model]", "[modle]"));
         assert!(
             m.starts_with("/cfg/c.toml:5: unknown key `modle`; did you mean `model`?"),
             "{m}"
+        );
+    }
+
+    #[test]
+    fn unknown_resample_value_lists_the_accepted_ones() {
+        let m = message(&GOOD.replace("restarts = 5", "restarts = 5\nresample = \"bootstrap\""));
+        assert_eq!(
+            m,
+            "/cfg/c.toml:10: sweep.resample: unknown value \"bootstrap\"; valid values: \"none\", \"poisson\" \
+             (\"poisson\" fits each restart to a Poisson draw of X)"
+        );
+        let p = parse(
+            &GOOD.replace("restarts = 5", "restarts = 5\nresample = \"poisson\""),
+            Path::new("/cfg/c.toml"),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(p.resample, Resample::Poisson);
+        assert_eq!(
+            parse(GOOD, Path::new("/cfg/c.toml"), &Overrides::default())
+                .unwrap()
+                .resample,
+            Resample::None
         );
     }
 
