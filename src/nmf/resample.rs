@@ -26,6 +26,20 @@ named_enum! {
 /// own stream): `fit_seed(master ^ kind stream ^ RESAMPLE_STREAM, rank, index)`.
 pub const RESAMPLE_STREAM: u64 = 0x5245_5341_4D50_4C45; // "RESAMPLE"
 
+/// The least value of a factor entry fitted to a resampled copy (HALS's floor): see
+/// [`floor_factors`].
+pub const FACTOR_FLOOR: f64 = 1e-16;
+
+/// Raises every entry of W and H below [`FACTOR_FLOOR`] to it. A line of X with small values can
+/// draw all zeros in a copy; the fit then gives it zero factors (its best value there), a model
+/// of 0 where the original X is positive, and an infinite KL on the original X for a fit that
+/// is otherwise good. Floored, the model stays positive and the restart is judged on the
+/// original X with a finite (and, for such lines, large) objective.
+pub fn floor_factors(w: &mut Array2<f64>, h: &mut Array2<f64>) {
+    w.mapv_inplace(|v| v.max(FACTOR_FLOOR));
+    h.mapv_inplace(|v| v.max(FACTOR_FLOOR));
+}
+
 /// One Poisson draw with mean `x` ≥ 0 (0 for x = 0). Above rand_distr's largest mean
 /// (`Poisson::MAX_LAMBDA`, about 1.8e19) the normal approximation N(x, x) is drawn instead: at
 /// such means the two agree to far below the resolution of an f64.
@@ -142,5 +156,19 @@ mod tests {
             panic!("dense")
         };
         assert_eq!(c.to_dense(), dense);
+    }
+
+    #[test]
+    fn floored_factors_give_a_positive_model() {
+        let mut w = array![[0.0, 2.0], [0.0, 0.0]];
+        let mut h = array![[0.0, 1.0, 1e-20], [3.0, 0.0, 0.5]];
+        floor_factors(&mut w, &mut h);
+        assert!(w.dot(&h).iter().all(|&v| v > 0.0));
+        assert_eq!(
+            (w[[0, 1]], h[[1, 0]], h[[1, 2]]),
+            (2.0, 3.0, 0.5),
+            "larger entries keep their value"
+        );
+        assert_eq!(h[[0, 2]], FACTOR_FLOOR);
     }
 }

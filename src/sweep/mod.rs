@@ -240,7 +240,9 @@ fn resampled_for(data: &SweepData, s: &FitSettings, job: &Job, x: &FitMatrix) ->
 ///
 /// With `[sweep] resample`, a restart fits its own resampled copy of X (made here, so one extra
 /// X per running fit), from the same start as without resampling; its objectives are then those
-/// of its (W, H) on the original X, so the best fit is chosen on the data, not on a copy.
+/// of its (W, H) on the original X, so the best fit is chosen on the data, not on a copy (the
+/// factors floored first, [`resample::floor_factors`], so that a line which drew all zeros in
+/// the copy does not make that objective infinite).
 pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, inner_parallel: bool, cancel: &AtomicBool) -> StoredFit {
     let t0 = Instant::now();
     let heldout_data;
@@ -272,6 +274,7 @@ pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, inner_parallel: bool
     if let Some(copy) = copy {
         drop(copy);
         if out.stop != StopReason::NonFinite {
+            resample::floor_factors(&mut out.w, &mut out.h);
             let mut scratch = matrix.objective_scratch(job.rank);
             let mut o = objectives_of(matrix, out.w.view(), out.h.view(), &mut scratch);
             o.penalty = s.penalty.value(out.w.view(), out.h.view());
