@@ -6,6 +6,7 @@ pub mod fit;
 pub mod init;
 pub mod loss;
 pub mod mask;
+pub mod project;
 pub mod resample;
 pub mod update;
 
