@@ -104,14 +104,27 @@ fn summary_column(out: &Path, name: &str) -> Vec<(usize, f64)> {
 }
 
 #[test]
-fn resampled_sweep_is_the_same_with_any_threads_or_shards() {
+fn poisson_sweep_is_the_same_with_any_threads_or_shards() {
+    same_with_any_threads_or_shards("poisson");
+}
+
+#[test]
+fn bootstrap_sweep_is_the_same_with_any_threads_or_shards() {
+    same_with_any_threads_or_shards("bootstrap");
+}
+
+/// A sweep with `resample = how` gives the same results with 1 or 2 threads and as 2 shards
+/// merged; results.h5 records the setting; held-out fits do not resample.
+fn same_with_any_threads_or_shards(how: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     simulate(dir, 60, 40, 3, 5);
     // Every kind of job: restarts and null restarts resample, held-out fits do not.
-    let body = "[data]\npath = \"X.h5\"\ndataset = \"X\"\n[sweep]\nranks = [2, 3]\nrestarts = 4\nseed = 3\n\
-                resample = \"poisson\"\n[stop]\nmax_iter = 200\n[selection]\nheldout_repeats = 1\nnull_restarts = 1\n";
-    let cfg = write(dir, "c.toml", body);
+    let body = format!(
+        "[data]\npath = \"X.h5\"\ndataset = \"X\"\n[sweep]\nranks = [2, 3]\nrestarts = 4\nseed = 3\n\
+         resample = \"{how}\"\n[stop]\nmax_iter = 200\n[selection]\nheldout_repeats = 1\nnull_restarts = 1\n"
+    );
+    let cfg = write(dir, "c.toml", &body);
     let one = dir.join("one");
     ok(&run(&cfg, &one, &["--threads", "1"]));
     let two = dir.join("two");
@@ -131,8 +144,8 @@ fn resampled_sweep_is_the_same_with_any_threads_or_shards() {
         .unwrap()
         .read_scalar::<hdf5::types::VarLenUnicode>()
         .unwrap();
-    assert_eq!(r.as_str(), "poisson");
-    let plain_cfg = write(dir, "plain.toml", &body.replace("resample = \"poisson\"\n", ""));
+    assert_eq!(r.as_str(), how);
+    let plain_cfg = write(dir, "plain.toml", &body.replace(&format!("resample = \"{how}\"\n"), ""));
     let plain = dir.join("plain");
     ok(&run(&plain_cfg, &plain, &[]));
     assert!(
@@ -165,29 +178,35 @@ fn resampling_lowers_the_stability_of_an_over_split_rank_only() {
     let body = "[data]\npath = \"X.h5\"\ndataset = \"X\"\n[sweep]\nranks = [4, 6]\nrestarts = 12\nseed = 2\n\
                 [selection]\nrule = \"cophenetic\"\nheldout_repeats = 0\n";
     let plain_cfg = write(dir, "plain.toml", body);
-    let res_cfg = write(
-        dir,
-        "res.toml",
-        &body.replace("seed = 2\n", "seed = 2\nresample = \"poisson\"\n"),
-    );
-    let (plain, res) = (dir.join("plain"), dir.join("res"));
+    let plain = dir.join("plain");
     ok(&run(&plain_cfg, &plain, &[]));
-    ok(&run(&res_cfg, &res, &[]));
-    let (p, r) = (summary_column(&plain, "stability"), summary_column(&res, "stability"));
-    eprintln!("stability without resampling {p:?}, with Poisson resampling {r:?}");
-    assert_eq!((p[0].0, p[1].0, r[0].0, r[1].0), (4, 6, 4, 6));
-    // The planted rank stays stable under noise...
-    assert!(p[0].1 > 0.99 && r[0].1 > 0.99, "{p:?} {r:?}");
-    // ...the over-split rank's extra components do not: they follow the noise.
-    assert!(r[1].1 < p[1].1 - 0.03, "{p:?} {r:?}");
-    // The best fit is judged on the original X: its KL is that of the data, not of a copy
-    // (a copy's KL at rank 4 would be about twice as large, the noise counted twice).
+    let p = summary_column(&plain, "stability");
     let kl = |o: &Path| summary_column(o, "kl")[0].1;
-    assert!(kl(&res) < 1.1 * kl(&plain), "{} vs {}", kl(&res), kl(&plain));
+    assert_eq!((p[0].0, p[1].0), (4, 6));
+    for how in ["poisson", "bootstrap"] {
+        let cfg = write(
+            dir,
+            &format!("{how}.toml"),
+            &body.replace("seed = 2\n", &format!("seed = 2\nresample = \"{how}\"\n")),
+        );
+        let res = dir.join(how);
+        ok(&run(&cfg, &res, &[]));
+        let r = summary_column(&res, "stability");
+        eprintln!("stability without resampling {p:?}, with resample = {how}: {r:?}");
+        assert_eq!((r[0].0, r[1].0), (4, 6));
+        // The planted rank stays stable under noise...
+        assert!(p[0].1 > 0.99 && r[0].1 > 0.99, "{how}: {p:?} {r:?}");
+        // ...the over-split rank's extra components do not: they follow the noise.
+        assert!(r[1].1 < p[1].1 - 0.03, "{how}: {p:?} {r:?}");
+        // The best fit is judged on the original X, with a W for X's own observations (a
+        // bootstrap W left in the sample's row order would fit X far worse), and its KL is that
+        // of the data, not of a copy (about twice as large at rank 4: the noise counted twice).
+        assert!(kl(&res) < 1.1 * kl(&plain), "{how}: {} vs {}", kl(&res), kl(&plain));
+    }
 }
 
 #[test]
-fn poisson_resampling_accepts_non_integer_dense_and_sparse_data() {
+fn resampling_accepts_non_integer_dense_and_sparse_data() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (n, p) = (30, 20);
@@ -213,23 +232,26 @@ fn poisson_resampling_accepts_non_integer_dense_and_sparse_data() {
         entries.join("\n")
     );
     write(dir, "x.mtx", &mtx);
-    for file in ["x.csv", "x.mtx"] {
+    for (file, how) in [("x.csv", "poisson"), ("x.mtx", "poisson"), ("x.mtx", "bootstrap")] {
         let cfg = write(
             dir,
             "c.toml",
             &format!(
-                "[data]\npath = \"{file}\"\n[sweep]\nranks = [2, 3]\nrestarts = 3\nresample = \"poisson\"\n\
+                "[data]\npath = \"{file}\"\n[sweep]\nranks = [2, 3]\nrestarts = 3\nresample = \"{how}\"\n\
                  [stop]\nmax_iter = 100\n[selection]\nheldout_repeats = 1\n"
             ),
         );
-        let out = dir.join(format!("out-{file}"));
+        let out = dir.join(format!("out-{file}-{how}"));
         ok(&run(&cfg, &out, &[]));
         let kl = summary_column(&out, "kl");
-        assert!(kl.iter().all(|(_, v)| v.is_finite() && *v > 0.0), "{file}: {kl:?}");
+        assert!(
+            kl.iter().all(|(_, v)| v.is_finite() && *v > 0.0),
+            "{file} {how}: {kl:?}"
+        );
         // Every restart is judged on the original X with a finite objective, even where a
         // line of small values drew all zeros in its copy.
         let fits = std::fs::read_to_string(out.join("fits.tsv")).unwrap();
-        assert!(!fits.contains("\tNA\t"), "{file}: {fits}");
+        assert!(!fits.contains("\tNA\t"), "{file} {how}: {fits}");
     }
 }
 
@@ -247,8 +269,9 @@ fn an_unknown_resample_value_is_a_config_error_naming_the_accepted_ones() {
     assert_eq!(
         text(&o.stderr),
         format!(
-            "error: {}:6: sweep.resample: unknown value \"jackknife\"; valid values: \"none\", \"poisson\" \
-             (\"poisson\" fits each restart to a Poisson draw of X)\n",
+            "error: {}:6: sweep.resample: unknown value \"jackknife\"; valid values: \"none\", \"poisson\", \
+             \"bootstrap\" (\"poisson\" fits each restart to a Poisson draw of X, \"bootstrap\" to a sample of \
+             its rows)\n",
             cfg.display()
         )
     );

@@ -23,6 +23,8 @@ pub(super) struct Sweep {
     pub seed: u64,
     /// What each restart fits.
     pub resample: Resample,
+    /// Line of `sweep.resample` (0 when left out).
+    pub resample_line: usize,
 }
 
 impl Checker<'_> {
@@ -65,10 +67,11 @@ impl Checker<'_> {
             sweep.resample.as_ref(),
             &Resample::ALL,
             Resample::None,
-            " (\"poisson\" fits each restart to a Poisson draw of X)",
+            " (\"poisson\" fits each restart to a Poisson draw of X, \"bootstrap\" to a sample of its rows)",
         )?;
         Ok(Sweep {
             resample,
+            resample_line: sweep.resample.as_ref().map_or(0, |s| self.line(s)),
             ranks_line: self.line(&ranks_s),
             ranks,
             restarts,

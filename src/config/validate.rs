@@ -324,7 +324,19 @@ impl Checker<'_> {
             restarts,
             seed,
             resample,
+            resample_line,
         } = self.sweep(raw.sweep)?;
+        if resample == Resample::Bootstrap && (data.nan_is_missing || data.mask.is_some()) {
+            return Err(Error::ConfigValue {
+                path: self.path.to_path_buf(),
+                line: resample_line,
+                key: "sweep.resample".into(),
+                message: "\"bootstrap\" cannot be combined with missing values ([data] missing = \"nan\" or mask): \
+                          the rows of a sample would carry their missing entries; use resample = \"poisson\" or \
+                          leave out the missing values"
+                    .into(),
+            });
+        }
         let stop = self.stop(raw.stop)?;
         let out_dir = self.out_dir(raw.output, ov)?;
         let threads = self.threads(&raw.run, ov)?;
@@ -508,11 +520,11 @@ threads = 2
 
     #[test]
     fn unknown_resample_value_lists_the_accepted_ones() {
-        let m = message(&GOOD.replace("restarts = 5", "restarts = 5\nresample = \"bootstrap\""));
+        let m = message(&GOOD.replace("restarts = 5", "restarts = 5\nresample = \"jackknife\""));
         assert_eq!(
             m,
-            "/cfg/c.toml:10: sweep.resample: unknown value \"bootstrap\"; valid values: \"none\", \"poisson\" \
-             (\"poisson\" fits each restart to a Poisson draw of X)"
+            "/cfg/c.toml:10: sweep.resample: unknown value \"jackknife\"; valid values: \"none\", \"poisson\", \
+             \"bootstrap\" (\"poisson\" fits each restart to a Poisson draw of X, \"bootstrap\" to a sample of its rows)"
         );
         let p = parse(
             &GOOD.replace("restarts = 5", "restarts = 5\nresample = \"poisson\""),
@@ -526,6 +538,22 @@ threads = 2
                 .unwrap()
                 .resample,
             Resample::None
+        );
+    }
+
+    #[test]
+    fn bootstrap_with_missing_values_is_refused() {
+        let text = GOOD.replace("restarts = 5", "restarts = 5\nresample = \"bootstrap\"");
+        assert_eq!(
+            parse(&text, Path::new("/cfg/c.toml"), &Overrides::default())
+                .unwrap()
+                .resample,
+            Resample::Bootstrap
+        );
+        let m = message(&text.replace("[data]", "[data]\nmissing = \"nan\""));
+        assert!(
+            m.starts_with("/cfg/c.toml:11: sweep.resample: \"bootstrap\" cannot be combined with missing values"),
+            "{m}"
         );
     }
 

@@ -3,11 +3,13 @@
 //! data as well as to the start (as SigProfilerExtractor, MuSiCal and NMFk do).
 //!
 //! A copy is a pure function of X and the generator it is given; the sweep seeds that generator
-//! from (seed, rank, restart) alone, so a copy does not depend on threads or shards.
+//! from (seed, rank, restart) alone, so a copy does not depend on threads or shards. A bootstrap
+//! sample's rows are not X's observations: the sweep solves W for them afterwards
+//! (`nmf::project::project_w`).
 
 use super::loss::{FitMatrix, Stored};
 use crate::names::named_enum;
-use ndarray::Array2;
+use ndarray::{Array2, Axis};
 use rand::Rng;
 use rand_distr::{Distribution, Poisson, StandardNormal};
 
@@ -19,6 +21,8 @@ named_enum! {
         None = "none",
         /// A Poisson draw of every entry: x'ᵢⱼ ~ Poisson(xᵢⱼ).
         Poisson = "poisson",
+        /// N observations (rows of X) drawn with replacement; W then solved for X's own rows.
+        Bootstrap = "bootstrap",
     }
 }
 
@@ -86,6 +90,23 @@ pub fn poisson(x: &FitMatrix, rng: &mut impl Rng) -> FitMatrix {
     copy.excluding(x.excluded().cloned(), None)
 }
 
+/// The rows of a bootstrap sample of `n` observations: `n` indices drawn uniformly from 0..n with
+/// replacement, in draw order.
+pub fn bootstrap_rows(n: usize, rng: &mut impl Rng) -> Vec<usize> {
+    use rand::RngExt;
+    (0..n).map(|_| rng.random_range(0..n)).collect()
+}
+
+/// The matrix whose row k is row `rows[k]` of `x` (a bootstrap sample with [`bootstrap_rows`]).
+/// X must have no left-out entries (the config refuses "bootstrap" with missing values). A sparse
+/// X stays sparse.
+pub fn rows_of(x: &FitMatrix, rows: &[usize]) -> FitMatrix {
+    match x.stored() {
+        Stored::Dense(d) => FitMatrix::new(d.select(Axis(0), rows)),
+        Stored::Sparse(s) => FitMatrix::sparse(s.take_rows(rows)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,7 +120,7 @@ mod tests {
             assert_eq!(Resample::from_name(n), Some(v));
             assert_eq!(v.name(), n);
         }
-        assert_eq!(Resample::from_name("bootstrap"), None);
+        assert_eq!(Resample::from_name("jackknife"), None);
     }
 
     #[test]
@@ -170,5 +191,31 @@ mod tests {
             "larger entries keep their value"
         );
         assert_eq!(h[[0, 2]], FACTOR_FLOOR);
+    }
+
+    #[test]
+    fn bootstrap_rows_are_a_sample_with_replacement() {
+        let rows = bootstrap_rows(1000, &mut fit_rng(5));
+        assert_eq!(rows.len(), 1000);
+        assert!(rows.iter().all(|&i| i < 1000));
+        let mut distinct = rows.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        // About 1 − 1/e ≈ 63.2% of the observations appear in a bootstrap sample.
+        assert!((580..680).contains(&distinct.len()), "{}", distinct.len());
+        assert_eq!(rows, bootstrap_rows(1000, &mut fit_rng(5)));
+    }
+
+    #[test]
+    fn rows_of_dense_and_sparse_agree() {
+        let x = array![[0.0, 1.0], [2.0, 0.0], [3.0, 4.0]];
+        let rows = [2, 0, 2];
+        let d = rows_of(&FitMatrix::new(x.clone()), &rows);
+        let s = rows_of(&FitMatrix::sparse(Csr::from_dense(x.view())), &rows);
+        let (Stored::Dense(d), Stored::Sparse(s)) = (d.stored(), s.stored()) else {
+            panic!("kinds kept")
+        };
+        assert_eq!(d, array![[3.0, 4.0], [0.0, 1.0], [3.0, 4.0]]);
+        assert_eq!(s.to_dense(), d);
     }
 }
