@@ -115,3 +115,51 @@ pub(crate) fn check(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Result<()> {
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, parse};
+    use crate::data::{Facts, Provenance};
+    use std::path::{Path, PathBuf};
+
+    fn dataset(n: usize, p: usize) -> Dataset {
+        let x = Matrix::Dense(ndarray::Array2::from_elem((n, p), 1.0));
+        Dataset {
+            facts: Facts::of(&x),
+            x,
+            provenance: Provenance {
+                path: PathBuf::from("x.h5"),
+                dataset: "X".into(),
+                format: "hdf5".into(),
+                stored_shape: [n, p],
+                dtype: "f64".into(),
+                transposed: false,
+                sha256: String::new(),
+            },
+            obs_names: None,
+            var_names: None,
+        }
+    }
+
+    #[test]
+    fn resampling_adds_one_copy_of_x_per_running_fit() {
+        let base = "[data]\npath = \"x.h5\"\ndataset = \"X\"\n[sweep]\nranks = [2, 3]\nrestarts = 8\n\
+                    [model]\nprecision = \"f64\"\n[run]\nthreads = 3\n";
+        let plan = |extra: &str| {
+            let text = base.replace("restarts = 8\n", &format!("restarts = 8\n{extra}"));
+            parse(&text, Path::new("/tmp/c.toml"), &Overrides::default()).unwrap()
+        };
+        let d = dataset(400, 300);
+        let zero = ZeroLines::find(&d.x);
+        let none = estimate(&plan(""), &d, &zero);
+        let x_bytes = 400 * 300 * 8;
+        for how in ["poisson", "bootstrap"] {
+            let on = estimate(&plan(&format!("resample = \"{how}\"\n")), &d, &zero);
+            // At most the 3 threads asked for (fewer on a machine with fewer cores).
+            assert!((1..=3).contains(&on.fits_at_once));
+            assert_eq!(on.fits - none.fits, on.fits_at_once * x_bytes, "{how}");
+            assert_eq!((on.data, on.grid), (none.data, none.grid));
+        }
+    }
+}
