@@ -209,6 +209,26 @@ impl Csr {
         }
     }
 
+    /// The matrix whose row k is row `rows[k]` of this one (rows in any order, repeats allowed).
+    pub fn take_rows(&self, rows: &[usize]) -> Csr {
+        let mut indptr = Vec::with_capacity(rows.len() + 1);
+        let (mut indices, mut data) = (Vec::new(), Vec::new());
+        indptr.push(0);
+        for &i in rows {
+            let (c, v) = self.row(i);
+            indices.extend_from_slice(c);
+            data.extend_from_slice(v);
+            indptr.push(indices.len());
+        }
+        Csr {
+            nrows: rows.len(),
+            ncols: self.ncols,
+            indptr,
+            indices,
+            data,
+        }
+    }
+
     /// (N, p).
     pub fn dim(&self) -> (usize, usize) {
         (self.nrows, self.ncols)
@@ -238,6 +258,14 @@ impl Csr {
     /// Value of every stored entry.
     pub fn data(&self) -> &[f64] {
         &self.data
+    }
+
+    /// Replaces every stored value v by `f(v)`, in storage order (row by row, columns ascending).
+    pub fn map_values(&mut self, f: impl FnMut(f64) -> f64) {
+        let mut f = f;
+        for v in &mut self.data {
+            *v = f(*v);
+        }
     }
 
     /// Keeps the stored entries for which `keep(i, j, value)` is true and drops the rest.

@@ -363,6 +363,7 @@ fn fit_share(
         penalty: plan.penalty,
         precision: plan.precision.resolve(dataset.facts.f32_safe),
         stop: plan.stop,
+        resample: plan.resample,
     };
     let mut computed = 0;
     obs.start(todo.len());

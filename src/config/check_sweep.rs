@@ -1,9 +1,10 @@
-//! `[sweep]`: the ranks, the restarts per rank and the master seed.
+//! `[sweep]`: the ranks, the restarts per rank, the master seed and what each restart fits.
 
 use super::checked::{BadRanks, Ranks};
 use super::raw::RawSweep;
 use super::validate::Checker;
 use crate::error::Result;
+use crate::nmf::Resample;
 use std::num::NonZeroUsize;
 use toml::Spanned;
 
@@ -20,6 +21,10 @@ pub(super) struct Sweep {
     pub restarts: NonZeroUsize,
     /// Master seed of every random stream.
     pub seed: u64,
+    /// What each restart fits.
+    pub resample: Resample,
+    /// Line of `sweep.resample` (0 when left out).
+    pub resample_line: usize,
 }
 
 impl Checker<'_> {
@@ -57,7 +62,16 @@ impl Checker<'_> {
             |s| u64::try_from(s).ok(),
             |s| format!("must be a non-negative integer (got {s})"),
         )?;
+        let resample = self.choice(
+            "sweep.resample",
+            sweep.resample.as_ref(),
+            &Resample::ALL,
+            Resample::None,
+            " (\"poisson\" fits each restart to a Poisson draw of X, \"bootstrap\" to a sample of its rows)",
+        )?;
         Ok(Sweep {
+            resample,
+            resample_line: sweep.resample.as_ref().map_or(0, |s| self.line(s)),
             ranks_line: self.line(&ranks_s),
             ranks,
             restarts,

@@ -115,6 +115,8 @@ pub struct RawSweep {
     pub restarts: Option<Spanned<i64>>,
     /// Master seed.
     pub seed: Option<Spanned<i64>>,
+    /// What each restart fits: "none" (X, default) or "poisson" (a Poisson draw of X).
+    pub resample: Option<Spanned<String>>,
 }
 
 /// `[stop]`.

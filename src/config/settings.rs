@@ -3,6 +3,7 @@
 //! [`Plan::settings`]. A new setting is one entry here (plus its key in the config).
 
 use super::Plan;
+use crate::nmf::Resample;
 use crate::nmf::fit::Convergence;
 
 /// A typed value written as a results.h5 root attribute.
@@ -53,6 +54,10 @@ impl Plan {
     /// Every setting of the plan, fit settings in fingerprint order. Settings that depend on the
     /// data as well (the precision `auto` resolves to, the solver of fits with left-out entries)
     /// are results.h5's own: it records the effective value beside these.
+    ///
+    /// `resample` is listed only when it is not "none": a sweep without resampling keeps the
+    /// manifest, fingerprint and results.h5 attributes of the versions before the key existed,
+    /// so its output directories stay valid for resume and merge, and its outputs the same bytes.
     pub fn settings(&self) -> Vec<Setting> {
         use AttrValue::{F64, Text, U64s};
         use Role::{Fit, Sweep};
@@ -125,6 +130,16 @@ impl Plan {
                 ],
             ),
             setting("precision", self.precision.name().into(), Fit, vec![]),
+        ];
+        if self.resample != Resample::None {
+            all.push(setting(
+                "resample",
+                self.resample.name().into(),
+                Fit,
+                vec![("resample", name(self.resample.name()))],
+            ));
+        }
+        all.extend([
             setting(
                 "ranks",
                 list(&self.ranks),
@@ -152,7 +167,7 @@ impl Plan {
             ),
             setting("consensus_max_mb", sel.consensus_max_mb.to_string(), Sweep, vec![]),
             setting("config_path", self.config_path.display().to_string(), Sweep, vec![]),
-        ];
+        ]);
         // Only when set, so that a sweep without it records exactly what it did before.
         if let Some(r) = &self.reference {
             let path = r.display().to_string();
@@ -204,5 +219,30 @@ mod tests {
             env!("CARGO_PKG_VERSION")
         )));
         assert!(fp.ends_with("precision auto\n"), "{fp}");
+    }
+
+    #[test]
+    fn resample_is_a_fit_setting_listed_only_when_on() {
+        let base = "[data]\npath = \"x.h5\"\ndataset = \"X\"\n[sweep]\nranks = [2, 3]\n";
+        let parse_with = |extra: &str| {
+            parse(
+                &format!("{base}{extra}"),
+                Path::new("/tmp/c.toml"),
+                &Overrides::default(),
+            )
+            .unwrap()
+        };
+        let off = parse_with("");
+        let none = parse_with("resample = \"none\"\n");
+        let on = parse_with("resample = \"poisson\"\n");
+        // "none" is the sweep of before the key: same settings, same fingerprint.
+        assert_eq!(off.settings(), none.settings());
+        assert_eq!(off.fingerprint_text("abc"), none.fingerprint_text("abc"));
+        assert!(off.settings().iter().all(|s| s.key != "resample"));
+        let r = on.settings().into_iter().find(|s| s.key == "resample").unwrap();
+        assert_eq!(r.role, super::Role::Fit);
+        assert_eq!(r.attrs, vec![("resample", super::AttrValue::Text("poisson".into()))]);
+        assert!(on.fingerprint_text("abc").contains("\nresample poisson\n"));
+        assert_ne!(off.fingerprint_text("abc"), on.fingerprint_text("abc"));
     }
 }

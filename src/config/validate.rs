@@ -10,7 +10,7 @@ use super::raw::RawConfig;
 use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use crate::nmf::init::Init;
-use crate::nmf::{Loss, Penalty, Precision, Solver, StopRule};
+use crate::nmf::{Loss, Penalty, Precision, Resample, Solver, StopRule};
 use crate::stats::select::Rule;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -68,6 +68,8 @@ pub struct Plan {
     pub restarts: NonZeroUsize,
     /// Master seed of every random stream.
     pub seed: u64,
+    /// What each restart fits: X, or a resampled copy of its own.
+    pub resample: Resample,
     /// When a fit stops.
     pub stop: StopRule,
     /// Output directory.
@@ -324,7 +326,20 @@ impl Checker<'_> {
             ranks_line,
             restarts,
             seed,
+            resample,
+            resample_line,
         } = self.sweep(raw.sweep)?;
+        if resample == Resample::Bootstrap && (data.nan_is_missing || data.mask.is_some()) {
+            return Err(Error::ConfigValue {
+                path: self.path.to_path_buf(),
+                line: resample_line,
+                key: "sweep.resample".into(),
+                message: "\"bootstrap\" cannot be combined with missing values ([data] missing = \"nan\" or mask): \
+                          the rows of a sample would carry their missing entries; use resample = \"poisson\" or \
+                          leave out the missing values"
+                    .into(),
+            });
+        }
         let stop = self.stop(raw.stop)?;
         let out_dir = self.out_dir(raw.output, ov)?;
         let threads = self.threads(&raw.run, ov)?;
@@ -345,6 +360,7 @@ impl Checker<'_> {
             ranks_line,
             restarts,
             seed,
+            resample,
             stop,
             out_dir,
             threads,
@@ -498,11 +514,50 @@ threads = 2
         let m = message(&GOOD.replace("restarts = 5", "restart = 5"));
         assert_eq!(
             m,
-            "/cfg/c.toml:9: unknown key `restart` in [sweep]; did you mean `restarts`? (valid keys: ranks, restarts, seed)"
+            "/cfg/c.toml:9: unknown key `restart` in [sweep]; did you mean `restarts`? (valid keys: ranks, restarts, seed, resample)"
         );
         let m = message(&GOOD.replace("[model]", "[modle]"));
         assert!(
             m.starts_with("/cfg/c.toml:5: unknown key `modle`; did you mean `model`?"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn unknown_resample_value_lists_the_accepted_ones() {
+        let m = message(&GOOD.replace("restarts = 5", "restarts = 5\nresample = \"jackknife\""));
+        assert_eq!(
+            m,
+            "/cfg/c.toml:10: sweep.resample: unknown value \"jackknife\"; valid values: \"none\", \"poisson\", \
+             \"bootstrap\" (\"poisson\" fits each restart to a Poisson draw of X, \"bootstrap\" to a sample of its rows)"
+        );
+        let p = parse(
+            &GOOD.replace("restarts = 5", "restarts = 5\nresample = \"poisson\""),
+            Path::new("/cfg/c.toml"),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(p.resample, Resample::Poisson);
+        assert_eq!(
+            parse(GOOD, Path::new("/cfg/c.toml"), &Overrides::default())
+                .unwrap()
+                .resample,
+            Resample::None
+        );
+    }
+
+    #[test]
+    fn bootstrap_with_missing_values_is_refused() {
+        let text = GOOD.replace("restarts = 5", "restarts = 5\nresample = \"bootstrap\"");
+        assert_eq!(
+            parse(&text, Path::new("/cfg/c.toml"), &Overrides::default())
+                .unwrap()
+                .resample,
+            Resample::Bootstrap
+        );
+        let m = message(&text.replace("[data]", "[data]\nmissing = \"nan\""));
+        assert!(
+            m.starts_with("/cfg/c.toml:11: sweep.resample: \"bootstrap\" cannot be combined with missing values"),
             "{m}"
         );
     }

@@ -7,8 +7,10 @@ pub mod init;
 pub mod loss;
 pub mod mask;
 pub mod project;
+pub mod resample;
 pub mod update;
 
 pub use fit::{FitOptions, FitOutcome, StopReason, StopRule, fit};
 pub use loss::{FitMatrix, Loss, Objectives, Penalty, Precision, Scalar};
+pub use resample::Resample;
 pub use update::{Solver, UpdateRule};

@@ -5,14 +5,15 @@
 //! (and its column-permuted copy, its f32 copy), and for every fit that runs at once its factors
 //! and workspace (WH and the ratio matrix for dense X, values at the stored entries for sparse X,
 //! the CSC copy of coordinate descent, the training copy and held-out entries of a
-//! cross-validation fit), plus the job grid and its records.
+//! cross-validation fit, the resampled copy of X a restart fits with `[sweep] resample`), plus
+//! the job grid and its records.
 
 use super::{FitRecord, Job};
 use crate::config::Plan;
 use crate::data::{Dataset, Matrix, ZeroLines};
 use crate::error::{Error, Result};
 use crate::limits::{bytes, mib};
-use crate::nmf::Precision;
+use crate::nmf::{Precision, Resample};
 
 /// The parts of the estimate, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,18 @@ pub(crate) fn estimate(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Estimate {
     // or the values at the stored entries of sparse X (and coordinate descent's CSC copy).
     let r = plan.ranks.iter().copied().max().unwrap_or(1) as u64;
     let per_fit = bytes(&[nf + pf, r, 8, 6]).saturating_add(plan.solver.workspace_bytes((nf, pf), nnz, fitted));
+    // With resampling, each restart holds its own copy of X (and its f32 copy in f32), made
+    // inside the job. A sparse copy stores at most X's entries.
+    let per_fit = if plan.resample == Resample::None {
+        per_fit
+    } else {
+        let f32_copy = if plan.precision == Precision::F64 {
+            0
+        } else {
+            fitted / 2
+        };
+        per_fit.saturating_add(fitted).saturating_add(f32_copy)
+    };
     // A cross-validation fit also holds its training copy of X and its held-out entries.
     let held_out =
         (plan.selection.heldout_fraction.get() * (nf as f64) * (pf as f64) * 16.0).min(u64::MAX as f64) as u64;
@@ -101,4 +114,52 @@ pub(crate) fn check(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Result<()> {
             plan.data.memory_limit_text()
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, parse};
+    use crate::data::{Facts, Provenance};
+    use std::path::{Path, PathBuf};
+
+    fn dataset(n: usize, p: usize) -> Dataset {
+        let x = Matrix::Dense(ndarray::Array2::from_elem((n, p), 1.0));
+        Dataset {
+            facts: Facts::of(&x),
+            x,
+            provenance: Provenance {
+                path: PathBuf::from("x.h5"),
+                dataset: "X".into(),
+                format: "hdf5".into(),
+                stored_shape: [n, p],
+                dtype: "f64".into(),
+                transposed: false,
+                sha256: String::new(),
+            },
+            obs_names: None,
+            var_names: None,
+        }
+    }
+
+    #[test]
+    fn resampling_adds_one_copy_of_x_per_running_fit() {
+        let base = "[data]\npath = \"x.h5\"\ndataset = \"X\"\n[sweep]\nranks = [2, 3]\nrestarts = 8\n\
+                    [model]\nprecision = \"f64\"\n[run]\nthreads = 3\n";
+        let plan = |extra: &str| {
+            let text = base.replace("restarts = 8\n", &format!("restarts = 8\n{extra}"));
+            parse(&text, Path::new("/tmp/c.toml"), &Overrides::default()).unwrap()
+        };
+        let d = dataset(400, 300);
+        let zero = ZeroLines::find(&d.x);
+        let none = estimate(&plan(""), &d, &zero);
+        let x_bytes = 400 * 300 * 8;
+        for how in ["poisson", "bootstrap"] {
+            let on = estimate(&plan(&format!("resample = \"{how}\"\n")), &d, &zero);
+            // At most the 3 threads asked for (fewer on a machine with fewer cores).
+            assert!((1..=3).contains(&on.fits_at_once));
+            assert_eq!(on.fits - none.fits, on.fits_at_once * x_bytes, "{how}");
+            assert_eq!((on.data, on.grid), (none.data, none.grid));
+        }
+    }
 }

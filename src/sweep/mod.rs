@@ -18,14 +18,17 @@ pub use shard::Shard;
 use crate::data::Matrix;
 use crate::nmf::init::{self, Init, Svd};
 use crate::nmf::loss::Stored;
+use crate::nmf::loss::objectives_of;
 use crate::nmf::mask::HeldOut;
+use crate::nmf::project::project_w;
+use crate::nmf::resample::{self, RESAMPLE_STREAM};
 use crate::nmf::{
-    FitMatrix, FitOptions, FitOutcome, Loss, Penalty, Precision, Scalar, Solver, StopReason, StopRule, fit,
+    FitMatrix, FitOptions, FitOutcome, Loss, Penalty, Precision, Resample, Scalar, Solver, StopReason, StopRule, fit,
 };
 use crate::record::{FitRecord, Job, JobKind, StoredFit};
 use crate::rng::{fit_rng, fit_seed};
 use crate::sparse::Csr;
-use ndarray::Array2;
+use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -46,6 +49,8 @@ pub struct FitSettings {
     pub penalty: Penalty,
     /// Floating-point type of the products.
     pub precision: Precision,
+    /// What each restart (and null restart) fits: X, or a resampled copy of its own.
+    pub resample: Resample,
 }
 
 /// The matrices the jobs run on, and the SVDs that NNDSVD starts need.
@@ -209,10 +214,55 @@ impl SweepData {
     }
 }
 
+/// The seed of the resampled copy job `job` fits (`[sweep] resample`): a stream of its own,
+/// `fit_seed(master ^ kind stream ^ RESAMPLE_STREAM, rank, index)`, so the copy depends on
+/// (seed, kind, rank, restart) only, never on threads, shards or the order jobs run in.
+pub fn resample_seed(master: u64, job: &Job) -> u64 {
+    fit_seed(master ^ job.kind.stream() ^ RESAMPLE_STREAM, job.rank, job.index)
+}
+
+/// The resampled copy of X a job fits.
+struct Copy {
+    /// The copy.
+    x: FitMatrix,
+    /// For a bootstrap sample, the row of X each of its rows is.
+    rows: Option<Vec<usize>>,
+}
+
+/// The resampled copy of `x` that `job` fits, or None when it fits `x` itself. Restarts and null
+/// restarts resample (the null baseline then measures the same thing, start and noise, on data
+/// without structure); cross-validation fits never do: their score is about the held-out entries
+/// of the original X.
+fn resampled_for(data: &SweepData, s: &FitSettings, job: &Job, x: &FitMatrix) -> Option<Copy> {
+    let mut rng = fit_rng(resample_seed(data.seed, job));
+    match (s.resample, job.kind) {
+        (Resample::None, _) | (_, JobKind::Heldout) => None,
+        (Resample::Poisson, JobKind::Fit | JobKind::Null) => Some(Copy {
+            x: resample::poisson(x, &mut rng),
+            rows: None,
+        }),
+        (Resample::Bootstrap, JobKind::Fit | JobKind::Null) => {
+            let rows = resample::bootstrap_rows(x.dim().0, &mut rng);
+            Some(Copy {
+                x: resample::rows_of(x, &rows),
+                rows: Some(rows),
+            })
+        }
+    }
+}
+
 /// Runs one job: random start from the job's own stream, then the driver loop; a held-out fit is
 /// then scored on its held-out entries (`extra`: per-block deviance sums, then counts). With
 /// `inner_parallel` (fewer fits than threads) the fit spreads its steps over the rayon pool; the
 /// bits are the same either way.
+///
+/// With `[sweep] resample`, a restart fits its own resampled copy of X (made here, so one extra
+/// X per running fit), from the same start as without resampling (for a bootstrap sample, the
+/// start's rows of the observations drawn). A bootstrap fit's W is then solved for X's own
+/// observations with its H fixed (`nmf::project::project_w`). Its objectives are then those
+/// of its (W, H) on the original X, so the best fit is chosen on the data, not on a copy (the
+/// factors floored first, [`resample::floor_factors`], so that a line which drew all zeros in
+/// the copy does not make that objective infinite).
 pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, inner_parallel: bool, cancel: &AtomicBool) -> StoredFit {
     let t0 = Instant::now();
     let heldout_data;
@@ -233,12 +283,35 @@ pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, inner_parallel: bool
         // SweepData::new computes the SVDs whenever the init needs them.
         _ => init::random(&mut rng, n, p, job.rank, matrix.mean()),
     };
-    let out = match s.precision {
+    let copy = resampled_for(data, s, &job, matrix);
+    let fitted = copy.as_ref().map_or(matrix, |c| &c.x);
+    // A bootstrap sample starts from the start's rows of the observations it drew.
+    let w = match copy.as_ref().and_then(|c| c.rows.as_ref()) {
+        Some(rows) => w.select(Axis(0), rows),
+        None => w,
+    };
+    let mut out = match s.precision {
         // `Auto` was resolved against the data when the settings were made (run.rs); f64 here
         // is only the safe answer for settings made without data.
-        Precision::F64 | Precision::Auto => fit_in::<f64>(matrix, s, job.rank, w, h, inner_parallel, cancel),
-        Precision::F32 => fit_in::<f32>(matrix, s, job.rank, w, h, inner_parallel, cancel),
+        Precision::F64 | Precision::Auto => fit_in::<f64>(fitted, s, job.rank, w, h, inner_parallel, cancel),
+        Precision::F32 => fit_in::<f32>(fitted, s, job.rank, w, h, inner_parallel, cancel),
     };
+    if let Some(Copy { x, rows }) = copy {
+        drop(x);
+        if !matches!(out.stop, StopReason::NonFinite | StopReason::Cancelled) {
+            if rows.is_some() {
+                // H was fitted to the sample; W for X's own observations is the convex
+                // fixed-H problem (with the same penalty on W).
+                let (l1, l2) = (s.penalty.l1_w, s.penalty.l2_w);
+                out.w = project_w(matrix.stored(), out.h.view(), s.loss, l1, l2, inner_parallel).factor;
+            }
+            resample::floor_factors(&mut out.w, &mut out.h);
+            let mut scratch = matrix.objective_scratch(job.rank);
+            let mut o = objectives_of(matrix, out.w.view(), out.h.view(), &mut scratch);
+            o.penalty = s.penalty.value(out.w.view(), out.h.view());
+            out.objectives = o;
+        }
+    }
     let extra = match matrix.heldout() {
         Some(ho) if out.stop != StopReason::NonFinite => {
             crate::stats::heldout::score(ho, out.w.view(), out.h.view(), s.loss)
@@ -346,6 +419,7 @@ mod tests {
             init: Init::Random,
             penalty: Penalty::NONE,
             precision: Precision::F64,
+            resample: Resample::None,
             stop: StopRule {
                 max_iter: std::num::NonZeroUsize::new(200).unwrap(),
                 tol: 1e-7,
