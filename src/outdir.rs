@@ -104,6 +104,9 @@ families! {
     CONSENSUS = ("consensus_rank_", true, &[".png", ".svg"]);
     /// The memberships table of a rank.
     MEMBERSHIPS = ("memberships_rank_", true, &[".tsv"]);
+    /// A rank's consensus components (`[selection] solution = "consensus"`): support and mean
+    /// cosine per component.
+    CONSENSUS_COMPONENTS = ("consensus_components_rank_", true, &[".tsv"]);
     /// A rank's components matched to the reference catalogue (`[report] reference`): the table
     /// and the cosine heatmap.
     REFERENCE = ("reference_rank_", true, &[".tsv", ".png", ".svg"]);

@@ -7,6 +7,7 @@ use crate::config::Plan;
 use crate::data::{AlignedReference, Dataset, ZeroLines};
 use crate::error::{Error, Result};
 use crate::interrupt::{self, Phase};
+use crate::nmf::FitMatrix;
 use crate::nmf::Loss;
 use crate::outdir::{self, OutDir};
 use crate::progress::Observer;
@@ -15,7 +16,8 @@ use crate::record::manifest;
 use crate::record::store::{self, RecordState};
 use crate::record::{Collected, Collector, Job};
 use crate::report;
-use crate::stats::{ConsensusAccumulator, Decision, Evidence, decide_all};
+use crate::stats::{ConsensusAccumulator, Decision, Evidence, Solution, decide_all};
+use crate::sweep::fit_matrix;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
@@ -111,6 +113,10 @@ pub(super) fn build_results(
             *w = zero.restore_w(w);
             *h = zero.restore_h(h);
         }
+        if let Some(f) = &mut s.consensus_fit {
+            f.w = zero.restore_w(&f.w);
+            f.h = zero.restore_h(&f.h);
+        }
     }
     interrupt::set_phase(Phase::Writing);
     interrupt::check(cancel)?;
@@ -187,13 +193,54 @@ fn collect(
     }
     let mut collected = collector.finish();
     collected.missing_fits = missing.len();
+    let fitted = match plan.selection.solution {
+        Solution::Consensus => fitted_data(plan, dataset, zero, obs)?,
+        Solution::Best => None,
+    };
     let ctx = rankstat::Context {
         out,
         fingerprint: fp,
         loss: plan.loss,
+        refit: fitted.as_ref().map(|x| rankstat::Refit {
+            x,
+            penalty: plan.penalty,
+        }),
     };
     rankstat::collect_all(&mut collected, &ctx)?;
     Ok(collected)
+}
+
+/// The data as fitted (without its all-zero rows and columns), for the consensus solution: X of
+/// `dataset`, or read again when the sweep moved it into its fits (checked against the checksum
+/// of the data the fits were made from). None, with a warning, when X has missing entries: the
+/// refit of W does not leave entries out, so the memberships then use the best fit.
+fn fitted_data(plan: &Plan, dataset: &Dataset, zero: &ZeroLines, obs: &mut dyn Observer) -> Result<Option<FitMatrix>> {
+    if dataset.facts.missing > 0 {
+        obs.warn(&format!(
+            "[selection] solution = \"consensus\": the consensus solution is not computed for data with missing \
+             entries ({} here): its W refit cannot leave entries out; the memberships tables use the best fit",
+            dataset.facts.missing
+        ));
+        return Ok(None);
+    }
+    let x = if dataset.x.dim() == dataset.facts.shape {
+        dataset.x.clone()
+    } else {
+        let again = crate::data::read(&plan.data)?;
+        if again.provenance.sha256 != dataset.provenance.sha256 {
+            return Err(Error::Data {
+                path: plan.data.path.clone(),
+                dataset: dataset.provenance.dataset.clone(),
+                message: format!(
+                    "changed while the sweep ran (SHA-256 {} now, {} when it started); the consensus solution needs \
+                     the data the fits were made from: restore it and run `nnmf-sweep merge` on the output directory",
+                    again.provenance.sha256, dataset.provenance.sha256
+                ),
+            });
+        }
+        again.x
+    };
+    Ok(Some(fit_matrix(zero.reduce(x))))
 }
 
 /// Refuses a result without a finished fit for some rank, or whose fits of some rank all failed

@@ -5,7 +5,7 @@ use super::checked::HeldoutFraction;
 use super::raw::RawSelection;
 use super::validate::{Checker, SelectionSpec};
 use crate::error::Result;
-use crate::stats::select::Rule;
+use crate::stats::select::{Rule, Solution};
 use toml::Spanned;
 
 /// `[selection] heldout_repeats` when the config leaves it out.
@@ -46,6 +46,13 @@ impl Checker<'_> {
             HeldoutFraction::new,
             |f| format!("must be in (0, 0.5] (got {f}); 0.05 holds out 5% of the entries"),
         )?;
+        let solution = self.choice(
+            "selection.solution",
+            raw.solution.as_ref(),
+            &Solution::ALL,
+            Solution::Best,
+            "",
+        )?;
         if heldout_repeats == 0 && matches!(rule, Rule::Default | Rule::Heldout) {
             // heldout_repeats defaults to 3, so it was set to 0 explicitly.
             let message = format!(
@@ -63,6 +70,7 @@ impl Checker<'_> {
             heldout_fraction,
             heldout_repeats,
             null_restarts,
+            solution,
         })
     }
 }

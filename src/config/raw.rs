@@ -54,6 +54,8 @@ pub struct RawSelection {
     pub heldout_repeats: Option<Spanned<i64>>,
     /// Restarts per rank on column-permuted data (0: no null baseline).
     pub null_restarts: Option<Spanned<i64>>,
+    /// "best" or "consensus": the solution the memberships tables use.
+    pub solution: Option<Spanned<String>>,
 }
 
 /// `[data]`.

@@ -178,6 +178,15 @@ impl Plan {
                 vec![("reference", Text(path))],
             ));
         }
+        // Only when not the default, for the same reason.
+        if sel.solution != crate::stats::Solution::Best {
+            all.push(setting(
+                "solution",
+                sel.solution.name().into(),
+                Sweep,
+                vec![("solution", name(sel.solution.name()))],
+            ));
+        }
         all
     }
 

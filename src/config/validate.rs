@@ -11,7 +11,7 @@ use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use crate::nmf::init::Init;
 use crate::nmf::{Loss, Penalty, Precision, Resample, Solver, StopRule};
-use crate::stats::select::Rule;
+use crate::stats::select::{Rule, Solution};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -29,6 +29,9 @@ pub struct SelectionSpec {
     pub heldout_repeats: usize,
     /// Restarts per rank on column-permuted data (0: no null baseline).
     pub null_restarts: usize,
+    /// The solution the memberships tables use; the consensus components are computed only for
+    /// [`Solution::Consensus`].
+    pub solution: Solution,
 }
 
 /// Command-line values that take precedence over the config file.

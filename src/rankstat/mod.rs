@@ -12,6 +12,7 @@
 //! state into the summary, and the others (spread, stability) compute from the records here.
 
 mod consensus;
+mod consensus_fit;
 mod heldout;
 mod null;
 mod spread;
@@ -20,7 +21,7 @@ mod stability;
 pub use heldout::standard_error;
 
 use crate::error::Result;
-use crate::nmf::Loss;
+use crate::nmf::{FitMatrix, Loss, Penalty};
 use crate::record::{Collected, RankSummary};
 use crate::stats::Evidence;
 use std::path::Path;
@@ -30,6 +31,7 @@ pub const ALL: &[&dyn RankStatistic] = &[
     &spread::Spread,
     &consensus::Consensus,
     &stability::Stability,
+    &consensus_fit::ConsensusSolution,
     &heldout::Heldout,
     &null::Null,
 ];
@@ -43,6 +45,18 @@ pub struct Context<'a> {
     pub fingerprint: &'a [u8; 32],
     /// The configured loss.
     pub loss: Loss,
+    /// The data as fitted and the penalties, for statistics that fit to it (the consensus
+    /// solution); None when they are not computed.
+    pub refit: Option<Refit<'a>>,
+}
+
+/// The data as fitted (N' x p', without the all-zero rows and columns) and the fits' penalties.
+#[derive(Debug, Clone, Copy)]
+pub struct Refit<'a> {
+    /// X as fitted.
+    pub x: &'a FitMatrix,
+    /// The penalties of the fits.
+    pub penalty: Penalty,
 }
 
 /// A value of a statistic's column for one rank.
@@ -80,6 +94,12 @@ pub trait RankStatistic: Sync {
         &[]
     }
 
+    /// Whether its columns are in summary.tsv for `ranks` (a statistic computed only on request
+    /// leaves them out when it was not, so the table is as without it).
+    fn shown(&self, _ranks: &[RankSummary]) -> bool {
+        true
+    }
+
     /// Its panels of the rank-selection figure over `ranks` (ascending), each with its position
     /// in the figure (panels are drawn in ascending position).
     fn panels(&self, _ranks: &[RankSummary], _loss: Loss) -> Vec<(u32, Panel)> {
@@ -115,6 +135,11 @@ pub fn evidence(c: &Collected) -> Vec<Evidence> {
 /// Every statistic's columns, in order.
 pub fn columns() -> impl Iterator<Item = &'static Column> {
     ALL.iter().flat_map(|s| s.columns().iter())
+}
+
+/// The columns of summary.tsv for `ranks`: those of every statistic [`RankStatistic::shown`] for them.
+pub fn shown_columns(ranks: &[RankSummary]) -> impl Iterator<Item = &'static Column> {
+    ALL.iter().filter(|s| s.shown(ranks)).flat_map(|s| s.columns().iter())
 }
 
 /// The panels of the rank-selection figure with values, in drawing order.

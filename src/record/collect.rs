@@ -3,7 +3,7 @@
 //! accumulated as jobs arrive, so memory does not grow with the number of restarts.
 
 use super::{FitRecord, GridSize, JobKind, StoredFit};
-use crate::nmf::{Loss, StopReason};
+use crate::nmf::{Loss, Objectives, StopReason};
 use crate::stats::{
     ConsensusAccumulator, ConsensusStats, HeldoutAccumulator, HeldoutScore, Spread, StabilityStats, hard_labels,
 };
@@ -19,6 +19,32 @@ pub struct NullStats {
     pub cophenetic: Option<f64>,
     /// Dispersion of the null consensus.
     pub dispersion: Option<f64>,
+}
+
+/// A rank's consensus solution (`[selection] solution = "consensus"`, see
+/// `crate::stats::consensus_fit`): the consensus components with W refitted to the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsensusFit {
+    /// The consensus components (r x p' until the zero columns are restored), row k in the order
+    /// of the best fit's component k, each scaled to the median norm of its group's kept members.
+    pub h: Array2<f64>,
+    /// W (N' x r until the zero rows are restored) minimizing the configured loss and penalty with
+    /// `h` fixed.
+    pub w: Array2<f64>,
+    /// The objectives of (W, H), penalty included, defined as every fit's.
+    pub objectives: Objectives,
+    /// The configured loss plus the penalty (lower is better).
+    pub objective: f64,
+    /// Per component, the restarts contributing (outliers left out).
+    pub support: Vec<usize>,
+    /// Per component, the restarts' components dropped as outliers.
+    pub outliers: Vec<usize>,
+    /// Per component, the mean cosine of every restart's matched component to the consensus one.
+    pub cosine: Vec<f64>,
+    /// Per component, the cosine of the consensus component with the best fit's.
+    pub cosine_to_best: Vec<f64>,
+    /// Rows of W whose refit stopped at the sweep limit before meeting its tolerance.
+    pub unconverged: usize,
 }
 
 /// Everything known about one rank.
@@ -43,6 +69,8 @@ pub struct RankSummary {
     pub consensus_stats: Option<ConsensusStats>,
     /// Component stability over the fits.
     pub stability: Option<StabilityStats>,
+    /// The consensus solution (computed only with `[selection] solution = "consensus"`).
+    pub consensus_fit: Option<ConsensusFit>,
     /// Spread of the configured loss over the fits.
     pub spread: Option<Spread>,
     /// Held-out score.
@@ -100,6 +128,7 @@ impl Collector {
                 consensus: consensus.then(|| ConsensusAccumulator::new(n)),
                 consensus_stats: None,
                 stability: None,
+                consensus_fit: None,
                 spread: None,
                 heldout: None,
                 null: None,

@@ -4,7 +4,9 @@
 //! dataset per table column; the config text, program version, input provenance, effective
 //! settings and the rank decision as root attributes. With `[report] reference`: the signature
 //! names (`reference_signatures`), and per rank `reference_cosine` (r x s) and `reference_match`
-//! (the matched signature of each component, -1 when unmatched).
+//! (the matched signature of each component, -1 when unmatched). With `[selection] solution =
+//! "consensus"`: per rank `consensus_W`, `consensus_H`, `consensus_support`, `consensus_outliers`,
+//! `consensus_cosine`, `consensus_cosine_to_best` and the `consensus_*` objective attributes.
 
 use super::{Merged, RankOutputs, commit, partial_path};
 use crate::config::AttrValue;
@@ -229,6 +231,20 @@ fn write(
             attr(&g, "penalty", &b.objectives.penalty)?;
             attr(&g, "iterations", &(b.iterations as u64))?;
             attr_str(&g, "stop_reason", b.stop.name())?;
+        }
+        if let Some(f) = &s.consensus_fit {
+            // The consensus solution (`[selection] solution = "consensus"`), zero lines restored.
+            g.new_dataset_builder().with_data(&f.w).create("consensus_W")?;
+            g.new_dataset_builder().with_data(&f.h).create("consensus_H")?;
+            attr(&g, "consensus_kl", &f.objectives.kl)?;
+            attr(&g, "consensus_poisson_loglik", &f.objectives.poisson_loglik)?;
+            attr(&g, "consensus_frobenius_sq", &f.objectives.frobenius_sq)?;
+            attr(&g, "consensus_penalty", &f.objectives.penalty)?;
+            attr(&g, "consensus_unconverged_rows", &(f.unconverged as u64))?;
+            column(&g, "consensus_support", f.support.iter().map(|&n| n as u64).collect())?;
+            column(&g, "consensus_outliers", f.outliers.iter().map(|&n| n as u64).collect())?;
+            column(&g, "consensus_cosine", f.cosine.clone())?;
+            column(&g, "consensus_cosine_to_best", f.cosine_to_best.clone())?;
         }
         for column in crate::rankstat::columns() {
             match (column.value)(s) {

@@ -1,5 +1,6 @@
 //! Results on disk and on the terminal: fits.tsv, heldout.tsv, null_fits.tsv, summary.tsv,
-//! memberships_rank_<r>.tsv, selection.txt, plots (rank_selection and consensus_rank_<r>, PNG
+//! memberships_rank_<r>.tsv, consensus_components_rank_<r>.tsv (with `[selection] solution =
+//! "consensus"`), selection.txt, plots (rank_selection and consensus_rank_<r>, PNG
 //! and SVG; components_rank_<r> when observations are images), reference_rank_<r>.tsv/.png/.svg
 //! with `[report] reference`, results.h5, and the summary table.
 //!
@@ -16,13 +17,15 @@ mod tables;
 
 pub use h5::write_results_h5;
 pub use reference::{matches, reference_tsv, write_reference};
-pub use tables::{decision_text, fits_tsv, heldout_tsv, memberships_tsv, summary_table, summary_tsv};
+pub use tables::{
+    consensus_components_tsv, decision_text, fits_tsv, heldout_tsv, memberships_tsv, summary_table, summary_tsv,
+};
 
 use crate::config::Plan;
 use crate::data::{AlignedReference, Dataset, ZeroLines};
 use crate::error::Result;
 use crate::record::{Collected, JobKind, RankSummary};
-use crate::stats::{Decision, hard_labels};
+use crate::stats::{Decision, Solution, hard_labels};
 use ndarray::Array2;
 use std::path::Path;
 
@@ -41,9 +44,15 @@ pub struct RankOutputs {
     pub consensus: Option<Array2<f64>>,
 }
 
-/// The outputs of one rank (its best W must already be restored to N rows).
-pub fn rank_outputs(s: &RankSummary, zero: &ZeroLines) -> Option<RankOutputs> {
-    let (_, w, _) = s.best.as_ref()?;
+/// The outputs of one rank (its W must already be restored to N rows): memberships and labels
+/// from the best fit's W, or from the consensus solution's with [`Solution::Consensus`] where it
+/// was computed.
+pub fn rank_outputs(s: &RankSummary, zero: &ZeroLines, solution: Solution) -> Option<RankOutputs> {
+    let (_, best_w, _) = s.best.as_ref()?;
+    let w = match (solution, &s.consensus_fit) {
+        (Solution::Consensus, Some(f)) => &f.w,
+        _ => best_w,
+    };
     let mut memberships = w.clone();
     for mut row in memberships.rows_mut() {
         let total = row.sum();
@@ -119,7 +128,11 @@ pub fn write_results(merged: &Merged) -> Result<()> {
     let (plan, c) = (merged.plan, merged.collected);
     let dir = &plan.out_dir;
     write_tables(dir, c, merged.decision)?;
-    let outputs: Vec<Option<RankOutputs>> = c.ranks.iter().map(|s| rank_outputs(s, merged.zero)).collect();
+    let outputs: Vec<Option<RankOutputs>> = c
+        .ranks
+        .iter()
+        .map(|s| rank_outputs(s, merged.zero, plan.selection.solution))
+        .collect();
     for (s, o) in c.ranks.iter().zip(&outputs) {
         if let Some(o) = o {
             let text = memberships_tsv(
@@ -129,6 +142,10 @@ pub fn write_results(merged: &Merged) -> Result<()> {
                 merged.dataset.obs_names.as_deref(),
             );
             write_atomic(&dir.join(crate::outdir::memberships_tsv(s.rank)), &text)?;
+        }
+        if let Some(f) = &s.consensus_fit {
+            let name = crate::outdir::CONSENSUS_COMPONENTS.name(s.rank);
+            write_atomic(&dir.join(name), &consensus_components_tsv(f))?;
         }
     }
     plots::write_plots(dir, &c.ranks, &outputs, merged.decision, plan.loss)?;

@@ -81,9 +81,10 @@ const SUMMARY_FITS: [&str; 13] = [
     "stop_reason",
 ];
 
-/// The columns of summary.tsv: the fits' columns, every rank statistic's, and `chosen`.
-pub fn summary_header() -> Vec<&'static str> {
-    let stats = crate::rankstat::columns().map(|c| c.name);
+/// The columns of summary.tsv for `ranks`: the fits' columns, every rank statistic's shown for
+/// them, and `chosen`.
+pub fn summary_header(ranks: &[RankSummary]) -> Vec<&'static str> {
+    let stats = crate::rankstat::shown_columns(ranks).map(|c| c.name);
     SUMMARY_FITS.into_iter().chain(stats).chain(["chosen"]).collect()
 }
 
@@ -120,7 +121,7 @@ fn summary_rows(ranks: &[RankSummary], decision: &Decision) -> Vec<Vec<String>> 
                 ]),
                 None => row.extend(std::iter::repeat_n("NA".to_string(), 8)),
             }
-            row.extend(crate::rankstat::columns().map(|c| cell_text((c.value)(s), &opt)));
+            row.extend(crate::rankstat::shown_columns(ranks).map(|c| cell_text((c.value)(s), &opt)));
             row.push(if decision.chosen == Some(s.rank) {
                 "yes".into()
             } else {
@@ -134,7 +135,7 @@ fn summary_rows(ranks: &[RankSummary], decision: &Decision) -> Vec<Vec<String>> 
 /// summary.tsv: one row per rank: how its fits ended, the best fit's objectives, and every
 /// statistic behind the rank choice.
 pub fn summary_tsv(ranks: &[RankSummary], decision: &Decision) -> String {
-    let mut s = summary_header().join("\t");
+    let mut s = summary_header(ranks).join("\t");
     s.push('\n');
     for row in summary_rows(ranks, decision) {
         s.push_str(&row.join("\t"));
@@ -166,6 +167,25 @@ pub fn memberships_tsv(
             let _ = write!(s, "\t{}", num(*v));
         }
         s.push('\n');
+    }
+    s
+}
+
+/// consensus_components_rank_<r>.tsv: per consensus component (1-based, in the order of the best
+/// fit's components) the restarts contributing, those dropped as outliers, the mean cosine of
+/// every restart's matched component to it, and its cosine with the best fit's component.
+pub fn consensus_components_tsv(f: &crate::record::ConsensusFit) -> String {
+    let mut s = String::from("component\tsupport\toutliers\tmean_cosine\tcosine_to_best\n");
+    for k in 0..f.support.len() {
+        let _ = writeln!(
+            s,
+            "{}\t{}\t{}\t{}\t{}",
+            k + 1,
+            f.support[k],
+            f.outliers[k],
+            num(f.cosine[k]),
+            num(f.cosine_to_best[k])
+        );
     }
     s
 }

@@ -5,6 +5,7 @@
 //! Observations (rows of X and W) are what is clustered; components are rows of H.
 
 pub mod consensus;
+pub mod consensus_fit;
 pub mod heldout;
 pub mod reference;
 pub mod select;
@@ -13,7 +14,7 @@ pub mod stability;
 pub use consensus::{ConsensusAccumulator, ConsensusStats, hard_labels};
 pub use heldout::{HeldoutAccumulator, HeldoutScore};
 pub use reference::{ReferenceMatch, assign_max, match_reference};
-pub use select::{Decision, Evidence, Rule, decide, decide_all};
+pub use select::{Decision, Evidence, Rule, Solution, decide, decide_all};
 pub use stability::{StabilityAccumulator, StabilityStats};
 
 /// How the objective (the configured loss) spread over the restarts of a rank.

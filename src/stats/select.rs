@@ -30,6 +30,17 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// Which solution of each rank the memberships tables use (`[selection] solution`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Solution {
+        /// The restart with the best objective.
+        Best = "best",
+        /// The consensus components (`stats::consensus_fit`) with W refitted to them.
+        Consensus = "consensus",
+    }
+}
+
 /// What a rule may look at for one rank.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {

@@ -157,6 +157,7 @@ mod tests {
                 corr_min: 0.8,
                 silhouette: Some(1.0 - 0.1 * rank as f64),
             }),
+            consensus_fit: None,
             spread: None,
             heldout: Some(heldout(2.0 - 0.1 * rank as f64, 0.02)),
             null: Some(NullStats {
