@@ -833,7 +833,7 @@ fn unknown_key_suggests_the_closest() {
     assert_eq!(
         c.fail(&[], exit::CONFIG),
         "error: <TMP>/config.toml:9: unknown key `restart` in [sweep]; did you mean `restarts`? \
-         (valid keys: ranks, restarts, seed)\n"
+         (valid keys: ranks, restarts, seed, resample)\n"
     );
 }
 
