@@ -387,3 +387,38 @@ fn bad_input_is_refused_and_nothing_is_written() {
     // A data file that does not exist.
     fail(&[], &model, &tmp.path().join("nothing.h5"), exit::DATA);
 }
+
+#[test]
+fn a_consensus_model_projects_onto_its_consensus_components() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, _) = swept(tmp.path(), "kl");
+    let cfg = tmp.path().join("cons.toml");
+    std::fs::write(
+        &cfg,
+        "[data]\npath = \"X.h5\"\ndataset = \"X\"\n[sweep]\nranks = [3]\nrestarts = 4\n[selection]\n\
+         rule = \"cophenetic\"\nheldout_repeats = 0\nsolution = \"consensus\"\n[output]\ndir = \"cons\"\n",
+    )
+    .unwrap();
+    bin().arg(&cfg).arg("--quiet").assert().success();
+    let out = tmp.path().join("proj");
+    bin()
+        .args(["project", "--quiet", "--dataset", "X", "--out"])
+        .arg(&out)
+        .arg(tmp.path().join("cons"))
+        .arg(&data)
+        .assert()
+        .success();
+    let results = tmp.path().join("cons/results.h5");
+    let w = read2(&results, "rank_3/consensus_W");
+    let w_new = read2(&out.join("projection.h5"), "W");
+    let d = max_rel(&w_new, &w);
+    println!("consensus model: projection vs its consensus W, max relative difference {d:e}");
+    assert!(d < 1e-9, "{d:e}");
+    let solution: hdf5::types::VarLenUnicode = hdf5::File::open(out.join("projection.h5"))
+        .unwrap()
+        .attr("solution")
+        .unwrap()
+        .read_scalar()
+        .unwrap();
+    assert_eq!(solution.as_str(), "consensus");
+}

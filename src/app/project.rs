@@ -19,6 +19,7 @@ use crate::nmf::project::{Projection, project_w};
 use crate::outdir;
 pub use crate::report::projection::{Fixed, Matching, Projected};
 use crate::sparse::Csr;
+use crate::stats::select::Solution;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,7 +52,10 @@ pub struct Model {
     pub plan: Plan,
     /// The rank used.
     pub rank: usize,
-    /// W (N x r) and H (r x p) of that rank's best fit.
+    /// Which solution of the rank is used: the consensus one when the sweep chose it (`[selection]
+    /// solution = "consensus"`) and computed it, else the best fit.
+    pub solution: Solution,
+    /// W (N x r) and H (r x p) of that rank's solution.
     pub w: Array2<f64>,
     /// H (r x p).
     pub h: Array2<f64>,
@@ -120,7 +124,16 @@ pub fn read_model(dir: &Path, rank: Option<usize>) -> Result<Model> {
         }
     };
     let group = file.group(&format!("rank_{rank}")).map_err(h5)?;
-    let (w, h) = match (group.dataset("W"), group.dataset("H")) {
+    // The solution the sweep's reports use: the consensus one where it was computed.
+    let consensus = plan.selection.solution == Solution::Consensus
+        && group.dataset("consensus_W").is_ok()
+        && group.dataset("consensus_H").is_ok();
+    let (w_name, h_name) = if consensus {
+        ("consensus_W", "consensus_H")
+    } else {
+        ("W", "H")
+    };
+    let (w, h) = match (group.dataset(w_name), group.dataset(h_name)) {
         (Ok(w), Ok(h)) => (w.read_2d::<f64>().map_err(h5)?, h.read_2d::<f64>().map_err(h5)?),
         _ => {
             return Err(model_err(
@@ -139,6 +152,7 @@ pub fn read_model(dir: &Path, rank: Option<usize>) -> Result<Model> {
         }
     };
     Ok(Model {
+        solution: if consensus { Solution::Consensus } else { Solution::Best },
         obs_names: names("obs_names")?,
         var_names: names("var_names")?,
         plan,
@@ -345,6 +359,7 @@ pub fn project(opts: &ProjectOptions) -> Result<(Model, Dataset, Projected)> {
                 unconverged,
                 model_factor: h,
                 model_dir: opts.model_dir.clone(),
+                solution: model.solution.name(),
             }
         }
         Fixed::W => {
@@ -391,6 +406,7 @@ pub fn project(opts: &ProjectOptions) -> Result<(Model, Dataset, Projected)> {
                 unconverged,
                 model_factor: w,
                 model_dir: opts.model_dir.clone(),
+                solution: model.solution.name(),
             }
         }
     };

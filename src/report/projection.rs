@@ -71,6 +71,8 @@ pub struct Projected {
     pub model_factor: Array2<f64>,
     /// The model's output directory.
     pub model_dir: PathBuf,
+    /// The model's solution used: "best" or "consensus".
+    pub solution: &'static str,
 }
 
 /// Rows of `w` scaled to sum 1 (all-zero rows stay zero).
@@ -158,7 +160,7 @@ fn write_h5(
     attr_str("input_file", &data_path.display().to_string())?;
     attr_str("loss", p.loss.name())?;
     attr_str("fixed", if fix == Fixed::H { "H" } else { "W" })?;
-    attr_str("solution", "best")?;
+    attr_str("solution", p.solution)?;
     attr_u64("rank", p.rank as u64)?;
     attr_str("matched_by", p.matching.by)?;
     attr_u64("matched", p.matching.matched as u64)?;
