@@ -18,7 +18,6 @@ use crate::nmf::loss::Stored;
 use crate::nmf::project::{Projection, project_w};
 use crate::outdir;
 pub use crate::report::projection::{Fixed, Matching, Projected};
-use crate::sparse::Csr;
 use crate::stats::select::Solution;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use std::collections::HashMap;
@@ -325,90 +324,94 @@ pub fn project(opts: &ProjectOptions) -> Result<(Model, Dataset, Projected)> {
     let pen = model.plan.penalty;
     let x = std::mem::replace(&mut dataset.x, Matrix::Dense(Array2::zeros((0, 0))));
     let (n, p) = x.dim();
-    let projected = match opts.fix {
-        Fixed::H => {
-            let mass: Vec<f64> = model.h.sum_axis(Axis(0)).to_vec();
-            let (pos, matching) = match_axis(
-                model.h.ncols(),
-                p,
-                model.var_names.as_deref(),
-                dataset.var_names.as_deref(),
-                &mass,
-                "features",
-                &opts.data.path,
-            )?;
-            let kept: Vec<usize> = (0..pos.len()).filter(|&j| pos[j].is_some()).collect();
-            let cols: Vec<usize> = kept.iter().filter_map(|&j| pos[j]).collect();
-            let h = model.h.select(Axis(1), &kept);
-            let xs = select_columns(&x, &cols);
-            let Projection {
-                factor,
-                sweeps,
-                unconverged,
-            } = project_w(stored(&xs), h.view(), loss, pen.l1_w, pen.l2_w, true);
-            let (row_loss, explained) = row_fit(&xs, factor.view(), h.view(), loss);
-            Projected {
-                factor,
-                rank: model.rank,
-                loss,
-                row_loss,
-                explained,
-                names: dataset.obs_names.clone(),
-                matching,
-                sweeps,
-                unconverged,
-                model_factor: h,
-                model_dir: opts.model_dir.clone(),
-                solution: model.solution.name(),
-            }
-        }
-        Fixed::W => {
-            let mass: Vec<f64> = model.w.sum_axis(Axis(1)).to_vec();
-            let (pos, matching) = match_axis(
-                model.w.nrows(),
-                n,
-                model.obs_names.as_deref(),
-                dataset.obs_names.as_deref(),
-                &mass,
-                "observations",
-                &opts.data.path,
-            )?;
-            let kept: Vec<usize> = (0..pos.len()).filter(|&i| pos[i].is_some()).collect();
-            let rows: Vec<usize> = kept.iter().filter_map(|&i| pos[i]).collect();
-            let w = model.w.select(Axis(0), &kept);
-            // X with its rows in model order, as columns to solve: Xᵀ (p_new x N').
-            let xt = match &x {
-                Matrix::Dense(d) => {
-                    Matrix::Dense(d.select(Axis(0), &rows).reversed_axes().as_standard_layout().to_owned())
-                }
-                Matrix::Sparse(c) => {
-                    let all: Vec<usize> = (0..p).collect();
-                    Matrix::Sparse(Csr::transpose(&c.select(&rows, &all)))
-                }
-            };
-            let wt = w.t().as_standard_layout().to_owned();
-            let Projection {
-                factor,
-                sweeps,
-                unconverged,
-            } = project_w(stored(&xt), wt.view(), loss, pen.l1_h, pen.l2_h, true);
-            // factor is Hᵀ (p_new x r): one row per new feature.
-            let (row_loss, explained) = row_fit(&xt, factor.view(), wt.view(), loss);
-            Projected {
-                factor: factor.reversed_axes().as_standard_layout().to_owned(),
-                rank: model.rank,
-                loss,
-                row_loss,
-                explained,
-                names: dataset.var_names.clone(),
-                matching,
-                sweeps,
-                unconverged,
-                model_factor: w,
-                model_dir: opts.model_dir.clone(),
-                solution: model.solution.name(),
-            }
-        }
+    // The axis shared with the model: features (H fixed) or observations (W fixed).
+    let (shared, in_data, model_names, data_names, mass, what) = match opts.fix {
+        Fixed::H => (
+            model.h.ncols(),
+            p,
+            model.var_names.as_deref(),
+            dataset.var_names.as_deref(),
+            model.h.sum_axis(Axis(0)),
+            "features",
+        ),
+        Fixed::W => (
+            model.w.nrows(),
+            n,
+            model.obs_names.as_deref(),
+            dataset.obs_names.as_deref(),
+            model.w.sum_axis(Axis(1)),
+            "observations",
+        ),
+    };
+    let (pos, matching) = match_axis(
+        shared,
+        in_data,
+        model_names,
+        data_names,
+        &mass.to_vec(),
+        what,
+        &opts.data.path,
+    )?;
+    let kept: Vec<usize> = (0..pos.len()).filter(|&j| pos[j].is_some()).collect();
+    let found: Vec<usize> = kept.iter().filter_map(|&j| pos[j]).collect();
+    // The rows to solve (new observations, or new features as rows of Xᵀ) against the fixed
+    // basis (r x matched), both in the model's order of the shared axis.
+    let (basis, rows, l1, l2, names) = match opts.fix {
+        Fixed::H => (
+            model.h.select(Axis(1), &kept),
+            select_columns(&x, &found),
+            pen.l1_w,
+            pen.l2_w,
+            dataset.obs_names.clone(),
+        ),
+        Fixed::W => (
+            model
+                .w
+                .select(Axis(0), &kept)
+                .reversed_axes()
+                .as_standard_layout()
+                .to_owned(),
+            match &x {
+                Matrix::Dense(d) => Matrix::Dense(
+                    d.select(Axis(0), &found)
+                        .reversed_axes()
+                        .as_standard_layout()
+                        .to_owned(),
+                ),
+                Matrix::Sparse(c) => Matrix::Sparse(c.select(&found, &(0..p).collect::<Vec<_>>()).transpose()),
+            },
+            pen.l1_h,
+            pen.l2_h,
+            dataset.var_names.clone(),
+        ),
+    };
+    let Projection {
+        factor,
+        sweeps,
+        unconverged,
+    } = project_w(stored(&rows), basis.view(), loss, l1, l2, true);
+    let (row_loss, explained) = row_fit(&rows, factor.view(), basis.view(), loss);
+    let (factor, model_factor) = match opts.fix {
+        Fixed::H => (factor, basis),
+        // Hᵀ (p_new x r) and Wᵀ back to H (r x p_new) and W (N' x r).
+        Fixed::W => (
+            factor.reversed_axes().as_standard_layout().to_owned(),
+            basis.reversed_axes().as_standard_layout().to_owned(),
+        ),
+    };
+    let projected = Projected {
+        factor,
+        rank: model.rank,
+        loss,
+        row_loss,
+        explained,
+        names,
+        matching,
+        sweeps,
+        unconverged,
+        model_factor,
+        model_dir: opts.model_dir.clone(),
+        solution: model.solution.name(),
     };
     dataset.x = x;
     Ok((model, dataset, projected))

@@ -8,10 +8,9 @@
 
 use super::{Cell, Column, Context, RankStatistic};
 use crate::error::Result;
-use crate::nmf::StopReason;
 use crate::nmf::loss::objectives_of;
 use crate::nmf::project::project_w;
-use crate::record::{Collected, ConsensusFit, Job, JobKind, RankSummary, store};
+use crate::record::{Collected, ConsensusFit, RankSummary, store, usable_fits};
 use crate::stats::consensus_fit::ComponentGroups;
 use ndarray::Array2;
 
@@ -24,13 +23,7 @@ impl RankStatistic for ConsensusSolution {
             return Ok(());
         };
         for s in &mut c.ranks {
-            let fits: Vec<Job> = c
-                .records
-                .iter()
-                .filter(|r| r.job.kind == JobKind::Fit && r.job.rank == s.rank)
-                .filter(|r| !matches!(r.stop, StopReason::NonFinite | StopReason::Cancelled))
-                .map(|r| r.job)
-                .collect();
+            let fits = usable_fits(&c.records, s.rank);
             let Some((_, _, best_h)) = &s.best else { continue };
             if fits.len() < 2 {
                 continue;

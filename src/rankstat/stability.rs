@@ -5,8 +5,8 @@
 
 use super::{Cell, Column, Context, Panel, RankStatistic, finite, per_rank};
 use crate::error::Result;
-use crate::nmf::{Loss, StopReason};
-use crate::record::{Collected, Job, JobKind, RankSummary, store};
+use crate::nmf::Loss;
+use crate::record::{Collected, RankSummary, store, usable_fits};
 use crate::stats::{Evidence, StabilityAccumulator};
 
 /// Component stability.
@@ -15,13 +15,7 @@ pub struct Stability;
 impl RankStatistic for Stability {
     fn collect(&self, c: &mut Collected, ctx: &Context) -> Result<()> {
         for s in &mut c.ranks {
-            let fits: Vec<Job> = c
-                .records
-                .iter()
-                .filter(|r| r.job.kind == JobKind::Fit && r.job.rank == s.rank)
-                .filter(|r| !matches!(r.stop, StopReason::NonFinite | StopReason::Cancelled))
-                .map(|r| r.job)
-                .collect();
+            let fits = usable_fits(&c.records, s.rank);
             if let Some((_, _, h)) = &s.best
                 && fits.len() >= 2
             {

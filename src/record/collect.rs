@@ -112,6 +112,17 @@ pub struct Collector {
     side: Vec<Side>,
 }
 
+/// The restarts (`JobKind::Fit`) of `rank` among `records` whose factors are usable (neither
+/// failed nor cancelled), in record order: what statistics over a rank's solutions stream.
+pub fn usable_fits(records: &[FitRecord], rank: usize) -> Vec<super::Job> {
+    records
+        .iter()
+        .filter(|r| r.job.kind == JobKind::Fit && r.job.rank == rank)
+        .filter(|r| !matches!(r.stop, StopReason::NonFinite | StopReason::Cancelled))
+        .map(|r| r.job)
+        .collect()
+}
+
 impl Collector {
     /// An empty reduction for `ranks` (ascending) of data with `n` observations (rows fitted);
     /// consensus counts are kept only when `consensus`.

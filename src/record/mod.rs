@@ -8,7 +8,7 @@ mod collect;
 pub mod manifest;
 pub mod store;
 
-pub use collect::{Collected, Collector, ConsensusFit, NullStats, RankSummary};
+pub use collect::{Collected, Collector, ConsensusFit, NullStats, RankSummary, usable_fits};
 pub use store::StoredFit;
 
 use crate::nmf::{Objectives, StopReason};
