@@ -308,6 +308,9 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
 
 fn print_results(r: &app::Results, loss: &str, out: &std::path::Path) {
     print!("{}", report::summary_table(&r.collected.ranks, &r.decision, loss));
+    if let Some(v) = &r.voxels {
+        println!("voxels: {v}");
+    }
     let (gone, all) = r.missing_values;
     if gone > 0 {
         println!(

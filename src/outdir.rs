@@ -111,7 +111,15 @@ families! {
     /// and the cosine heatmap.
     REFERENCE = ("reference_rank_", true, &[".tsv", ".png", ".svg"]);
     /// The components of a rank as images (`image_shape`).
-    COMPONENTS = ("components_rank_", true, &[".png", ".svg"]);
+    COMPONENTS = ("components_rank_", true, &[".png", ".svg", ".nii.gz"]);
+    /// NIfTI input: the components of a rank as three orthogonal slices each, over the mean
+    /// image.
+    COMPONENT_MAPS = ("component_maps_rank_", true, &[".png", ".svg"]);
+    /// NIfTI input with voxels as observations: each voxel's memberships as a 4-D volume, and
+    /// their figure.
+    MEMBERSHIP_MAPS = ("membership_maps_rank_", true, &[".nii.gz", ".png", ".svg"]);
+    /// NIfTI input with voxels as observations: each voxel's component (argmax of W, 1..r).
+    LABEL_MAPS = ("labels_rank_", true, &[".nii.gz"]);
     /// `compare`'s figure of every rank.
     COMPARE = ("compare", false, &[".png", ".svg"]);
     /// `compare`'s figure of one rank.
@@ -139,7 +147,9 @@ pub fn is_owned(name: &str) -> bool {
             _ => stem,
         }
     });
-    let base = base.replace(".partial.png", ".png");
+    let base = base
+        .replace(".partial.png", ".png")
+        .replace(".partial.nii.gz", ".nii.gz");
     FIXED.contains(&base.as_str())
         || FAMILIES.iter().any(|f| {
             base.strip_prefix(f.stem).is_some_and(|rest| {

@@ -32,6 +32,9 @@ pub struct Results {
     pub missing: Vec<Job>,
     /// Missing values of X (left out of every fit), and X's number of entries.
     pub missing_values: (usize, usize),
+    /// What the features (or observations) are when the input is NIfTI: the voxels and the mask
+    /// they come from.
+    pub voxels: Option<String>,
 }
 
 /// `nnmf-sweep merge OUTDIR`: rebuilds the plan from the directory's manifest, reads the data
@@ -143,6 +146,7 @@ pub(super) fn build_results(
         decision,
         missing,
         missing_values: (dataset.facts.missing, n * p),
+        voxels: dataset.volumes.as_ref().map(|v| v.describe()),
     })
 }
 

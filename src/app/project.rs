@@ -472,6 +472,7 @@ pub fn data_spec(
         obs_names: None,
         var_names: None,
         image_shape: None,
+        voxel_mask: None,
         memory_limit_mb: 0,
     })
 }

@@ -110,6 +110,9 @@ fn inputs_of(plan: &Plan) -> Vec<(&str, &Path)> {
     if let Some(r) = &plan.reference {
         inputs.push(("[report] reference", r.as_path()));
     }
+    if let Some(crate::data::VoxelMask::File(m)) = &plan.data.voxel_mask {
+        inputs.push(("[data] voxel_mask", m.as_path()));
+    }
     inputs
 }
 

@@ -2,7 +2,7 @@
 
 use super::raw::RawData;
 use super::validate::Checker;
-use crate::data::{DataSpec, Format, ImageShape};
+use crate::data::{DataSpec, Format, ImageShape, VoxelMask};
 use crate::error::Result;
 use toml::Spanned;
 
@@ -68,7 +68,9 @@ impl Checker<'_> {
             ));
         }
         let image_shape = data.image_shape.as_ref().map(|v| self.image_shape(v)).transpose()?;
+        let voxel_mask = self.voxel_mask(&data, format, path.get_ref())?;
         Ok(DataSpec {
+            voxel_mask,
             memory_limit_mb,
             image_shape,
             nan_is_missing,
@@ -107,6 +109,45 @@ impl Checker<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `voxel_mask`: only for NIfTI input (format "nifti", or "auto" with a .nii / .nii.gz path);
+    /// "nonzero" or a mask file's path, never empty. NIfTI volumes carry their own geometry, so
+    /// `image_shape` is refused beside them.
+    fn voxel_mask(&self, data: &RawData, format: Format, path: &str) -> Result<Option<VoxelMask>> {
+        let nifti =
+            format == Format::Nifti || (format == Format::Auto && crate::data::names_nifti(std::path::Path::new(path)));
+        if let (true, Some(v)) = (nifti, &data.image_shape) {
+            return Err(self.err(
+                "data.image_shape",
+                v,
+                "is for 2-D images stored as rows; NIfTI volumes carry their own grid and affine: remove image_shape"
+                    .into(),
+            ));
+        }
+        let Some(mask) = &data.voxel_mask else {
+            return Ok(None);
+        };
+        if !nifti {
+            return Err(self.err(
+                "data.voxel_mask",
+                mask,
+                format!(
+                    "selects the voxels of NIfTI volumes; format \"{}\" has no voxels: remove voxel_mask (or set \
+                     format = \"nifti\" and path to .nii / .nii.gz files)",
+                    format.name()
+                ),
+            ));
+        }
+        match mask.get_ref().trim() {
+            "" => Err(self.err(
+                "data.voxel_mask",
+                mask,
+                "is empty; give a 3-D mask file (its non-zero voxels are the features) or \"nonzero\"".into(),
+            )),
+            "nonzero" => Ok(Some(VoxelMask::Nonzero)),
+            file => Ok(Some(VoxelMask::File(self.resolve(file)))),
+        }
     }
 
     /// `layer`: an AnnData layer, read instead of X (so not with `dataset`), never empty.

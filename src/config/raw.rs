@@ -64,7 +64,7 @@ pub struct RawSelection {
 pub struct RawData {
     /// Data file, relative to the config file's folder.
     pub path: Option<Spanned<String>>,
-    /// "auto" (default), "hdf5", "csr", "csc", "h5ad", "10x", "mtx", "csv" or "tsv".
+    /// "auto" (default), "hdf5", "csr", "csc", "h5ad", "10x", "mtx", "csv", "tsv" or "nifti".
     pub format: Option<Spanned<String>>,
     /// Path of the matrix (2-D dataset or sparse group) inside an HDF5 file.
     pub dataset: Option<Spanned<String>>,
@@ -83,6 +83,9 @@ pub struct RawData {
     pub var_names: Option<Spanned<String>>,
     /// `[height, width]`: each observation (row of X) is an image of this shape (row-major).
     pub image_shape: Option<Spanned<Vec<i64>>>,
+    /// NIfTI input: a 3-D mask file (relative to the config file's folder) whose non-zero voxels
+    /// are the features, or "nonzero" (the default: voxels non-zero in some volume).
+    pub voxel_mask: Option<Spanned<String>>,
 }
 
 /// `[model]`.

@@ -697,7 +697,7 @@ threads = 2
                 "dataset = \"X\"\n",
                 "format = \"npy\"\n",
                 "/cfg/c.toml:4: data.format: unknown value \"npy\"; valid values: \"auto\", \"hdf5\", \"csr\", \"csc\", \
-                 \"h5ad\", \"10x\", \"mtx\", \"csv\", \"tsv\" (\"auto\" detects it from the file)",
+                 \"h5ad\", \"10x\", \"mtx\", \"csv\", \"tsv\", \"nifti\" (\"auto\" detects it from the file)",
             ),
             (
                 "dataset = \"X\"\n",

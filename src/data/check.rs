@@ -186,6 +186,8 @@ pub(crate) struct Read {
     pub var_names: Option<Vec<String>>,
     /// The reader has already checked every value (text readers do, to give line and column).
     pub values_checked: bool,
+    /// The volume geometry of NIfTI input.
+    pub volumes: Option<Box<super::Volumes>>,
 }
 
 /// The error of `path` (and `dataset`, unless empty: text formats have none).
@@ -267,6 +269,7 @@ pub(crate) fn finish(path: &Path, r: Read, rules: ValueRules) -> Result<Dataset>
         provenance,
         obs_names: r.obs_names,
         var_names: r.var_names,
+        volumes: r.volumes,
     })
 }
 

@@ -64,6 +64,7 @@ pub(crate) fn read_from<R: BufRead>(
         obs_names,
         var_names,
         values_checked: true,
+        volumes: None,
     })
 }
 

@@ -23,6 +23,11 @@ pub(crate) fn sniff(path: &Path) -> Result<Format> {
         path: path.to_path_buf(),
         message,
     };
+    // By name, before the file is opened: NIfTI input may be a glob pattern, and a .nii.gz file
+    // starts with the gzip signature.
+    if super::nifti::names_nifti(path) {
+        return Ok(Format::Nifti);
+    }
     if !path.exists() {
         return Err(file_err(
             "file not found; check [data] path (relative paths start at the config file's folder)".into(),
@@ -164,6 +169,8 @@ pub(crate) fn check_text_spec(spec: &DataSpec, format: Format) -> Result<()> {
     };
     let key = if !spec.dataset.is_empty() {
         Some(("dataset", "names a matrix inside an HDF5 file"))
+    } else if spec.mask.is_some() {
+        Some(("mask", "names a dataset of missing-value flags inside an HDF5 file"))
     } else if spec.layer.is_some() {
         Some(("layer", "names a layer of an AnnData file"))
     } else if spec.obs_names.is_some() || spec.var_names.is_some() {

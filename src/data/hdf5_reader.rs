@@ -209,6 +209,7 @@ fn read_of(x: Matrix, transposed: bool, stored_shape: [usize; 2], dtype: String,
         obs_names: None,
         var_names: None,
         values_checked: false,
+        volumes: None,
     }
 }
 

@@ -12,11 +12,14 @@ mod delimited;
 mod detect;
 mod hdf5_reader;
 mod mtx;
+mod nifti;
 mod spec;
 mod text;
 mod zero_lines;
 
 pub use catalogue::{AlignedReference, Catalogue, MIN_FEATURES_FOUND, read_catalogue};
+pub(crate) use nifti::names_nifti;
+pub use nifti::{Volumes, VoxelMask};
 pub use zero_lines::ZeroLines;
 
 use crate::error::{Error, Result};
@@ -49,6 +52,9 @@ pub enum Format {
     Csv,
     /// Tab-separated numbers, with an optional header row and column of row names.
     Tsv,
+    /// NIfTI-1 volumes (`.nii`, `.nii.gz`): one 4-D file or a glob of 3-D files; the voxels of
+    /// `[data] voxel_mask` are the features.
+    Nifti,
 }
 
 /// How a format's files are read.
@@ -99,7 +105,7 @@ const fn info(format: Format, name: &'static str, reader: Reader) -> FormatInfo 
 }
 
 /// Every format, `auto` first.
-pub(crate) const FORMATS: [FormatInfo; 9] = {
+pub(crate) const FORMATS: [FormatInfo; 10] = {
     const HDF5: Reader = Reader::Hdf5 { needs_dataset: true };
     const FOUND: Reader = Reader::Hdf5 { needs_dataset: false };
     const TABLE_NAMES: &str = "names come from its header row and first column";
@@ -144,6 +150,18 @@ pub(crate) const FORMATS: [FormatInfo; 9] = {
                     read: delimited::read,
                     what: "a TSV file",
                     names: TABLE_NAMES,
+                },
+            )
+        },
+        FormatInfo {
+            extensions: &["nii", "nii.gz"],
+            ..info(
+                Format::Nifti,
+                "nifti",
+                Reader::File {
+                    read: nifti::read,
+                    what: "NIfTI input",
+                    names: "volumes are named by file stem and voxels by position",
                 },
             )
         },
@@ -410,6 +428,9 @@ pub struct Dataset {
     pub obs_names: Option<Vec<String>>,
     /// Names of the p features (`[data] var_names`).
     pub var_names: Option<Vec<String>>,
+    /// The volume geometry of NIfTI input (`format = "nifti"`): where each voxel feature (or
+    /// observation, transposed) lies, for the output volumes.
+    pub volumes: Option<Box<Volumes>>,
 }
 
 /// What the reports need to know of X once X itself has moved into the fits.

@@ -65,6 +65,7 @@ fn read_checked<R: BufRead>(
         obs_names: None,
         var_names: None,
         values_checked: true,
+        volumes: None,
     })
 }
 

@@ -28,6 +28,9 @@ pub struct DataSpec {
     /// Each observation (row of X) is an image of this shape, row-major: its p features are
     /// `height * width` pixels, checked against the data by `config::Plan::check_image_shape`.
     pub image_shape: Option<ImageShape>,
+    /// `[data] voxel_mask` (NIfTI input): which voxels are the features; None: the default,
+    /// voxels non-zero in some volume.
+    pub voxel_mask: Option<super::VoxelMask>,
     /// `[run] memory_limit_mb`: reading the data and the sweep refuse to need more memory than
     /// this many MiB (0: this machine's physical memory); see [`DataSpec::memory_limit`].
     pub memory_limit_mb: u64,

@@ -133,6 +133,17 @@ fn write(
             .with_data(&Array1::from(vec![img.height as u64, img.width as u64]))
             .create("image_shape")?;
     }
+    if let Some(v) = &dataset.volumes {
+        file.new_attr_builder()
+            .with_data(&Array1::from(v.grid.iter().map(|&d| d as u64).collect::<Vec<_>>()))
+            .create("volume_grid")?;
+        attr_str(&file, "voxels", &v.describe())?;
+        let mask = match &v.mask {
+            crate::data::VoxelMask::Nonzero => "nonzero".to_string(),
+            crate::data::VoxelMask::File(p) => p.display().to_string(),
+        };
+        attr_str(&file, "voxel_mask", &mask)?;
+    }
     attr_str(&file, "input_sha256", &prov.sha256)?;
     attr(&file, "zero_rows_removed", &(zero.zero_rows.len() as u64))?;
     attr(&file, "zero_cols_removed", &(zero.zero_cols.len() as u64))?;

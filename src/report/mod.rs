@@ -2,7 +2,8 @@
 //! memberships_rank_<r>.tsv, consensus_components_rank_<r>.tsv (with `[selection] solution =
 //! "consensus"`), selection.txt, plots (rank_selection and consensus_rank_<r>, PNG
 //! and SVG; components_rank_<r> when observations are images), reference_rank_<r>.tsv/.png/.svg
-//! with `[report] reference`, results.h5, and the summary table.
+//! with `[report] reference`, the NIfTI volumes of NIfTI input ([`volumes`]), results.h5, and the
+//! summary table.
 //!
 //! Every file is written under a temporary name, synced, then renamed into place; results.h5 is
 //! renamed last, so its presence means the run finished. The output directory is checked (and
@@ -14,6 +15,7 @@ pub mod plots;
 pub mod projection;
 mod reference;
 mod tables;
+pub mod volumes;
 
 pub use h5::write_results_h5;
 pub use reference::{matches, reference_tsv, write_reference};
@@ -151,6 +153,9 @@ pub fn write_results(merged: &Merged) -> Result<()> {
     plots::write_plots(dir, &c.ranks, &outputs, merged.decision, plan.loss)?;
     if let Some(shape) = plan.data.image_shape {
         write_components(dir, &c.ranks, (shape.height, shape.width))?;
+    }
+    if let Some(v) = &merged.dataset.volumes {
+        volumes::write_volume_outputs(dir, v, &c.ranks, &outputs, plan.selection.solution)?;
     }
     let matched = match merged.reference {
         Some(reference) => {

@@ -138,6 +138,7 @@ mod tests {
                 sha256: String::new(),
             },
             obs_names: None,
+            volumes: None,
             var_names: None,
         }
     }

@@ -18,6 +18,7 @@ mod heatmap;
 mod panel;
 mod reference;
 mod selection;
+pub mod volume;
 
 pub(super) use figure::{Figure, de, ensure_font, text, title_band, write_figure};
 pub(super) use reference::ReferenceHeatmap;
