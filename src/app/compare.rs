@@ -6,7 +6,7 @@
 //! (r x p) and weights (N x r):
 //! - **NMF**: the sweep's best fit, X̂ = W H, basis H.
 //! - **PCA**: the truncated SVD of X itself, **not centred** (as ESL does for this comparison, so
-//!   that all three methods approximate the same matrix with r basis vectors and no mean term):
+//!   that all four methods approximate the same matrix with r basis vectors and no mean term):
 //!   X̂ = U_r S_r V_rᵀ, basis V_rᵀ, weights the scores U_r S_r. Each axis's sign is fixed so that
 //!   its entries sum to ≥ 0 (its scores flipped with it). By Eckart–Young it has the lowest
 //!   Frobenius error of any rank-r approximation.
@@ -21,17 +21,20 @@
 //!   which whitens to the same r dimensions as FastICA of the whole Xᵀ, at O(p·r²) per iteration.
 //!   Contrast logcosh (α = 1), symmetric decorrelation, at most [`ICA_MAX_ITER`] iterations, tol
 //!   [`ICA_TOL`] (linfa's criterion: max over components of |1 − |⟨w_new, w_old⟩||), starting
-//!   matrix seeded from the config seed through its own stream ([`ica_seed`]). The basis rows are
-//!   the sources **without the mean removed** (the unmixing applied to Xᵀ U_r itself): in the ICA
+//!   matrix seeded from the config seed through its own stream ([`ica_seed`]); a start that does
+//!   not converge is followed by the next, up to [`ICA_STARTS`]. The basis rows are the sources
+//!   **without the mean removed** (the unmixing applied to Xᵀ U_r itself): in the ICA
 //!   model x = A s the sources' mean is the unmixed data mean, and like PCA above the method then
 //!   has no separate mean term (centred sources are orthogonal to the constant image and could
 //!   not reconstruct any observation's mean level). Each source has unit variance and its sign
-//!   makes its skewness ≥ 0 (its heavy tail positive, MELODIC's convention); the weights are the
+//!   makes its skewness ≥ 0 (its heavy tail positive); the weights are the
 //!   mixing matrix A = X Sᵀ (S Sᵀ)⁻¹ (least squares of the uncentred X on the basis S), X̂ = A S,
-//!   and the components are ordered by ‖a_k‖·‖s_k‖, largest first. When FastICA does not converge
+//!   and the components are ordered by ‖a_k‖·‖s_k‖, largest first. Its span is that of the centred
+//!   data's top r directions with the means the unmixing gives them, not X's best r-dimensional
+//!   subspace, so its error is at least PCA's. When FastICA converges from none of its starts
 //!   within its cap, or r exceeds what the data allow (r > min(N, p), or row-centred X of rank
-//!   below r), ICA has no approximation at that rank: its compare.tsv values are NaN and a
-//!   warning says why.
+//!   below r), ICA has no approximation at that rank: its compare.tsv values are NaN and a warning
+//!   says why.
 //!
 //! Per (rank, method): the relative Frobenius error ‖X − X̂‖_F / ‖X‖_F, the mean Hoyer (2004)
 //! sparseness of the basis vectors, the fraction of basis entries ≥ 0, and the fraction of weight
