@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The parts demonstration: Hoyer's bars images, then NMF beside PCA and VQ (nnmf-sweep compare).
+# The parts demonstration: Hoyer's bars images, then NMF beside PCA, VQ and ICA (nnmf-sweep compare).
 # Writes configs/parts.h5 and configs/results-parts/ (compare.png, compare.tsv, components_rank_16.png).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -97,8 +97,8 @@ enum Command {
     Merge(MergeArgs),
     /// Show the fits done and missing in OUTDIR, per rank and kind and per shard.
     Status(StatusArgs),
-    /// Compare NMF with PCA and vector quantization (k-means) at every rank: compare.tsv, and the
-    /// three bases as images side by side when [data] image_shape is set.
+    /// Compare NMF with PCA, vector quantization (k-means) and spatial ICA (FastICA) at every rank:
+    /// compare.tsv, and the four bases as images side by side when [data] image_shape is set.
     Compare(CompareArgs),
     /// Score new observations against the components of a finished sweep without refitting (H
     /// fixed, W solved): projection.h5 and memberships.tsv; --fix w solves new features instead.
@@ -539,8 +539,8 @@ fn project_cmd(a: ProjectArgs) -> Result<()> {
     Ok(())
 }
 
-/// `compare CONFIG`: the sweep (run, resumed, or reused when finished), then NMF beside PCA and
-/// VQ at every rank (`compare::write`).
+/// `compare CONFIG`: the sweep (run, resumed, or reused when finished), then NMF beside PCA, VQ
+/// and ICA at every rank (`compare::write`).
 fn compare_cmd(a: CompareArgs) -> Result<()> {
     let quiet = a.flags.quiet;
     let (path, plan, mut obs, cancel) = a.flags.load(a.config)?;
@@ -576,21 +576,30 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     };
     crate::interrupt::set_phase(crate::interrupt::Phase::Writing);
     crate::interrupt::check(&cancel)?;
-    let rows = crate::app::compare::write(&plan, &results)?;
+    let compared = crate::app::compare::write(&plan, &results)?;
+    for w in &compared.warnings {
+        eprintln!("warning: {w}");
+    }
     if !quiet {
         print_results(&results, plan.loss.name(), dir);
         println!(
-            "\n{:>4}  {:<6}{:>22}{:>18}{:>22}",
-            "rank", "method", "reconstruction_error", "basis_sparseness", "nonnegative_fraction"
+            "\n{:>4}  {:<6}{:>22}{:>18}{:>22}{:>30}",
+            "rank",
+            "method",
+            "reconstruction_error",
+            "basis_sparseness",
+            "nonnegative_fraction",
+            "weights_nonnegative_fraction"
         );
-        for r in &rows {
+        for r in &compared.rows {
             println!(
-                "{:>4}  {:<6}{:>22.4}{:>18.4}{:>22.4}",
+                "{:>4}  {:<6}{:>22.4}{:>18.4}{:>22.4}{:>30.4}",
                 r.rank,
                 r.method.name(),
                 r.reconstruction_error,
                 r.basis_sparseness,
-                r.nonnegative_fraction
+                r.nonnegative_fraction,
+                r.weights_nonnegative_fraction
             );
         }
         let figure = if plan.data.image_shape.is_some() {

@@ -1,5 +1,6 @@
 //! `nnmf-sweep compare` end to end on Hoyer's bars: NMF's basis is the sparsest and recovers the
-//! planted bars, PCA has the lowest reconstruction error, and the figures are written.
+//! planted bars, PCA has the lowest reconstruction error, ICA's row and the weights' signs are
+//! reported, and the figures are written.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -71,7 +72,7 @@ fn compare_on_bars_nmf_finds_the_parts() {
     let mut lines = table.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "rank\tmethod\treconstruction_error\tbasis_sparseness\tnonnegative_fraction"
+        "rank\tmethod\treconstruction_error\tbasis_sparseness\tnonnegative_fraction\tweights_nonnegative_fraction"
     );
     let rows: HashMap<String, Vec<f64>> = lines
         .map(|l| {
@@ -80,8 +81,8 @@ fn compare_on_bars_nmf_finds_the_parts() {
             (f[1].to_string(), f[2..].iter().map(|v| v.parse().unwrap()).collect())
         })
         .collect();
-    assert_eq!(rows.len(), 3, "{table}");
-    let (nmf, pca, vq) = (&rows["nmf"], &rows["pca"], &rows["vq"]);
+    assert_eq!(rows.len(), 4, "{table}");
+    let (nmf, pca, vq, ica) = (&rows["nmf"], &rows["pca"], &rows["vq"], &rows["ica"]);
     assert!(pca[0] < nmf[0] && pca[0] < vq[0], "PCA has the lowest error:\n{table}");
     assert!(
         nmf[1] > pca[1] && nmf[1] > vq[1],
@@ -90,6 +91,16 @@ fn compare_on_bars_nmf_finds_the_parts() {
     assert_eq!(nmf[2], 1.0, "{table}");
     assert_eq!(vq[2], 1.0, "centroids of non-negative data:\n{table}");
     assert!(pca[2] < 1.0, "PCA's basis is signed:\n{table}");
+    // Weights: NMF's W and VQ's one-hot assignments are non-negative, ICA's mixing matrix and
+    // PCA's scores are signed.
+    assert_eq!(nmf[3], 1.0, "{table}");
+    assert_eq!(vq[3], 1.0, "{table}");
+    assert!(ica[3] < 1.0 && pca[3] < 1.0, "signed weights:\n{table}");
+    // ICA's approximation lies in about the span of PCA's: it cannot beat the Eckart–Young
+    // optimum, and it is far closer to it than VQ's.
+    assert!(ica.iter().all(|v| v.is_finite()), "ICA fitted:\n{table}");
+    assert!(pca[0] <= ica[0] && ica[0] < vq[0], "{table}");
+    assert!(ica[2] < 1.0, "ICA's sources are signed:\n{table}");
 
     // The image shape is recorded with the results.
     let shape = hdf5::File::open(out.join("results.h5"))
@@ -169,8 +180,13 @@ fn compare_without_image_shape_writes_the_table_for_every_rank_and_no_figure() {
         .skip(1)
         .map(|l| l.split('\t').take(2).collect::<Vec<_>>().join(" "))
         .collect();
-    assert_eq!(keys, ["2 nmf", "2 pca", "2 vq", "3 nmf", "3 pca", "3 vq"], "{table}");
+    assert_eq!(
+        keys,
+        ["2 nmf", "2 pca", "2 vq", "2 ica", "3 nmf", "3 pca", "3 vq", "3 ica"],
+        "{table}"
+    );
     for l in table.lines().skip(1) {
+        assert_eq!(l.split('\t').count(), 6, "{l}");
         let error: f64 = l.split('\t').nth(2).unwrap().parse().unwrap();
         assert!(error > 0.0 && error < 1.0, "{l}");
     }

@@ -1,7 +1,7 @@
 //! The application layer: what a command does from a checked [`Plan`](crate::config::Plan) to
 //! its files. [`run`] runs (or resumes) a sweep or one shard of it, [`merge`] builds every output
 //! from the stored records, [`sweep_dir`] opens and reads a sweep's output directory, and
-//! [`compare`] adds the PCA and vector-quantization comparison. It sits above the sweep
+//! [`compare`] adds the PCA, vector-quantization and ICA comparison. It sits above the sweep
 //! (fitting), the records and the report (writing), and is called by the command line only.
 
 pub mod compare;

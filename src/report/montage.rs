@@ -1,7 +1,7 @@
 //! Components drawn as images: when each observation is an image (`[data] image_shape`), a basis
 //! vector (a row of H, a principal axis, a k-means centroid) is an image too. A montage draws one
-//! tile per basis vector; a figure holds one or more montages side by side (`compare`: NMF, PCA
-//! and VQ).
+//! tile per basis vector; a figure holds one or more montages side by side (`compare`: NMF, PCA,
+//! VQ and ICA).
 //!
 //! Colours: every tile is scaled by its own largest absolute value, with white at 0, black at the
 //! largest positive value and red at the most negative one, as Hastie, Tibshirani & Friedman
