@@ -596,10 +596,57 @@ pub fn write(plan: &crate::config::Plan, results: &super::Results) -> Result<Com
                 crate::report::montage::write_montages(dir, &crate::outdir::COMPARE.stem(0), &title, &panels, dims)?;
             }
         }
+        if let Some(v) = data.volumes.as_deref().filter(|v| !v.voxels_are_rows) {
+            let stems = [
+                (crate::outdir::COMPARE_RANK.stem(s.rank), true),
+                (crate::outdir::COMPARE.stem(0), shown == Some(s.rank)),
+            ];
+            for (stem, wanted) in stems {
+                if wanted {
+                    compare_volumes(&plan.out_dir, &stem, s.rank, v, &outcomes, &these)?;
+                }
+            }
+        }
         rows.extend(these);
     }
     crate::fsio::write_atomic(&plan.out_dir.join(crate::outdir::COMPARE_TSV), &compare_tsv(&rows))?;
     Ok(Compared { rows, warnings })
+}
+
+/// The bases of every method at one rank, each basis vector put back into the voxel mask and
+/// drawn as three orthogonal slices through its peak over the mean image (NIfTI input).
+fn compare_volumes(
+    dir: &std::path::Path,
+    stem: &str,
+    rank: usize,
+    v: &crate::data::Volumes,
+    outcomes: &[Outcome],
+    rows: &[Row],
+) -> Result<()> {
+    let mut maps = Vec::new();
+    for (o, row) in outcomes.iter().zip(rows) {
+        let Outcome::Fitted(a) = o else { continue };
+        let name = a.method.name().to_uppercase();
+        let note = format!(
+            "error {:.3}, weights >= 0: {:.0}%",
+            row.reconstruction_error,
+            100.0 * row.weights_nonnegative_fraction
+        );
+        for (k, (_, map)) in crate::report::volumes::maps_of(v, a.basis.view(), "").into_iter().enumerate() {
+            maps.push((format!("{name} {} ({note})", k + 1), map));
+        }
+    }
+    let title = format!(
+        "Rank {rank}: each method's basis vectors as volumes (warm: positive, cool: negative), over the mean image"
+    );
+    crate::report::plots::volume::orthogonal_slices(
+        dir,
+        stem,
+        &title,
+        &maps,
+        crate::report::volumes::background(v).view(),
+        v.voxel_size,
+    )
 }
 
 #[cfg(test)]
