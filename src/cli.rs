@@ -796,7 +796,7 @@ fn simulate_volumes(a: &SimulateArgs, dir: &std::path::Path, rows: usize) -> Res
     let planted = volumes::write_volumes(dir, &v, a.force)?;
     let inside = planted.mask.iter().filter(|&&m| m == 1).count();
     println!(
-        "wrote {} subjects of {} x {} x {} voxels of {} mm ({inside} in the mask), planted rank {}, into {}: \
+        "wrote {} subjects of {} x {} x {} voxels of {} mm ({inside} in the mask), planted rank {} plus a baseline, into {}: \
          {} … {}, {}, {}, {}, {}",
         rows,
         grid[0],

@@ -99,7 +99,8 @@ fn volumes_read_back_with_nibabel() {
     let out = simulate(&dir, &[]).success().get_output().stdout.clone();
     let out = String::from_utf8(out).unwrap();
     assert!(
-        out.starts_with("wrote 12 subjects of 20 x 24 x 18 voxels of 4 mm ("),
+        out.starts_with("wrote 12 subjects of 20 x 24 x 18 voxels of 4 mm (")
+            && out.contains("), planted rank 3 plus a baseline, into "),
         "{out}"
     );
     assert!(

@@ -10,6 +10,8 @@
 //! others `mix` x U(0, 1). Its volume holds counts: Poisson(λ) at every voxel of the mask, with
 //! λ = Σ_k w_sk · component_k + [`BASELINE`] · mean (gamma–Poisson with `dispersion`, as for the
 //! planted matrix), 0 outside the mask, stored as float32 (whole numbers, exact up to 2^24).
+//! The baseline is one more non-negative map (constant in the mask, weight 1 in every subject),
+//! so the data's non-negative rank is K + 1: with enough counts (`--mean 100`) a sweep picks K + 1.
 //!
 //! Every draw comes from [`crate::rng`] streams of the seed: the components from one stream
 //! (they depend on the seed, grid and rank only), each subject's weights and noise from its own
