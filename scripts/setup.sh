@@ -26,11 +26,11 @@ fi
 
 if ((want_test)); then
     command -v python3 >/dev/null || { echo "setup: installing python3" >&2; apt_install python3; }
-    if ! python3 -c 'import h5py, numpy, scipy, anndata, sklearn' 2>/dev/null; then
-        echo "setup: installing Python packages h5py, numpy, scipy, anndata, scikit-learn" >&2
+    if ! python3 -c 'import h5py, numpy, scipy, anndata, sklearn, nibabel' 2>/dev/null; then
+        echo "setup: installing Python packages h5py, numpy, scipy, anndata, scikit-learn, nibabel" >&2
         # pip where it may install (a user or pyenv Python), else Debian's packages.
-        python3 -m pip install --quiet anndata scipy h5py numpy scikit-learn 2>/dev/null ||
-            apt_install python3-h5py python3-numpy python3-scipy python3-anndata python3-sklearn
-        python3 -c 'import h5py, numpy, scipy, anndata, sklearn'
+        python3 -m pip install --quiet anndata scipy h5py numpy scikit-learn nibabel 2>/dev/null ||
+            apt_install python3-h5py python3-numpy python3-scipy python3-anndata python3-sklearn python3-nibabel
+        python3 -c 'import h5py, numpy, scipy, anndata, sklearn, nibabel'
     fi
 fi

@@ -192,11 +192,11 @@ struct StatusArgs {
 #[derive(Debug, Args)]
 struct SimulateArgs {
     /// The HDF5 file to create.
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
-    /// Observations N (rows of X).
-    #[arg(long, default_value_t = 300)]
-    rows: usize,
+    #[arg(long, value_name = "FILE", required_unless_present = "volumes")]
+    out: Option<PathBuf>,
+    /// Observations N (rows of X) [default: 300]; with --volumes, subjects [default: 40].
+    #[arg(long)]
+    rows: Option<usize>,
     /// Features p (columns of X).
     #[arg(long, default_value_t = 200)]
     cols: usize,
@@ -215,7 +215,7 @@ struct SimulateArgs {
     /// Overdispersed counts: negative-binomial size k (variance λ + λ²/k); default Poisson.
     #[arg(long, value_name = "K")]
     dispersion: Option<f64>,
-    /// Overwrite FILE if it exists.
+    /// Overwrite FILE if it exists (with --volumes: the files it writes into DIR).
     #[arg(long)]
     force: bool,
     /// Write Hoyer's bars images instead: SIDE x SIDE images (--rows of them), each a few of the
@@ -229,6 +229,24 @@ struct SimulateArgs {
     /// With --bars: mean of the exponential noise added to every pixel (bars have height 0.5-1.5).
     #[arg(long, value_name = "M", default_value_t = 0.05)]
     noise: f64,
+    /// Write planted 3-D volumes as NIfTI into directory DIR instead: --rows subjects, each a
+    /// mixture of --rank smooth "tissue" maps in an ellipsoidal mask plus Poisson noise (--mean:
+    /// a map's peak count, --mix: minor weights), one subject_NNN.nii.gz each, all_subjects.nii
+    /// (4-D), mask.nii.gz, truth_components.nii.gz and truth_weights.tsv.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "bars", "cols", "bar_prob", "noise"])]
+    volumes: Option<PathBuf>,
+    /// With --volumes: voxels along x, y and z [default: 24,28,24].
+    #[arg(
+        long,
+        value_name = "X,Y,Z",
+        value_delimiter = ',',
+        requires = "volumes",
+        conflicts_with = "out"
+    )]
+    grid: Option<Vec<usize>>,
+    /// With --volumes: side of a (cubic) voxel in mm [default: 4].
+    #[arg(long, value_name = "MM", requires = "volumes", conflicts_with = "out")]
+    voxel_size: Option<f64>,
 }
 
 /// Entry point of the binary.
@@ -614,40 +632,52 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
 
 /// The ceilings of `simulate`'s sizes ([`crate::limits`]) and its memory estimate against this
 /// machine's physical memory: X, λ = W H and the int64 copy written (N x p each), W and H (planted
-/// data); W, H and X (bars).
-fn simulate_bounds(a: &SimulateArgs) -> std::result::Result<(), String> {
-    use crate::limits::{MAX_BARS_SIDE, MAX_RANK, MAX_SIMULATE_DIM, bytes, memory_limit, mib};
+/// data); W, H and X (bars); the subjects (float32), the maps (float64 and the float32 copy
+/// written) and the mask (volumes).
+fn simulate_bounds(a: &SimulateArgs, rows: usize) -> std::result::Result<(), String> {
+    use crate::limits::{MAX_BARS_SIDE, MAX_NIFTI_DIM, MAX_RANK, MAX_SIMULATE_DIM, bytes, memory_limit, mib};
+    let grid = a.grid.as_deref().unwrap_or(&VOLUME_GRID);
+    let grid_max = grid.iter().copied().max().unwrap_or(0);
+    let volumes = a.volumes.is_some();
     for (flag, v, max) in [
-        ("--rows", a.rows, MAX_SIMULATE_DIM),
+        ("--rows", rows, if volumes { MAX_NIFTI_DIM } else { MAX_SIMULATE_DIM }),
         ("--cols", a.cols, MAX_SIMULATE_DIM),
         ("--rank", a.rank, MAX_RANK),
         ("--bars", a.bars.unwrap_or(2), MAX_BARS_SIDE),
+        ("--grid", if volumes { grid_max } else { 0 }, MAX_NIFTI_DIM),
     ] {
         if v > max {
             return Err(format!("{flag} must be at most {max} (got {v})"));
         }
     }
-    let (what, need) = match a.bars {
-        Some(side) => {
-            let (p, k) = (side as u64 * side as u64, 2 * side as u64);
-            let need = bytes(&[a.rows as u64, p, 8])
-                .saturating_add(bytes(&[k, p, 8]))
-                .saturating_add(bytes(&[a.rows as u64, k, 8]));
-            (format!("{} images of {side} x {side} pixels", a.rows), need)
-        }
-        None => {
-            let (n, p, r) = (a.rows as u64, a.cols as u64, a.rank as u64);
-            let need = bytes(&[n, p, 8, 3]).saturating_add(bytes(&[n + p, r, 8]));
-            (format!("--rows {n} x --cols {p}"), need)
-        }
+    let (what, need, lower) = if volumes {
+        let voxels = grid.iter().fold(1_u64, |p, &n| p.saturating_mul(n as u64));
+        let need = bytes(&[voxels, rows as u64, 4])
+            .saturating_add(bytes(&[voxels, a.rank as u64, 12]))
+            .saturating_add(voxels);
+        let grid = grid.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" x ");
+        (format!("{rows} volumes of {grid} voxels"), need, "--rows or --grid")
+    } else if let Some(side) = a.bars {
+        let (p, k) = (side as u64 * side as u64, 2 * side as u64);
+        let need = bytes(&[rows as u64, p, 8])
+            .saturating_add(bytes(&[k, p, 8]))
+            .saturating_add(bytes(&[rows as u64, k, 8]));
+        (
+            format!("{rows} images of {side} x {side} pixels"),
+            need,
+            "--rows or --bars",
+        )
+    } else {
+        let (n, p, r) = (rows as u64, a.cols as u64, a.rank as u64);
+        let need = bytes(&[n, p, 8, 3]).saturating_add(bytes(&[n + p, r, 8]));
+        (format!("--rows {n} x --cols {p}"), need, "--rows or --cols")
     };
     let limit = memory_limit(0);
     if need > limit {
         return Err(format!(
-            "{what} needs about {} MiB in memory, above this machine's physical memory ({} MiB); lower --rows{}",
+            "{what} needs about {} MiB in memory, above this machine's physical memory ({} MiB); lower {lower}",
             mib(need),
             mib(limit),
-            if a.bars.is_some() { " or --bars" } else { " or --cols" }
         ));
     }
     Ok(())
@@ -660,26 +690,30 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
         key: "simulate".into(),
         message: m.into(),
     };
-    if a.rows == 0 || a.cols == 0 || a.rank == 0 {
+    let rows = a.rows.unwrap_or(if a.volumes.is_some() { 40 } else { 300 });
+    if rows == 0 || a.cols == 0 || a.rank == 0 {
         return Err(bad("--rows, --cols and --rank must be at least 1"));
     }
-    simulate_bounds(&a).map_err(|m| bad(&m))?;
+    simulate_bounds(&a, rows).map_err(|m| bad(&m))?;
     if !(a.mean.is_finite() && a.mean > 0.0 && a.mix.is_finite() && a.mix >= 0.0) {
         return Err(bad("--mean must be positive and --mix non-negative"));
     }
-    if a.out.is_dir() {
+    if let Some(dir) = &a.volumes {
+        return simulate_volumes(&a, dir, rows);
+    }
+    let Some(out) = a.out.as_deref() else {
+        return Err(bad("--out FILE is required (or --volumes DIR)"));
+    };
+    if out.is_dir() {
         // Even with --force: a directory is never replaced by the file.
         return Err(bad(&format!(
             "--out {} is a directory; give the HDF5 file to write, e.g. --out {} (the directory is left as it is)",
-            a.out.display(),
-            a.out.join("data.h5").display()
+            out.display(),
+            out.join("data.h5").display()
         )));
     }
-    if a.out.exists() && !a.force {
-        return Err(bad(&format!(
-            "{} exists; pass --force to overwrite it",
-            a.out.display()
-        )));
+    if out.exists() && !a.force {
+        return Err(bad(&format!("{} exists; pass --force to overwrite it", out.display())));
     }
     if let Some(side) = a.bars {
         if side < 2 {
@@ -689,17 +723,17 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
             return Err(bad("--bar-prob must be in (0, 1] and --noise non-negative"));
         }
         let b = simulate::Bars {
-            n: a.rows,
+            n: rows,
             side,
             prob: a.bar_prob,
             noise: a.noise,
             seed: a.seed,
         };
-        simulate::write_bars(&a.out, &b)?;
+        simulate::write_bars(out, &b)?;
         println!(
             "wrote {} ({} images of {side} x {side} pixels, {} bars; set [data] image_shape = [{side}, {side}])",
-            a.out.display(),
-            a.rows,
+            out.display(),
+            rows,
             2 * side
         );
         return Ok(());
@@ -708,7 +742,7 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
         return Err(bad("--dispersion must be positive"));
     }
     let s = Planted {
-        n: a.rows,
+        n: rows,
         p: a.cols,
         rank: a.rank,
         mean: a.mean,
@@ -716,13 +750,79 @@ fn simulate_cmd(a: SimulateArgs) -> Result<()> {
         seed: a.seed,
         dispersion: a.dispersion,
     };
-    simulate::write(&a.out, &s)?;
+    simulate::write(out, &s)?;
     println!(
         "wrote {} ({} x {}, planted rank {})",
-        a.out.display(),
-        a.rows,
+        out.display(),
+        rows,
         a.cols,
         a.rank
+    );
+    Ok(())
+}
+
+/// `simulate --volumes`' default grid (voxels along x, y, z): about 6000 voxels in the mask at
+/// 4 mm, so that a sweep of the demo runs in seconds.
+const VOLUME_GRID: [usize; 3] = [24, 28, 24];
+
+/// `simulate --volumes DIR`: checks the grid and voxel size, writes the volumes, and prints what
+/// was written.
+fn simulate_volumes(a: &SimulateArgs, dir: &std::path::Path, rows: usize) -> Result<()> {
+    use simulate::volumes;
+    let bad = |m: String| Error::ConfigValue {
+        path: PathBuf::from("<command line>"),
+        line: 0,
+        key: "simulate".into(),
+        message: m,
+    };
+    let given = a.grid.as_deref().unwrap_or(&VOLUME_GRID);
+    let grid: [usize; 3] = given.try_into().map_err(|_| {
+        bad(format!(
+            "--grid takes three voxel counts X,Y,Z, e.g. --grid 24,28,24 (got {} values)",
+            given.len()
+        ))
+    })?;
+    let voxel_size = a.voxel_size.unwrap_or(4.0);
+    if grid.iter().any(|&n| n < 4) {
+        return Err(bad(format!(
+            "--grid {},{},{}: every side must be at least 4 voxels",
+            grid[0], grid[1], grid[2]
+        )));
+    }
+    if a.dispersion.is_some_and(|k| !(k.is_finite() && k > 0.0)) {
+        return Err(bad("--dispersion must be positive".into()));
+    }
+    if !(voxel_size.is_finite() && voxel_size > 0.0 && voxel_size <= 1000.0) {
+        return Err(bad(format!("--voxel-size must be in (0, 1000] mm (got {voxel_size})")));
+    }
+    let v = volumes::Volumes {
+        grid,
+        voxel_mm: voxel_size,
+        subjects: rows,
+        rank: a.rank,
+        mean: a.mean,
+        mix: a.mix,
+        dispersion: a.dispersion,
+        seed: a.seed,
+    };
+    let planted = volumes::write_volumes(dir, &v, a.force)?;
+    let inside = planted.mask.iter().filter(|&&m| m == 1).count();
+    println!(
+        "wrote {} subjects of {} x {} x {} voxels of {} mm ({inside} in the mask), planted rank {} plus a baseline, into {}: \
+         {} … {}, {}, {}, {}, {}",
+        rows,
+        grid[0],
+        grid[1],
+        grid[2],
+        voxel_size,
+        a.rank,
+        dir.display(),
+        volumes::subject_file(0, rows),
+        volumes::subject_file(rows - 1, rows),
+        volumes::ALL_SUBJECTS_FILE,
+        volumes::MASK_FILE,
+        volumes::COMPONENTS_FILE,
+        volumes::WEIGHTS_FILE
     );
     Ok(())
 }

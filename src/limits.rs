@@ -30,6 +30,9 @@ pub const MAX_SHARDS: usize = 100_000;
 pub const MAX_SIMULATE_DIM: usize = 100_000_000;
 /// Largest `simulate --bars` side (pixels).
 pub const MAX_BARS_SIDE: usize = 10_000;
+/// Largest NIfTI-1 dimension (its `dim` entries are 16-bit signed integers): `simulate
+/// --volumes`' grid sides and subjects (the 4th axis of all_subjects.nii).
+pub const MAX_NIFTI_DIM: usize = 32_767;
 
 /// Bytes in a MiB.
 pub const MIB: u64 = 1 << 20;

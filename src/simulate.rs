@@ -5,12 +5,17 @@
 //! `mean`. With `dispersion = Some(k)`, counts are overdispersed (gamma–Poisson, i.e. negative
 //! binomial with size k: variance λ + λ²/k), as in single-cell and sequencing data. The true W
 //! and H are written beside X, so tests can compare a fit with the truth.
+//!
+//! Also Hoyer's bars images ([`Bars`]) and planted spatial components in 3-D volumes written as
+//! NIfTI ([`volumes`]).
 
 use crate::error::{Error, Result};
 use ndarray::Array2;
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1, Gamma, Poisson};
 use std::path::Path;
+
+pub mod volumes;
 
 /// What to plant.
 #[derive(Debug, Clone, Copy)]

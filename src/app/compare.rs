@@ -639,14 +639,7 @@ fn compare_volumes(
     let title = format!(
         "Rank {rank}: each method's basis vectors as volumes (warm: positive, cool: negative), over the mean image"
     );
-    crate::report::plots::volume::orthogonal_slices(
-        dir,
-        stem,
-        &title,
-        &maps,
-        crate::report::volumes::background(v).view(),
-        v.voxel_size,
-    )
+    crate::report::volumes::draw_maps(dir, stem, &title, &maps, v)
 }
 
 #[cfg(test)]

@@ -57,17 +57,10 @@ pub fn write_volume_outputs(
             let header = output_header(volumes, &format!("nnmf-sweep labels (argmax of W), rank {}", s.rank));
             write_nifti(dir, &LABEL_MAPS.stem(s.rank), &header, Volume::Labels(labels))?;
             let maps = maps_of(volumes, o.memberships.t(), "component");
-            super::plots::volume::orthogonal_slices(
-                dir,
-                &MEMBERSHIP_MAPS.stem(s.rank),
-                &format!(
+            draw_maps(dir, &MEMBERSHIP_MAPS.stem(s.rank), &format!(
                     "Rank {}: soft membership of each voxel in each component (W's rows scaled to sum 1)",
                     s.rank
-                ),
-                &maps,
-                background(volumes).view(),
-                volumes.voxel_size,
-            )?;
+                ), &maps, volumes)?;
         } else {
             let h = consensus.map_or(best_h.view(), |f| f.h.view());
             if h.ncols() != volumes.voxels.len() {
@@ -76,16 +69,17 @@ pub fn write_volume_outputs(
             let header = output_header(volumes, &format!("nnmf-sweep components (rows of H), rank {}", s.rank));
             write_maps(dir, &COMPONENTS.stem(s.rank), volumes, h, &header)?;
             let maps = maps_of(volumes, h, "component");
-            super::plots::volume::orthogonal_slices(
-                dir,
-                &COMPONENT_MAPS.stem(s.rank),
-                &format!("Rank {}: NMF components (rows of H) over the mean image", s.rank),
-                &maps,
-                background(volumes).view(),
-                volumes.voxel_size,
-            )?;
+            draw_maps(dir, &COMPONENT_MAPS.stem(s.rank), &format!("Rank {}: NMF components (rows of H) over the mean image", s.rank), &maps, volumes)?;
         }
     }
+    Ok(())
+}
+
+/// Draws `maps` (named whole volumes) as three orthogonal slices each, over the mean image, into
+/// `<stem>.png` and `<stem>.svg` (see [`crate::report::plots::volume`]).
+pub fn draw_maps(dir: &Path, stem: &str, title: &str, maps: &[(String, Array3<f64>)], volumes: &Volumes) -> Result<()> {
+    let views: Vec<(String, ndarray::ArrayView3<f64>)> = maps.iter().map(|(n, m)| (n.clone(), m.view())).collect();
+    super::plots::volume::orthogonal_slices(dir, stem, title, &views, background(volumes).view(), volumes.voxel_size)?;
     Ok(())
 }
 

@@ -10,7 +10,8 @@
 //! - `panel`: one panel of it (a statistic over the ranks) and how it is drawn;
 //! - the panels themselves come from the rank statistics (`crate::rankstat::panels`);
 //! - `heatmap`: the consensus heatmaps;
-//! - `reference`: the heatmap of a rank's components against a reference catalogue.
+//! - `reference`: the heatmap of a rank's components against a reference catalogue;
+//! - `volume`: maps over a 3-D volume as orthogonal slices (brain images).
 
 mod axes;
 mod figure;
