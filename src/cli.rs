@@ -620,8 +620,12 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
                 r.weights_nonnegative_fraction
             );
         }
+        let volumes =
+            matches!(plan.data.format, crate::data::Format::Nifti) || crate::data::names_nifti(&plan.data.path);
         let figure = if plan.data.image_shape.is_some() {
             "compare.png/.svg and compare_rank_<r>.png/.svg"
+        } else if volumes && !plan.data.transpose {
+            "compare.png/.svg and compare_rank_<r>.png/.svg: the bases as volumes"
         } else {
             "no figure: set [data] image_shape to draw the bases as images"
         };
@@ -808,7 +812,7 @@ fn simulate_volumes(a: &SimulateArgs, dir: &std::path::Path, rows: usize) -> Res
     let planted = volumes::write_volumes(dir, &v, a.force)?;
     let inside = planted.mask.iter().filter(|&&m| m == 1).count();
     println!(
-        "wrote {} subjects of {} x {} x {} voxels of {} mm ({inside} in the mask), planted rank {} plus a baseline, into {}: \
+        "wrote {} subjects of {} x {} x {} voxels of {} mm ({inside} in the mask), planted rank {}, into {}: \
          {} … {}, {}, {}, {}, {}",
         rows,
         grid[0],

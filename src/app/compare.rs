@@ -624,20 +624,21 @@ fn compare_volumes(
     rows: &[Row],
 ) -> Result<()> {
     let mut maps = Vec::new();
+    let mut notes = Vec::new();
     for (o, row) in outcomes.iter().zip(rows) {
         let Outcome::Fitted(a) = o else { continue };
         let name = a.method.name().to_uppercase();
-        let note = format!(
-            "error {:.3}, weights >= 0: {:.0}%",
-            row.reconstruction_error,
-            100.0 * row.weights_nonnegative_fraction
-        );
-        for (k, (_, map)) in crate::report::volumes::maps_of(v, a.basis.view(), "").into_iter().enumerate() {
-            maps.push((format!("{name} {} ({note})", k + 1), map));
+        notes.push(format!("{name} {:.0}%", 100.0 * row.weights_nonnegative_fraction));
+        for (k, (_, map)) in crate::report::volumes::maps_of(v, a.basis.view(), "")
+            .into_iter()
+            .enumerate()
+        {
+            maps.push((format!("{name} {}", k + 1), map));
         }
     }
     let title = format!(
-        "Rank {rank}: each method's basis vectors as volumes (warm: positive, cool: negative), over the mean image"
+        "Rank {rank}: the bases as volumes; weights ≥ 0: {} (compare.tsv)",
+        notes.join(", ")
     );
     crate::report::volumes::draw_maps(dir, stem, &title, &maps, v)
 }

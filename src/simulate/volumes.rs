@@ -4,14 +4,15 @@
 //! The grid (X x Y x Z voxels, isotropic voxels of `voxel_mm`) holds an ellipsoidal "brain"
 //! mask. Each of the K planted components is a smooth non-negative map: a sum of [`BLOBS`]
 //! isotropic Gaussians centred inside the mask, scaled to peak `mean`, cut to 0 below
-//! [`TAIL_CUT`] of its peak and outside the mask. Blobs of different components keep apart (their
+//! [`TAIL_CUT`] of its peak, plus a floor of [`BASELINE`] · mean everywhere in the mask (as a
+//! tissue map has some signal everywhere in the brain), and 0 outside the mask. Blobs of different components keep apart (their
 //! centres at least about two blob widths apart), so every component sits in its own places.
 //! Subject s has weights w_s (K): a dominant component (s mod K) with weight U(0.5, 1.5), the
 //! others `mix` x U(0, 1). Its volume holds counts: Poisson(λ) at every voxel of the mask, with
-//! λ = Σ_k w_sk · component_k + [`BASELINE`] · mean (gamma–Poisson with `dispersion`, as for the
-//! planted matrix), 0 outside the mask, stored as float32 (whole numbers, exact up to 2^24).
-//! The baseline is one more non-negative map (constant in the mask, weight 1 in every subject),
-//! so the data's non-negative rank is K + 1: with enough counts (`--mean 100`) a sweep picks K + 1.
+//! λ = Σ_k w_sk · component_k (gamma–Poisson with `dispersion`, as for the planted matrix), 0
+//! outside the mask, stored as float32 (whole numbers, exact up to 2^24). The floor is part of
+//! each component (not a map of its own with the same weight in every subject), so the data's
+//! non-negative rank is K.
 //!
 //! Every draw comes from [`crate::rng`] streams of the seed: the components from one stream
 //! (they depend on the seed, grid and rank only), each subject's weights and noise from its own
@@ -32,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 /// Gaussians summed into one component.
 pub const BLOBS: usize = 3;
-/// The baseline inside the mask, as a fraction of `mean` (the same in every subject).
+/// The floor of every component inside the mask, as a fraction of `mean`.
 pub const BASELINE: f64 = 0.05;
 /// A component is set to 0 where it is below this fraction of its peak (so components have
 /// bounded support rather than Gaussian tails everywhere).
@@ -80,7 +81,7 @@ pub struct PlantedVolumes {
     pub components: Array4<f64>,
     /// Subject weights, S x K.
     pub weights: Array2<f64>,
-    /// The baseline added inside the mask ([`BASELINE`] · mean).
+    /// The floor of every component inside the mask ([`BASELINE`] · mean).
     pub baseline: f64,
     /// The subjects' counts, X x Y x Z x S; 0 outside the mask.
     pub data: Array4<f32>,
@@ -173,7 +174,7 @@ fn blobs(v: &Volumes, rng: &mut ChaCha8Rng) -> Vec<Vec<Blob>> {
 }
 
 /// The planted maps (X x Y x Z x K): each a sum of its blobs, scaled to peak `mean`, cut below
-/// [`TAIL_CUT`] of the peak and outside `mask`.
+/// [`TAIL_CUT`] of the peak, plus the floor [`BASELINE`] · mean in `mask`, 0 outside it.
 fn components(v: &Volumes, mask: &Array3<u8>, rng: &mut ChaCha8Rng) -> Array4<f64> {
     let [nx, ny, nz] = v.grid;
     let mut maps = Array4::<f64>::zeros((nx, ny, nz, v.rank));
@@ -194,9 +195,13 @@ fn components(v: &Volumes, mask: &Array3<u8>, rng: &mut ChaCha8Rng) -> Array4<f6
         }
         let peak = map.iter().fold(0.0_f64, |a, &b| a.max(b));
         if peak > 0.0 {
-            map.mapv_inplace(|m| {
-                let m = m / peak;
-                if m < TAIL_CUT { 0.0 } else { v.mean * m }
+            ndarray::Zip::from(&mut map).and(mask).for_each(|m, &inside| {
+                let x = *m / peak;
+                *m = if inside == 0 {
+                    0.0
+                } else {
+                    BASELINE * v.mean + if x < TAIL_CUT { 0.0 } else { v.mean * x }
+                };
             });
         }
     }
@@ -230,11 +235,11 @@ pub fn draw_volumes(v: &Volumes) -> PlantedVolumes {
             if mask[[i, j, l]] == 0 {
                 continue;
             }
-            let lambda = baseline
-                + w.iter()
-                    .zip(comps.slice(ndarray::s![i, j, l, ..]))
-                    .map(|(a, b)| a * b)
-                    .sum::<f64>();
+            let lambda = w
+                .iter()
+                .zip(comps.slice(ndarray::s![i, j, l, ..]))
+                .map(|(a, b)| a * b)
+                .sum::<f64>();
             let lambda = match &gamma {
                 Some(g) => lambda * g.sample(&mut rng),
                 None => lambda,
@@ -454,7 +459,7 @@ pub fn write_volumes(dir: &Path, v: &Volumes, force: bool) -> Result<PlantedVolu
         &header(v, &format!("{what}, all subjects")),
     )?;
     let comps = planted.components.mapv(|x| x as f32);
-    let baseline = format!("{what}, planted maps (baseline {} in the mask)", planted.baseline);
+    let baseline = format!("{what}, planted maps (floor {} in the mask)", planted.baseline);
     write_nifti(
         &dir.join(COMPONENTS_FILE),
         Volume::F32(comps.view().into_dyn()),
@@ -509,21 +514,28 @@ mod tests {
                 assert_eq!(x, 0.0);
             }
         }
-        // Every component peaks at `mean`, inside the mask, and covers some voxels but not most.
+        // Every component has the floor BASELINE x mean in the mask, peaks at mean above it,
+        // and its blobs cover some voxels but not most.
+        let floor = BASELINE * 10.0;
         for k in 0..3 {
             let c = p.components.index_axis(Axis(3), k);
             let peak = c.iter().fold(0.0_f64, |a, &b| a.max(b));
-            assert!((peak - 10.0).abs() < 1e-12, "{peak}");
-            let support = c.iter().filter(|&&x| x > 0.0).count();
+            assert!((peak - 10.0 - floor).abs() < 1e-12, "{peak}");
+            assert!(
+                c.indexed_iter()
+                    .all(|((i, j, l), &x)| p.mask[[i, j, l]] == 0 || x >= floor)
+            );
+            let support = c.iter().filter(|&&x| x > floor).count();
             assert!(
                 support > 20 && support < inside * 3 / 4,
                 "component {k}: {support} of {inside}"
             );
         }
-        // Components sit in different places: their peaks are apart, their overlap small.
+        // Components' blobs sit in different places: their overlap (above the floor) is small.
+        let blobs = p.components.mapv(|x| (x - floor).max(0.0));
         for a in 0..3 {
             for b in a + 1..3 {
-                let (ca, cb) = (p.components.index_axis(Axis(3), a), p.components.index_axis(Axis(3), b));
+                let (ca, cb) = (blobs.index_axis(Axis(3), a), blobs.index_axis(Axis(3), b));
                 let dot: f64 = ca.iter().zip(cb.iter()).map(|(x, y)| x * y).sum();
                 let cos = dot / (ca.iter().map(|x| x * x).sum::<f64>() * cb.iter().map(|x| x * x).sum::<f64>()).sqrt();
                 assert!(cos < 0.5, "components {a} and {b}: cosine {cos}");
@@ -547,10 +559,9 @@ mod tests {
         for s in 0..30 {
             for ((i, j, l), &m) in p.mask.indexed_iter() {
                 if m == 1 {
-                    let lambda = p.baseline
-                        + (0..3)
-                            .map(|k| p.weights[[s, k]] * p.components[[i, j, l, k]])
-                            .sum::<f64>();
+                    let lambda = (0..3)
+                        .map(|k| p.weights[[s, k]] * p.components[[i, j, l, k]])
+                        .sum::<f64>();
                     sum_l += lambda;
                     sum_x += f64::from(p.data[[i, j, l, s]]);
                 }
