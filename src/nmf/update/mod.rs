@@ -166,7 +166,12 @@ impl Solver {
         );
         let solver = if ex.is_some() { self.for_heldout() } else { self };
         match (data.view_in::<T>(), solver, loss, ex) {
-            (XView::Dense(x), Solver::Cd, Loss::Kl, ex) => Box::new(CdKl::new(x, r, ex, pen)),
+            (XView::Dense(x), Solver::Cd, Loss::Kl, ex) => {
+                let xt = data
+                    .transposed_dense_in::<T>()
+                    .expect("dense X has a transposed form: FitMatrix makes it for dense X");
+                Box::new(CdKl::new(x, xt, r, ex, pen))
+            }
             (XView::Dense(x), _, Loss::Kl, Some(ex)) => Box::new(MaskedMuKl::new(x, r, ex, pen)),
             (XView::Dense(x), _, Loss::Kl, None) => Box::new(MuKl::new(x, r, pen)),
             (XView::Sparse(x), Solver::Cd, Loss::Kl, ex) => {
