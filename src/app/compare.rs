@@ -632,7 +632,10 @@ fn compare_volumes(
             row.reconstruction_error,
             100.0 * row.weights_nonnegative_fraction
         );
-        for (k, (_, map)) in crate::report::volumes::maps_of(v, a.basis.view(), "").into_iter().enumerate() {
+        for (k, (_, map)) in crate::report::volumes::maps_of(v, a.basis.view(), "")
+            .into_iter()
+            .enumerate()
+        {
             maps.push((format!("{name} {} ({note})", k + 1), map));
         }
     }

@@ -114,6 +114,14 @@ fn objective_block_rows(n: usize, p: usize) -> usize {
     (OBJECTIVE_BLOCK_BYTES / (8 * p.max(1))).clamp(1, n.max(1))
 }
 
+/// Bytes of the block of WH that the objectives of dense X (N x p) are evaluated on (the memory
+/// estimate).
+pub fn objective_block_bytes(n: usize, p: usize) -> u64 {
+    (objective_block_rows(n, p) as u64)
+        .saturating_mul(p as u64)
+        .saturating_mul(8)
+}
+
 /// True when every value is the same number in f32 (`v as f32 as f64 == v`): counts below 2^24,
 /// and values read from float32 files. X is then held in f32 alone for f32 fits, and read in f64
 /// by widening, which gives the same numbers.

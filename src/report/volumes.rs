@@ -57,10 +57,16 @@ pub fn write_volume_outputs(
             let header = output_header(volumes, &format!("nnmf-sweep labels (argmax of W), rank {}", s.rank));
             write_nifti(dir, &LABEL_MAPS.stem(s.rank), &header, Volume::Labels(labels))?;
             let maps = maps_of(volumes, o.memberships.t(), "component");
-            draw_maps(dir, &MEMBERSHIP_MAPS.stem(s.rank), &format!(
+            draw_maps(
+                dir,
+                &MEMBERSHIP_MAPS.stem(s.rank),
+                &format!(
                     "Rank {}: soft membership of each voxel in each component (W's rows scaled to sum 1)",
                     s.rank
-                ), &maps, volumes)?;
+                ),
+                &maps,
+                volumes,
+            )?;
         } else {
             let h = consensus.map_or(best_h.view(), |f| f.h.view());
             if h.ncols() != volumes.voxels.len() {
@@ -69,7 +75,13 @@ pub fn write_volume_outputs(
             let header = output_header(volumes, &format!("nnmf-sweep components (rows of H), rank {}", s.rank));
             write_maps(dir, &COMPONENTS.stem(s.rank), volumes, h, &header)?;
             let maps = maps_of(volumes, h, "component");
-            draw_maps(dir, &COMPONENT_MAPS.stem(s.rank), &format!("Rank {}: NMF components (rows of H) over the mean image", s.rank), &maps, volumes)?;
+            draw_maps(
+                dir,
+                &COMPONENT_MAPS.stem(s.rank),
+                &format!("Rank {}: NMF components (rows of H) over the mean image", s.rank),
+                &maps,
+                volumes,
+            )?;
         }
     }
     Ok(())

@@ -93,17 +93,10 @@ pub(super) struct RatioBlocks<T> {
 }
 
 impl<T: Real> RatioBlocks<T> {
-    /// Buffers for X of shape (n, p) at rank r: blocks of about `BLOCK_BYTES`, at least 8 rows
-    /// and at most n, in up to [`GROUPS`] groups of consecutive blocks (fewer when their buffers
-    /// would pass [`GROUP_BYTES`]).
+    /// Buffers for X of shape (n, p) at rank r, laid out by [`group_layout`].
     pub(super) fn new(n: usize, p: usize, r: usize) -> Self {
-        let size = std::mem::size_of::<T>();
-        let rows = (BLOCK_BYTES / (size * p.max(1))).max(8).min(n.max(1));
-        let blocks = n.div_ceil(rows).max(1);
-        let per_group_bytes = (rows + r).saturating_mul(p.max(1)).saturating_mul(size);
-        let groups = GROUPS.min(GROUP_BYTES / per_group_bytes.max(1)).max(1);
-        let per_group = blocks.div_ceil(groups);
-        let groups = (0..blocks.div_ceil(per_group))
+        let (rows, per_group, groups) = group_layout::<T>(n, p, r);
+        let groups = (0..groups)
             .map(|g| {
                 let (start, end) = (g * per_group * rows, ((g + 1) * per_group * rows).min(n));
                 Group {
@@ -151,6 +144,31 @@ impl<T: Real> RatioBlocks<T> {
             num.slice_mut(s![g.start..g.end, ..]).assign(&g.out);
         }
     }
+}
+
+/// Bytes of the buffers of [`RatioBlocks::new`] for X of shape (n, p) at rank r in precision T
+/// (the memory estimate): each group's block and partial sum, and the rows of R Hᵀ.
+pub(crate) fn ratio_workspace_bytes<T: Real>(n: usize, p: usize, r: usize) -> u64 {
+    let (rows, _, groups) = group_layout::<T>(n, p, r);
+    let size = std::mem::size_of::<T>() as u64;
+    let per_group = ((rows + r) as u64).saturating_mul(p as u64);
+    (groups as u64)
+        .saturating_mul(per_group)
+        .saturating_add((n as u64).saturating_mul(r as u64))
+        .saturating_mul(size)
+}
+
+/// (rows per block, blocks per group, groups) of [`RatioBlocks::new`] for X of shape (n, p) at
+/// rank r: blocks of about `BLOCK_BYTES`, at least 8 rows and at most n, in up to [`GROUPS`]
+/// groups of consecutive blocks (fewer when their buffers would pass [`GROUP_BYTES`]).
+fn group_layout<T>(n: usize, p: usize, r: usize) -> (usize, usize, usize) {
+    let size = std::mem::size_of::<T>();
+    let rows = (BLOCK_BYTES / (size * p.max(1))).max(8).min(n.max(1));
+    let blocks = n.div_ceil(rows).max(1);
+    let per_group_bytes = (rows + r).saturating_mul(p.max(1)).saturating_mul(size);
+    let groups = GROUPS.min(GROUP_BYTES / per_group_bytes.max(1)).max(1);
+    let per_group = blocks.div_ceil(groups);
+    (rows, per_group, blocks.div_ceil(per_group))
 }
 
 /// `r ← X ⊘ max(W H, floor)` for one block of rows. Where x = 0 this is 0 whatever the model
