@@ -250,8 +250,7 @@ impl<'a> Basis<'a> {
                 d.iter()
                     .map(|&v| v as f64)
                     .enumerate()
-                    .filter(|(j, v)| *v > 0.0 && self.used[*j])
-                    .map(|(j, v)| (j, v)),
+                    .filter(|(j, v)| *v > 0.0 && self.used[*j]),
             ),
             RowData::Sparse(idx, vals) => entries.extend(
                 idx.iter()
