@@ -5,13 +5,15 @@
 # glob, under /usr/bin/time -v, and the peak resident memory set beside the in-mask matrix
 # (N x p float64) and the factors.
 #
-# Usage: scripts/volumes_memory.sh [WORKDIR] [THREADS]   (default /tmp/nnmf-volumes-memory, 2)
+# Usage: scripts/volumes_memory.sh [WORKDIR] [THREADS] [SOLVER]   (default /tmp/nnmf-volumes-memory,
+# 2, the loss's default solver); NNMF_SWEEP=path/to/binary measures another build.
 # Needs python3 with nibabel and numpy (scripts/setup.sh --test) and a release build.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-/tmp/nnmf-volumes-memory}"
 threads="${2:-2}"
-bin="$here/target/release/nnmf-sweep"
+solver="${3:-}"
+bin="${NNMF_SWEEP:-$here/target/release/nnmf-sweep}"
 [ -x "$bin" ] || (cd "$here" && cargo build --release)
 mkdir -p "$work"
 if [ ! -f "$work/vols/sub-100.nii.gz" ]; then
@@ -38,11 +40,12 @@ for s in range(100):
     nib.save(img, str(work / "vols" / f"sub-{s + 1:03d}.nii.gz"))
 PY
 fi
-cat > "$work/config.toml" <<TOML
+cat > "$work/config${solver:+-$solver}.toml" <<TOML
 [data]
 path = "vols/*.nii.gz"
 [model]
 loss = "kl"
+${solver:+solver = \"$solver\"}
 [sweep]
 ranks = [2, 3, 4, 5, 6]
 restarts = 4
@@ -54,16 +57,18 @@ heldout_repeats = 1
 [run]
 threads = $threads
 [output]
-dir = "out"
+dir = "out${solver:+-$solver}"
 TOML
-rm -rf "$work/out"
-/usr/bin/time -v "$bin" "$work/config.toml" --quiet 2> "$work/time.txt" || { cat "$work/time.txt"; exit 1; }
-peak_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$work/time.txt")
-wall=$(awk '/Elapsed \(wall clock\)/ {print $NF}' "$work/time.txt")
-python3 - "$work" "$peak_kb" "$wall" <<'PY'
+out="out${solver:+-$solver}"
+time_txt="$work/time${solver:+-$solver}.txt"
+rm -rf "${work:?}/$out"
+/usr/bin/time -v "$bin" "$work/config${solver:+-$solver}.toml" --quiet 2> "$time_txt" || { cat "$time_txt"; exit 1; }
+peak_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$time_txt")
+wall=$(awk '/Elapsed \(wall clock\)/ {print $NF}' "$time_txt")
+python3 - "$work/$out" "$peak_kb" "$wall" <<'PY'
 import sys, h5py
-work, peak_kb, wall = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-f = h5py.File(f"{work}/out/results.h5")
+out, peak_kb, wall = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+f = h5py.File(f"{out}/results.h5")
 n, p = (int(v) for v in f.attrs["input_shape"])
 x_mb = n * p * 8 / 2**20
 ranks = [int(k.split("_")[1]) for k in f if k.startswith("rank_")]

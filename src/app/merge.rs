@@ -244,7 +244,10 @@ fn fitted_data(plan: &Plan, dataset: &Dataset, zero: &ZeroLines, obs: &mut dyn O
         }
         again.x
     };
-    Ok(Some(fit_matrix(zero.reduce(x))))
+    // Held as the sweep held it: in f32 alone for f32 fits of values exact in f32 (the refit reads
+    // them widened, X's own numbers).
+    let precision = plan.precision.resolve(dataset.facts.f32_safe);
+    Ok(Some(fit_matrix(zero.reduce(x), precision)))
 }
 
 /// Refuses a result without a finished fit for some rank, or whose fits of some rank all failed

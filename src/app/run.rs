@@ -343,8 +343,10 @@ fn fit_share(
     } else {
         0
     };
+    let precision = plan.precision.resolve(dataset.facts.f32_safe);
     let data = SweepData::new(
         x,
+        precision,
         plan.seed,
         sel.heldout_fraction.get(),
         sel.null_restarts > 0,
@@ -361,7 +363,7 @@ fn fit_share(
         solver: plan.solver,
         init: plan.init,
         penalty: plan.penalty,
-        precision: plan.precision.resolve(dataset.facts.f32_safe),
+        precision,
         stop: plan.stop,
         resample: plan.resample,
     };

@@ -102,6 +102,9 @@ impl Svd {
     pub fn top_of(data: &crate::nmf::FitMatrix, k: usize) -> Option<Svd> {
         let csr = match data.stored() {
             crate::nmf::loss::Stored::Dense(x) => return Self::top(x, k),
+            // X held in f32 alone: the SVD (LAPACK, f64) of its widened values, X's own numbers,
+            // in a copy that lives for the SVD only (before any fit runs).
+            crate::nmf::loss::Stored::Dense32(x) => return Self::top(x.mapv(|v| v as f64).view(), k),
             crate::nmf::loss::Stored::Sparse(csr) => csr,
         };
         let (n, p) = csr.dim();

@@ -12,7 +12,7 @@ use super::mask::HeldOut;
 use crate::linalg::Real;
 use crate::names::named_enum;
 use crate::sparse::Csr;
-use ndarray::{Array2, ArrayView1, ArrayView2};
+use ndarray::{Array2, ArrayView1, ArrayView2, s};
 use std::sync::{Arc, OnceLock};
 
 named_enum! {
@@ -63,11 +63,78 @@ impl Objectives {
     }
 }
 
+/// A dense matrix in f64, in f32, or in both: the precision it is held in is set when it is made,
+/// the other is made from it on first use (and then shared by every fit that reads it).
+#[derive(Debug, Default)]
+pub struct Dual {
+    d64: OnceLock<Array2<f64>>,
+    d32: OnceLock<Array2<f32>>,
+}
+
+impl Dual {
+    fn of64(x: Array2<f64>) -> Self {
+        Dual {
+            d64: OnceLock::from(x),
+            d32: OnceLock::new(),
+        }
+    }
+
+    fn of32(x: Array2<f32>) -> Self {
+        Dual {
+            d64: OnceLock::new(),
+            d32: OnceLock::from(x),
+        }
+    }
+
+    /// The matrix as held: f64 when it was made in f64 (or has been widened since), else f32.
+    fn held(&self) -> Stored<'_> {
+        match self.d64.get() {
+            Some(x) => Stored::Dense(x.view()),
+            None => Stored::Dense32(self.d32.get().expect(HELD).view()),
+        }
+    }
+
+    /// The matrix in precision T, made from the one held on first use.
+    fn view<T: Scalar>(&self) -> ArrayView2<'_, T> {
+        T::lock(self).get_or_init(|| T::from_other(self)).view()
+    }
+}
+
+/// Why a [`Dual`] that a [`FitMatrix`] holds X in has one precision set.
+const HELD: &str = "X is held in f64 or f32: both constructors set one";
+
+/// Block of rows of the model WH (f64) that the objectives of dense X are evaluated on: about
+/// this many bytes, at least one row. It depends on p only (never on the threads), so the sums
+/// run in the same order, to the same bits, on every run; data of up to this size (all the
+/// small test and demo sets) is one block, as it was when WH was formed whole.
+const OBJECTIVE_BLOCK_BYTES: usize = 8 << 20;
+
+/// Rows per block of the objectives for X of shape (n, p) (see [`OBJECTIVE_BLOCK_BYTES`]).
+fn objective_block_rows(n: usize, p: usize) -> usize {
+    (OBJECTIVE_BLOCK_BYTES / (8 * p.max(1))).clamp(1, n.max(1))
+}
+
+/// Bytes of the block of WH that the objectives of dense X (N x p) are evaluated on (the memory
+/// estimate).
+pub fn objective_block_bytes(n: usize, p: usize) -> u64 {
+    (objective_block_rows(n, p) as u64)
+        .saturating_mul(p as u64)
+        .saturating_mul(8)
+}
+
+/// True when every value is the same number in f32 (`v as f32 as f64 == v`): counts below 2^24,
+/// and values read from float32 files. X is then held in f32 alone for f32 fits, and read in f64
+/// by widening, which gives the same numbers.
+pub fn exact_in_f32(values: impl IntoIterator<Item = f64>) -> bool {
+    values.into_iter().all(|v| (v as f32) as f64 == v)
+}
+
 /// How X is held: a dense array, or CSR with only its nonzeros.
 #[derive(Debug)]
 enum Store {
-    /// X (N x p) and, made on first use by an f32 fit and shared by all of them, X rounded to f32.
-    Dense { x: Array2<f64>, x32: OnceLock<Array2<f32>> },
+    /// X (N x p) in f64 or f32 (the other precision made on first use and shared by every fit),
+    /// and Xᵀ (p x N), made on first use by the solvers that sweep rows of Xᵀ and shared by them.
+    Dense { x: Dual, xt: Dual },
     /// X in CSR form, its values rounded to f32 (made on first use), and its transpose (CSC of X,
     /// made on first use by the solvers that sweep columns).
     Sparse {
@@ -124,11 +191,14 @@ impl<'a, T> SparseView<'a, T> {
     }
 }
 
-/// X as a [`FitMatrix`] holds it, in f64.
+/// X as a [`FitMatrix`] holds it.
 #[derive(Debug, Clone, Copy)]
 pub enum Stored<'a> {
     /// A dense N x p array.
     Dense(ArrayView2<'a, f64>),
+    /// A dense N x p array held in f32 alone (its values are exact in f32, [`exact_in_f32`]):
+    /// read it in f64 by widening each value, which gives X's own numbers.
+    Dense32(ArrayView2<'a, f32>),
     /// CSR.
     Sparse(&'a Csr),
 }
@@ -171,17 +241,24 @@ impl Precision {
 }
 
 /// A precision a fit can run in: the numerical type of its products, and X's values in that type
-/// (f64: X itself; f32: a rounded copy, made once and shared by every fit).
+/// (X itself in the precision it is held in; else a copy, rounded or widened, made once and
+/// shared by every fit).
 pub trait Scalar: Real {
-    /// A dense X (N x p) in this precision.
-    fn dense_in<'a>(x: &'a Array2<f64>, x32: &'a OnceLock<Array2<f32>>) -> ArrayView2<'a, Self>;
+    /// The slot of a dense matrix in this precision.
+    fn lock(d: &Dual) -> &OnceLock<Array2<Self>>;
+    /// The matrix in this precision, made from the other precision (which must be set).
+    fn from_other(d: &Dual) -> Array2<Self>;
     /// Sparse values in this precision.
     fn values_in<'a>(v: &'a [f64], v32: &'a OnceLock<Vec<f32>>) -> &'a [Self];
 }
 
 impl Scalar for f64 {
-    fn dense_in<'a>(x: &'a Array2<f64>, _: &'a OnceLock<Array2<f32>>) -> ArrayView2<'a, f64> {
-        x.view()
+    fn lock(d: &Dual) -> &OnceLock<Array2<f64>> {
+        &d.d64
+    }
+    fn from_other(d: &Dual) -> Array2<f64> {
+        // Widening is exact: the values are X's own.
+        d.d32.get().expect(HELD).mapv(|v| v as f64)
     }
     fn values_in<'a>(v: &'a [f64], _: &'a OnceLock<Vec<f32>>) -> &'a [f64] {
         v
@@ -189,23 +266,44 @@ impl Scalar for f64 {
 }
 
 impl Scalar for f32 {
-    fn dense_in<'a>(x: &'a Array2<f64>, x32: &'a OnceLock<Array2<f32>>) -> ArrayView2<'a, f32> {
+    fn lock(d: &Dual) -> &OnceLock<Array2<f32>> {
+        &d.d32
+    }
+    fn from_other(d: &Dual) -> Array2<f32> {
         // Counts below 2^24 are exact in f32.
-        x32.get_or_init(|| x.mapv(|v| v as f32)).view()
+        d.d64.get().expect(HELD).mapv(|v| v as f32)
     }
     fn values_in<'a>(v: &'a [f64], v32: &'a OnceLock<Vec<f32>>) -> &'a [f32] {
         v32.get_or_init(|| v.iter().map(|&x| x as f32).collect())
     }
 }
 
-/// Buffers for evaluating objectives of one (W, H) shape without allocating: WH (N x p) for dense
-/// X; Hᵀ (p x r) and two r x r Gram matrices for sparse X (no N x p array).
+/// Buffers for evaluating objectives of one (W, H) shape without allocating: one block of rows of
+/// WH (b x p, [`OBJECTIVE_BLOCK_BYTES`]) for dense X; Hᵀ (p x r) and two r x r Gram matrices for
+/// sparse X (no N x p array).
 #[derive(Debug)]
 pub struct ObjectiveScratch {
     wh: Array2<f64>,
     ht: Array2<f64>,
     wtw: Array2<f64>,
     hht: Array2<f64>,
+}
+
+/// Adds Σ_j x ln(x/λ) − x + λ and Σ_j (x − λ)² of each row of `x` (the model `wh` on the same
+/// rows), row by row, to `kl` and `frob` (KL summed per entry: no cancellation when the fit is
+/// nearly exact). f32 values are widened, which gives X's own numbers.
+fn add_rows<T: Real>(x: ArrayView2<T>, wh: ArrayView2<f64>, kl: &mut f64, frob: &mut f64) {
+    for (xr, lr) in x.rows().into_iter().zip(wh.rows()) {
+        let (mut k, mut f) = (0.0, 0.0);
+        for (&x, &l) in xr.iter().zip(lr.iter()) {
+            let x = x.f64();
+            k += if x > 0.0 { x * (x / l).ln() - x + l } else { l };
+            let d = x - l;
+            f += d * d;
+        }
+        *kl += k;
+        *frob += f;
+    }
 }
 
 /// Σ over one row's stored entries of (x ln(x/λ) − x, (x − λ)² − λ²), with λ = W_i· (Hᵀ)_j·.
@@ -223,16 +321,40 @@ fn sparse_row_terms(cols: &[u32], vals: &[f64], wi: ArrayView1<f64>, ht: &Array2
 }
 
 impl FitMatrix {
-    /// Wraps a dense X (N x p); X must be finite and non-negative (checked by `data`).
+    /// Wraps a dense X (N x p), held in f64; X must be finite and non-negative (checked by `data`).
     pub fn new(x: Array2<f64>) -> Self {
         let stats = Self::constants(x.iter().copied(), x.len());
         Self::build(
             Store::Dense {
-                x,
-                x32: OnceLock::new(),
+                x: Dual::of64(x),
+                xt: Dual::default(),
             },
             stats,
         )
+    }
+
+    /// Wraps a dense X (N x p) held in f32 alone: X's values are these, widened (the caller's
+    /// f64 X was exact in f32, [`exact_in_f32`]). Objectives, [`FitMatrix::stored`] and f64 fits
+    /// read the widened values, the same numbers as from the f64 X.
+    pub fn new_f32(x: Array2<f32>) -> Self {
+        let stats = Self::constants(x.iter().map(|&v| v as f64), x.len());
+        Self::build(
+            Store::Dense {
+                x: Dual::of32(x),
+                xt: Dual::default(),
+            },
+            stats,
+        )
+    }
+
+    /// Wraps a dense X for fits in `precision` (resolved): held in f32 alone when the fits run
+    /// in f32 and every value of X is exact in f32 (the f64 copy would add nothing), else in f64.
+    pub fn dense_for(x: Array2<f64>, precision: Precision) -> Self {
+        if precision == Precision::F32 && exact_in_f32(x.iter().copied()) {
+            FitMatrix::new_f32(x.mapv(|v| v as f32))
+        } else {
+            FitMatrix::new(x)
+        }
     }
 
     /// Wraps a sparse X (N x p, CSR); its values must be finite and non-negative.
@@ -309,10 +431,10 @@ impl FitMatrix {
         self.heldout.as_ref()
     }
 
-    /// X as it is held, in f64.
+    /// X as it is held (f64, or f32 when it is held in f32 alone).
     pub fn stored(&self) -> Stored<'_> {
         match &self.store {
-            Store::Dense { x, .. } => Stored::Dense(x.view()),
+            Store::Dense { x, .. } => x.held(),
             Store::Sparse { csr, .. } => Stored::Sparse(csr),
         }
     }
@@ -320,8 +442,21 @@ impl FitMatrix {
     /// X (N x p) in precision T, as the update rules read it.
     pub fn view_in<T: Scalar>(&self) -> XView<'_, T> {
         match &self.store {
-            Store::Dense { x, x32 } => XView::Dense(T::dense_in(x, x32)),
+            Store::Dense { x, .. } => XView::Dense(x.view::<T>()),
             Store::Sparse { csr, v32, .. } => XView::Sparse(sparse_view(csr, T::values_in(csr.data(), v32))),
+        }
+    }
+
+    /// Xᵀ (p x N) of a dense X in precision T, made on first use and shared by every fit of this
+    /// matrix; None for sparse X.
+    pub fn transposed_dense_in<T: Scalar>(&self) -> Option<ArrayView2<'_, T>> {
+        match &self.store {
+            Store::Dense { x, xt } => Some(
+                T::lock(xt)
+                    .get_or_init(|| x.view::<T>().t().as_standard_layout().into_owned())
+                    .view(),
+            ),
+            Store::Sparse { .. } => None,
         }
     }
 
@@ -340,7 +475,11 @@ impl FitMatrix {
     /// N, p.
     pub fn dim(&self) -> (usize, usize) {
         match &self.store {
-            Store::Dense { x, .. } => x.dim(),
+            Store::Dense { x, .. } => match x.held() {
+                Stored::Dense(d) => d.dim(),
+                Stored::Dense32(d) => d.dim(),
+                Stored::Sparse(c) => c.dim(),
+            },
             Store::Sparse { csr, .. } => csr.dim(),
         }
     }
@@ -358,7 +497,7 @@ impl FitMatrix {
             wh: if sparse {
                 Array2::zeros((0, 0))
             } else {
-                Array2::zeros((n, p))
+                Array2::zeros((objective_block_rows(n, p), p))
             },
             ht: if sparse {
                 Array2::zeros((p, r))
@@ -374,7 +513,8 @@ impl FitMatrix {
     ///
     /// Sums run row by row in a fixed order, so the result is the same bits on every run.
     pub fn objectives(&self, wh: ArrayView2<f64>) -> Objectives {
-        let Store::Dense { x, .. } = &self.store else {
+        let (mut kl, mut frob) = (0.0, 0.0);
+        if !self.add_dense_block(0, wh, &mut kl, &mut frob) {
             // Sparse X: the same values from the factors would need W and H; callers with
             // sparse data use `objectives_of`. NaN marks the misuse instead of a wrong number.
             let nan = f64::NAN;
@@ -384,31 +524,35 @@ impl FitMatrix {
                 frobenius_sq: nan,
                 penalty: 0.0,
             };
+        }
+        self.finish(kl, frob)
+    }
+
+    /// Adds the KL and Frobenius terms of rows `i0..i0 + wh.nrows()` of a dense X, with `wh`
+    /// the model on those rows, to `kl` and `frob`: row by row, then the corrections of the
+    /// left-out entries of those rows. False (nothing added) for sparse X.
+    fn add_dense_block(&self, i0: usize, wh: ArrayView2<f64>, kl: &mut f64, frob: &mut f64) -> bool {
+        let Store::Dense { x, .. } = &self.store else {
+            return false;
         };
-        // KL is summed per entry (no cancellation when the fit is nearly exact); the
-        // log-likelihood follows from the identity x ln λ − λ = (x ln x − x) − [x ln(x/λ) − x + λ].
-        let mut kl = 0.0;
-        let mut frob = 0.0;
-        for (xr, lr) in x.rows().into_iter().zip(wh.rows()) {
-            let (mut k, mut f) = (0.0, 0.0);
-            for (&x, &l) in xr.iter().zip(lr.iter()) {
-                k += if x > 0.0 { x * (x / l).ln() - x + l } else { l };
-                let d = x - l;
-                f += d * d;
-            }
-            kl += k;
-            frob += f;
+        let rows = s![i0..i0 + wh.nrows(), ..];
+        match x.held() {
+            Stored::Dense(x) => add_rows(x.slice(rows), wh, kl, frob),
+            Stored::Dense32(x) => add_rows(x.slice(rows), wh, kl, frob),
+            Stored::Sparse(_) => return false,
         }
         if let Some(ex) = &self.excluded {
             // Left-out entries are 0 in X; take out what they added (λ to KL, λ² to
             // Frobenius), so the objective is over observed entries only.
-            for (i, j, _, _) in ex.entries() {
-                let l = wh[[i, j]];
-                kl -= l;
-                frob -= l * l;
+            for (b, i) in (i0..i0 + wh.nrows()).enumerate() {
+                for &j in ex.row(i) {
+                    let l = wh[[b, j as usize]];
+                    *kl -= l;
+                    *frob -= l * l;
+                }
             }
         }
-        self.finish(kl, frob)
+        true
     }
 
     fn finish(&self, kl: f64, frob: f64) -> Objectives {
@@ -512,8 +656,17 @@ impl Penalty {
 pub fn objectives_of(data: &FitMatrix, w: ArrayView2<f64>, h: ArrayView2<f64>, s: &mut ObjectiveScratch) -> Objectives {
     match &data.store {
         Store::Dense { .. } => {
-            crate::linalg::matmul_into(w, h, s.wh.view_mut());
-            data.objectives(s.wh.view())
+            // Λ one block of rows at a time (a fixed block for the shape): the sums run row by
+            // row as over the whole WH, without an N x p array.
+            let (n, b) = (w.nrows(), s.wh.nrows().max(1));
+            let (mut kl, mut frob) = (0.0, 0.0);
+            for i0 in (0..n).step_by(b) {
+                let i1 = (i0 + b).min(n);
+                let mut blk = s.wh.slice_mut(s![..i1 - i0, ..]);
+                crate::linalg::matmul_into(w.slice(s![i0..i1, ..]), h, blk.view_mut());
+                data.add_dense_block(i0, blk.view(), &mut kl, &mut frob);
+            }
+            data.finish(kl, frob)
         }
         Store::Sparse { csr, .. } => data.sparse_objectives(csr, w, h, s),
     }

@@ -24,15 +24,15 @@ pub const BLOCKS: usize = 20;
 
 impl HeldOut {
     /// Holds out about `fraction` of the observed entries of X (N x p) for `repeat`; returns the
-    /// training matrix (held-out and missing entries set to 0) and the list. Missing entries (NaN,
-    /// or listed in `skip`) are never held out.
-    pub fn split(
-        x: ArrayView2<f64>,
+    /// training matrix (held-out and missing entries set to 0), in X's precision, and the list
+    /// (its values in f64, exact). Missing entries (NaN, or listed in `skip`) are never held out.
+    pub fn split<T: Real>(
+        x: ArrayView2<T>,
         seed: u64,
         repeat: usize,
         fraction: f64,
         skip: Option<&HeldOut>,
-    ) -> (Array2<f64>, HeldOut) {
+    ) -> (Array2<T>, HeldOut) {
         let mut train = x.to_owned();
         let mut row_start = Vec::with_capacity(x.nrows() + 1);
         let (mut cols, mut values, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
@@ -46,12 +46,12 @@ impl HeldOut {
                     next += 1;
                 }
                 if v.is_nan() || listed {
-                    *v = 0.0;
+                    *v = T::zero();
                 } else if crate::rng::held_out(seed, repeat, i, j, fraction) {
                     cols.push(j as u32);
-                    values.push(*v);
+                    values.push(v.f64());
                     blocks.push(crate::rng::entry_block(seed, repeat, i, j, BLOCKS) as u16);
-                    *v = 0.0;
+                    *v = T::zero();
                 }
             }
         }

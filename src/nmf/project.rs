@@ -45,6 +45,8 @@ pub struct Projection {
 #[derive(Clone, Copy)]
 enum RowData<'a> {
     Dense(ndarray::ArrayView1<'a, f64>),
+    /// A row of X held in f32 alone (exact values, read widened).
+    Dense32(ndarray::ArrayView1<'a, f32>),
     Sparse(&'a [u32], &'a [f64]),
 }
 
@@ -54,10 +56,12 @@ enum RowData<'a> {
 pub fn project_w(x: Stored, h: ArrayView2<f64>, loss: Loss, l1: f64, l2: f64, parallel: bool) -> Projection {
     let n = match x {
         Stored::Dense(d) => d.nrows(),
+        Stored::Dense32(d) => d.nrows(),
         Stored::Sparse(c) => c.dim().0,
     };
     let row = |i: usize| match x {
         Stored::Dense(d) => RowData::Dense(d.index_axis_move(Axis(0), i)),
+        Stored::Dense32(d) => RowData::Dense32(d.index_axis_move(Axis(0), i)),
         Stored::Sparse(c) => {
             let (j, v) = c.row(i);
             RowData::Sparse(j, v)
@@ -72,14 +76,16 @@ pub fn project_h(x: Stored, w: ArrayView2<f64>, loss: Loss, l1: f64, l2: f64, pa
     let wt = w.t();
     let p = match x {
         Stored::Dense(d) => d.ncols(),
+        Stored::Dense32(d) => d.ncols(),
         Stored::Sparse(c) => c.dim().1,
     };
     let transposed: Option<Csr> = match x {
         Stored::Sparse(c) => Some(c.transpose()),
-        Stored::Dense(_) => None,
+        Stored::Dense(_) | Stored::Dense32(_) => None,
     };
     let row = |j: usize| match (x, &transposed) {
         (Stored::Dense(d), _) => RowData::Dense(d.index_axis_move(Axis(1), j)),
+        (Stored::Dense32(d), _) => RowData::Dense32(d.index_axis_move(Axis(1), j)),
         (_, Some(t)) => {
             let (i, v) = t.row(j);
             RowData::Sparse(i, v)
@@ -179,6 +185,14 @@ impl<'a> Basis<'a> {
                     }
                 }
             }
+            RowData::Dense32(d) => {
+                for (j, v) in d.iter().map(|&v| v as f64).enumerate() {
+                    if v != 0.0 {
+                        add(j, v);
+                        scale = scale.max(v.abs());
+                    }
+                }
+            }
             RowData::Sparse(idx, vals) => {
                 for (&j, &v) in idx.iter().zip(vals) {
                     if v != 0.0 {
@@ -231,6 +245,12 @@ impl<'a> Basis<'a> {
                     .enumerate()
                     .filter(|(j, v)| **v > 0.0 && self.used[*j])
                     .map(|(j, v)| (j, *v)),
+            ),
+            RowData::Dense32(d) => entries.extend(
+                d.iter()
+                    .map(|&v| v as f64)
+                    .enumerate()
+                    .filter(|(j, v)| *v > 0.0 && self.used[*j]),
             ),
             RowData::Sparse(idx, vals) => entries.extend(
                 idx.iter()

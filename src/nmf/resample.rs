@@ -80,6 +80,17 @@ pub fn poisson(x: &FitMatrix, rng: &mut impl Rng) -> FitMatrix {
             }
             FitMatrix::new(c)
         }
+        Stored::Dense32(d) => {
+            // The draws are whole numbers (exact in f32 below 2^24, which a copy of counts held
+            // in f32 stays below almost surely): held in f32 alone like X, when exact.
+            let mut c = Array2::zeros(d.dim());
+            for (i, row) in d.rows().into_iter().enumerate() {
+                for (j, &v) in row.iter().enumerate() {
+                    c[[i, j]] = poisson_draw(v as f64, rng);
+                }
+            }
+            FitMatrix::dense_for(c, crate::nmf::Precision::F32)
+        }
         Stored::Sparse(s) => {
             let mut c = s.clone();
             c.map_values(|v| poisson_draw(v, rng));
@@ -103,6 +114,7 @@ pub fn bootstrap_rows(n: usize, rng: &mut impl Rng) -> Vec<usize> {
 pub fn rows_of(x: &FitMatrix, rows: &[usize]) -> FitMatrix {
     match x.stored() {
         Stored::Dense(d) => FitMatrix::new(d.select(Axis(0), rows)),
+        Stored::Dense32(d) => FitMatrix::new_f32(d.select(Axis(0), rows)),
         Stored::Sparse(s) => FitMatrix::sparse(s.take_rows(rows)),
     }
 }

@@ -70,14 +70,15 @@ pub struct SweepData {
 }
 
 /// The fit matrix of `x`, which it takes over (NaN entries are missing: 0 in the fit matrix and
-/// left out of it).
-pub fn fit_matrix(x: Matrix) -> FitMatrix {
+/// left out of it), for fits in `precision` (resolved): a dense X whose values are all exact in
+/// f32 is held in f32 alone for f32 fits ([`FitMatrix::dense_for`]).
+pub fn fit_matrix(x: Matrix, precision: Precision) -> FitMatrix {
     match x {
         Matrix::Dense(mut d) => match HeldOut::missing_dense(d.view()) {
-            None => FitMatrix::new(d),
+            None => FitMatrix::dense_for(d, precision),
             Some(miss) => {
                 d.mapv_inplace(|v| if v.is_nan() { 0.0 } else { v });
-                FitMatrix::new(d).excluding(Some(Arc::new(miss)), None)
+                FitMatrix::dense_for(d, precision).excluding(Some(Arc::new(miss)), None)
             }
         },
         Matrix::Sparse(mut c) => match HeldOut::missing_sparse(&c) {
@@ -130,11 +131,13 @@ fn permuted_columns(x: &Matrix, rng: &mut impl rand::Rng) -> Result<Matrix, Stri
 }
 
 impl SweepData {
-    /// The data of `source` (NaN entries are missing; taken over, so X is held once) and, when
+    /// The data of `source` (NaN entries are missing; taken over, so X is held once, in f32 alone
+    /// when the fits run in `precision` f32 and its values are exact in f32) and, when
     /// `null` is set, a column-permuted copy drawn from the master seed. With `svd_rank` > 0, the SVDs for NNDSVD starts; an error
     /// names the matrix whose SVD failed.
     pub fn new(
         source: Matrix,
+        precision: Precision,
         seed: u64,
         heldout_fraction: f64,
         null: bool,
@@ -143,11 +146,11 @@ impl SweepData {
     ) -> Result<Self, String> {
         let null = if null {
             let mut rng = fit_rng(fit_seed(seed ^ JobKind::Null.stream(), 0, usize::MAX));
-            Some(fit_matrix(permuted_columns(&source, &mut rng)?))
+            Some(fit_matrix(permuted_columns(&source, &mut rng)?, precision))
         } else {
             None
         };
-        let main = fit_matrix(source);
+        let main = fit_matrix(source, precision);
         let mut data = SweepData {
             main,
             null,
@@ -190,6 +193,11 @@ impl SweepData {
             Stored::Dense(x) => {
                 let (train, ho) = HeldOut::split(x, seed, repeat, f, miss);
                 (FitMatrix::new(train), ho)
+            }
+            // X held in f32 alone: so is its training copy (a subset of its values, and zeros).
+            Stored::Dense32(x) => {
+                let (train, ho) = HeldOut::split(x, seed, repeat, f, miss);
+                (FitMatrix::new_f32(train), ho)
             }
             Stored::Sparse(x) => {
                 let (train, ho) = HeldOut::split_sparse(x, seed, repeat, f, miss);
@@ -436,7 +444,7 @@ mod tests {
     };
 
     fn sweep(threads: usize) -> Collected {
-        let data = SweepData::new(Matrix::Dense(awkward_data(30, 25)), 5, 0.1, true, 0, 0).unwrap();
+        let data = SweepData::new(Matrix::Dense(awkward_data(30, 25)), Precision::F64, 5, 0.1, true, 0, 0).unwrap();
         let grid = jobs(&[2, 3], SIZE, 5);
         let mut c = Collector::new(Loss::Kl, &[2, 3], 30, SIZE, true);
         run_jobs(&data, &settings(), &grid, threads, &AtomicBool::new(false), |f| {

@@ -29,7 +29,7 @@
 //! so a panel of neighbouring lines is updated together, coordinate by coordinate: the inner
 //! loops run across the panel (contiguous memory, vectorized), and the panel of X and of the model
 //! stays in cache for all r coordinates. The H half-step runs on X and WH (N x p), the W half-step
-//! on Xᵀ and (WH)ᵀ (p x N, a copy of X made once per fit); lines of any length, even the 38
+//! on Xᵀ and (WH)ᵀ (p x N; Xᵀ is made once per data matrix and shared by its fits); lines of any length, even the 38
 //! samples of a gene survey, fill the vector units.
 //!
 //! Left-out entries (cross-validation, missing values) are 0 in the training X, so they add
@@ -607,8 +607,9 @@ pub struct CdKl<'a, T> {
     x: ArrayView2<'a, T>,
     /// X in row-major order when the caller's is not (the kernels read rows as slices).
     x_rows: Option<Array2<T>>,
-    /// Xᵀ (p x N).
-    xt: Array2<T>,
+    /// Xᵀ (p x N), made once per data matrix and shared by its fits
+    /// ([`crate::nmf::FitMatrix::transposed_dense_in`]).
+    xt: ArrayView2<'a, T>,
     /// The penalty gradients of H and W.
     pen: PenaltyGrad<T>,
     /// Entries left out of the fit (0 in X), if any.
@@ -631,15 +632,23 @@ pub struct CdKl<'a, T> {
 }
 
 impl<'a, T: Real> CdKl<'a, T> {
-    /// Buffers for X of shape (n, p) at rank r, leaving out `left_out` (entries that are 0 in X).
-    pub(crate) fn new(x: ArrayView2<'a, T>, r: usize, left_out: Option<Arc<HeldOut>>, pen: Weights<T>) -> Self {
+    /// Buffers for X of shape (n, p) and its transpose `xt` (p x N, row-major) at rank r, leaving
+    /// out `left_out` (entries that are 0 in X).
+    pub(crate) fn new(
+        x: ArrayView2<'a, T>,
+        xt: ArrayView2<'a, T>,
+        r: usize,
+        left_out: Option<Arc<HeldOut>>,
+        pen: Weights<T>,
+    ) -> Self {
         let (n, p) = x.dim();
+        debug_assert!(xt.dim() == (p, n) && xt.is_standard_layout());
         let (width_h, width_w) = (panel_width::<T>(n, p), panel_width::<T>(p, n));
         let longest = width_h.max(width_w);
         CdKl {
             x,
             x_rows: (!x.is_standard_layout()).then(|| x.as_standard_layout().into_owned()),
-            xt: x.t().as_standard_layout().into_owned(),
+            xt,
             pen: pen.kl(),
             left_out,
             wt: Array2::zeros((r, n)),
@@ -692,7 +701,7 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
             line_half_step(
                 self.wt.view(),
                 h.view_mut(),
-                self.xt.view(),
+                self.xt,
                 self.lt.view_mut(),
                 self.den_h.view(),
                 self.pen.h,
@@ -736,7 +745,7 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
             half_step(
                 self.ht.view(),
                 self.wt.view_mut(),
-                self.xt.view(),
+                self.xt,
                 self.lt.view_mut(),
                 self.den_w.view(),
                 self.pen.w,

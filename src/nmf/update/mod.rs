@@ -124,12 +124,25 @@ impl Solver {
     }
 
     /// The bytes one fit of this solver holds besides W, H, their numerators and transposes (the
-    /// memory estimate, with N x p the shape fitted): the ratio (or product) matrix of dense X; for
-    /// sparse X with `nnz` stored entries, the values at them, and for coordinate descent also
-    /// its transposed copy of X (`x_bytes`, the size of X as held).
-    pub fn workspace_bytes(self, (n, p): (u64, u64), nnz: Option<u64>, x_bytes: u64) -> u64 {
+    /// memory estimate, with N x p the shape fitted, at rank r, in a precision of `scalar` bytes):
+    /// for dense X, one block of rows of WH for the objectives, and for coordinate descent the
+    /// model WH and its transpose (N x p each; the transpose of X is shared by the fits of one
+    /// matrix and counted with it), for the multiplicative KL updates their blocks of the ratio
+    /// matrix; for sparse X with `nnz` stored entries, the values at them, and for coordinate
+    /// descent also its transposed copy of X (`x_bytes`, the size of X as held).
+    pub fn workspace_bytes(self, (n, p): (u64, u64), r: u64, nnz: Option<u64>, x_bytes: u64, scalar: u64) -> u64 {
+        let (nu, pu, ru) = (to_usize(n), to_usize(p), to_usize(r));
         match nnz {
-            None => n.saturating_mul(p).saturating_mul(8),
+            None => {
+                let objective = super::loss::objective_block_bytes(nu, pu);
+                let solver = match self {
+                    Solver::Cd => n.saturating_mul(p).saturating_mul(scalar).saturating_mul(2),
+                    Solver::Mu if scalar == 4 => mu_kl::ratio_workspace_bytes::<f32>(nu, pu, ru),
+                    Solver::Mu => mu_kl::ratio_workspace_bytes::<f64>(nu, pu, ru),
+                    Solver::Hals => 0,
+                };
+                objective.saturating_add(solver)
+            }
             Some(nnz) if self == Solver::Cd => nnz.saturating_mul(8).saturating_add(x_bytes),
             Some(nnz) => nnz.saturating_mul(8),
         }
@@ -166,7 +179,12 @@ impl Solver {
         );
         let solver = if ex.is_some() { self.for_heldout() } else { self };
         match (data.view_in::<T>(), solver, loss, ex) {
-            (XView::Dense(x), Solver::Cd, Loss::Kl, ex) => Box::new(CdKl::new(x, r, ex, pen)),
+            (XView::Dense(x), Solver::Cd, Loss::Kl, ex) => {
+                let xt = data
+                    .transposed_dense_in::<T>()
+                    .expect("dense X has a transposed form: FitMatrix makes it for dense X");
+                Box::new(CdKl::new(x, xt, r, ex, pen))
+            }
             (XView::Dense(x), _, Loss::Kl, Some(ex)) => Box::new(MaskedMuKl::new(x, r, ex, pen)),
             (XView::Dense(x), _, Loss::Kl, None) => Box::new(MuKl::new(x, r, pen)),
             (XView::Sparse(x), Solver::Cd, Loss::Kl, ex) => {
@@ -180,6 +198,11 @@ impl Solver {
             (x, _, Loss::Frobenius, ex) => Box::new(MuFrobenius::new(x, r, ex, pen)),
         }
     }
+}
+
+/// `v` as a usize, saturating (for sizes in the memory estimate).
+fn to_usize(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
 }
 
 /// Why W is standard-layout in the sparse products.

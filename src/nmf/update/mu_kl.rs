@@ -31,6 +31,12 @@ const BLOCK_BYTES: usize = 256 * 1024;
 /// on several threads.
 const GROUPS: usize = 16;
 
+/// Cap on the groups' buffers together (each a block of rows x p and an r x p partial sum): for
+/// wide X (few rows, very many columns) 16 groups would hold more than X itself, and then fewer
+/// groups run (at least one). Below this size, which every test and demo data set is, the groups
+/// are as [`GROUPS`] says; like them, the cap depends on (N, p, r) and the precision only.
+const GROUP_BYTES: usize = 32 << 20;
+
 /// One group of consecutive row blocks and its own buffers.
 struct Group<T> {
     /// Rows [start, end) of X.
@@ -87,15 +93,10 @@ pub(super) struct RatioBlocks<T> {
 }
 
 impl<T: Real> RatioBlocks<T> {
-    /// Buffers for X of shape (n, p) at rank r: blocks of about `BLOCK_BYTES`, at least 8 rows
-    /// and at most n, in up to [`GROUPS`] groups of consecutive blocks.
+    /// Buffers for X of shape (n, p) at rank r, laid out by [`group_layout`].
     pub(super) fn new(n: usize, p: usize, r: usize) -> Self {
-        let rows = (BLOCK_BYTES / (std::mem::size_of::<T>() * p.max(1)))
-            .max(8)
-            .min(n.max(1));
-        let blocks = n.div_ceil(rows).max(1);
-        let per_group = blocks.div_ceil(GROUPS);
-        let groups = (0..blocks.div_ceil(per_group))
+        let (rows, per_group, groups) = group_layout::<T>(n, p, r);
+        let groups = (0..groups)
             .map(|g| {
                 let (start, end) = (g * per_group * rows, ((g + 1) * per_group * rows).min(n));
                 Group {
@@ -143,6 +144,31 @@ impl<T: Real> RatioBlocks<T> {
             num.slice_mut(s![g.start..g.end, ..]).assign(&g.out);
         }
     }
+}
+
+/// Bytes of the buffers of [`RatioBlocks::new`] for X of shape (n, p) at rank r in precision T
+/// (the memory estimate): each group's block and partial sum, and the rows of R Hᵀ.
+pub(crate) fn ratio_workspace_bytes<T: Real>(n: usize, p: usize, r: usize) -> u64 {
+    let (rows, _, groups) = group_layout::<T>(n, p, r);
+    let size = std::mem::size_of::<T>() as u64;
+    let per_group = ((rows + r) as u64).saturating_mul(p as u64);
+    (groups as u64)
+        .saturating_mul(per_group)
+        .saturating_add((n as u64).saturating_mul(r as u64))
+        .saturating_mul(size)
+}
+
+/// (rows per block, blocks per group, groups) of [`RatioBlocks::new`] for X of shape (n, p) at
+/// rank r: blocks of about `BLOCK_BYTES`, at least 8 rows and at most n, in up to [`GROUPS`]
+/// groups of consecutive blocks (fewer when their buffers would pass [`GROUP_BYTES`]).
+fn group_layout<T>(n: usize, p: usize, r: usize) -> (usize, usize, usize) {
+    let size = std::mem::size_of::<T>();
+    let rows = (BLOCK_BYTES / (size * p.max(1))).max(8).min(n.max(1));
+    let blocks = n.div_ceil(rows).max(1);
+    let per_group_bytes = (rows + r).saturating_mul(p.max(1)).saturating_mul(size);
+    let groups = GROUPS.min(GROUP_BYTES / per_group_bytes.max(1)).max(1);
+    let per_group = blocks.div_ceil(groups);
+    (rows, per_group, blocks.div_ceil(per_group))
 }
 
 /// `r ← X ⊘ max(W H, floor)` for one block of rows. Where x = 0 this is 0 whatever the model
@@ -222,6 +248,13 @@ mod tests {
         let mut blocks = RatioBlocks::new(n, p, r);
         assert_eq!(blocks.groups[0].block.nrows(), 8);
         assert_eq!(blocks.groups.len(), 5);
+        // Wide X: the groups' buffers stay below GROUP_BYTES (one group of 8 + 4 rows of 228 097
+        // columns in f64 is 21 MiB), and 16 groups where they are small.
+        let wide = RatioBlocks::<f64>::new(100, 228_097, 4);
+        assert_eq!(wide.groups.len(), 1);
+        assert_eq!((wide.groups[0].start, wide.groups[0].end), (0, 100));
+        let narrow = RatioBlocks::<f32>::new(20_000, 200, 4);
+        assert_eq!(narrow.groups.len(), 16);
         let full = Array2::from_shape_fn((n, p), |(i, j)| {
             let l: f64 = (0..r).map(|k| w[[i, k]] * h[[k, j]]).sum();
             if x[[i, j]] > 0.0 {
