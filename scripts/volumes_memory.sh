@@ -5,14 +5,17 @@
 # glob, under /usr/bin/time -v, and the peak resident memory set beside the in-mask matrix
 # (N x p float64) and the factors.
 #
-# Usage: scripts/volumes_memory.sh [WORKDIR] [THREADS] [SOLVER]   (default /tmp/nnmf-volumes-memory,
-# 2, the loss's default solver); NNMF_SWEEP=path/to/binary measures another build.
+# Usage: scripts/volumes_memory.sh [WORKDIR] [THREADS] [SOLVER] [PRECISION]   (defaults
+# /tmp/nnmf-volumes-memory, 2, the loss's default solver and its default precision);
+# NNMF_SWEEP=path/to/binary measures another build.
 # Needs python3 with nibabel and numpy (scripts/setup.sh --test) and a release build.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-/tmp/nnmf-volumes-memory}"
 threads="${2:-2}"
 solver="${3:-}"
+precision="${4:-}"
+tag="t${threads}${solver:+-$solver}${precision:+-$precision}"
 bin="${NNMF_SWEEP:-$here/target/release/nnmf-sweep}"
 [ -x "$bin" ] || (cd "$here" && cargo build --release)
 mkdir -p "$work"
@@ -40,29 +43,30 @@ for s in range(100):
     nib.save(img, str(work / "vols" / f"sub-{s + 1:03d}.nii.gz"))
 PY
 fi
-cat > "$work/config${solver:+-$solver}.toml" <<TOML
+cat > "$work/config-$tag.toml" <<TOML
 [data]
 path = "vols/*.nii.gz"
 [model]
 loss = "kl"
 ${solver:+solver = \"$solver\"}
+${precision:+precision = \"$precision\"}
 [sweep]
 ranks = [2, 3, 4, 5, 6]
 restarts = 4
 seed = 1
 [stop]
-max_iter = 200
+max_iter = 50        # the peak comes as the first fits run; more iterations change nothing
 [selection]
 heldout_repeats = 1
 [run]
 threads = $threads
 [output]
-dir = "out${solver:+-$solver}"
+dir = "out-$tag"
 TOML
-out="out${solver:+-$solver}"
-time_txt="$work/time${solver:+-$solver}.txt"
+out="out-$tag"
+time_txt="$work/time-$tag.txt"
 rm -rf "${work:?}/$out"
-/usr/bin/time -v "$bin" "$work/config${solver:+-$solver}.toml" --quiet 2> "$time_txt" || { cat "$time_txt"; exit 1; }
+/usr/bin/time -v "$bin" "$work/config-$tag.toml" --quiet 2> "$time_txt" || { cat "$time_txt"; exit 1; }
 peak_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$time_txt")
 wall=$(awk '/Elapsed \(wall clock\)/ {print $NF}' "$time_txt")
 python3 - "$work/$out" "$peak_kb" "$wall" <<'PY'

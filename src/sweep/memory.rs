@@ -94,23 +94,26 @@ pub(crate) fn estimate(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Estimate {
     } else {
         per_fit.saturating_add(matrix(plan.solver))
     };
-    // A cross-validation fit also holds its training copy of X (with what its solver makes of
-    // it) and its held-out entries, and runs the solver of `Solver::for_heldout`.
+    // A cross-validation fit also holds its repeat's training copy of X (with what its solver
+    // makes of it) and its held-out entries, shared by the running fits of that repeat (whatever
+    // their rank), and runs the solver of `Solver::for_heldout`.
     let heldout_solver = plan.solver.for_heldout();
     let held_out =
         (plan.selection.heldout_fraction.get() * (nf as f64) * (pf as f64) * 16.0).min(u64::MAX as f64) as u64;
-    let per_heldout = matrix(heldout_solver)
-        .saturating_add(held_out)
-        .saturating_add(workspace(heldout_solver).saturating_sub(workspace(plan.solver)));
+    let per_repeat = matrix(heldout_solver).saturating_add(held_out);
+    let per_heldout = workspace(heldout_solver).saturating_sub(workspace(plan.solver));
     let sel = &plan.selection;
     let fits = plan.ranks.len() * (plan.restarts.get() + sel.heldout_repeats + sel.null_restarts);
     let (threads, _) = crate::limits::worker_threads(plan.threads.get());
     let at_once = threads.min(fits).max(1) as u64;
     let heldout_at_once = at_once.min((plan.ranks.len() * sel.heldout_repeats) as u64);
+    let repeats_at_once = heldout_at_once.min(sel.heldout_repeats as u64);
     let record = std::mem::size_of::<Job>() + std::mem::size_of::<FitRecord>();
     Estimate {
         data,
-        fits: bytes(&[per_fit, at_once]).saturating_add(bytes(&[per_heldout, heldout_at_once])),
+        fits: bytes(&[per_fit, at_once])
+            .saturating_add(bytes(&[per_heldout, heldout_at_once]))
+            .saturating_add(bytes(&[per_repeat, repeats_at_once])),
         fits_at_once: at_once,
         grid: bytes(&[fits as u64, record as u64, 2]),
     }

@@ -30,8 +30,8 @@ use crate::rng::{fit_rng, fit_seed};
 use crate::sparse::Csr;
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 /// The settings every fit of a sweep shares.
@@ -67,6 +67,10 @@ pub struct SweepData {
     /// Leading singular triplets (as many as the largest rank) of X, of the null data, and of each
     /// repeat's training matrix (so no held-out value leaks into a start); empty for random starts.
     svd: Vec<(JobKind, usize, Svd)>,
+    /// The training matrices of the cross-validation repeats that running jobs hold, weakly: a
+    /// repeat's matrix (the same for every rank) lives while some job fits it, and the held-out
+    /// jobs of several ranks that run at once share one copy (and its Xᵀ) instead of one each.
+    heldout_live: Mutex<Vec<(usize, Weak<FitMatrix>)>>,
 }
 
 /// The fit matrix of `x`, which it takes over (NaN entries are missing: 0 in the fit matrix and
@@ -157,6 +161,7 @@ impl SweepData {
             seed,
             heldout_fraction,
             svd: Vec::new(),
+            heldout_live: Mutex::new(Vec::new()),
         };
         if svd_rank > 0 {
             // Multi-threaded BLAS/LAPACK gives other bits than single-threaded (seen with the
@@ -210,6 +215,20 @@ impl SweepData {
             None => Arc::clone(&ho),
         };
         train.excluding(Some(excluded), Some(ho))
+    }
+
+    /// The training matrix of repeat `repeat`, shared with the running jobs that hold it already
+    /// (made here otherwise). The matrix depends on (seed, repeat) only, so sharing it changes
+    /// no bit of any fit.
+    pub fn shared_heldout_matrix(&self, repeat: usize) -> Arc<FitMatrix> {
+        let mut live = self.heldout_live.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(m) = live.iter().find(|(r, _)| *r == repeat).and_then(|(_, w)| w.upgrade()) {
+            return m;
+        }
+        let m = Arc::new(self.heldout_matrix(repeat));
+        live.push((repeat, Arc::downgrade(&m)));
+        m
     }
 
     /// The SVD a job's NNDSVD start comes from.
@@ -278,8 +297,8 @@ pub fn run_job(data: &SweepData, s: &FitSettings, job: Job, inner_parallel: bool
         JobKind::Fit => &data.main,
         JobKind::Null => data.null.as_ref().unwrap_or(&data.main),
         JobKind::Heldout => {
-            heldout_data = data.heldout_matrix(job.index);
-            &heldout_data
+            heldout_data = data.shared_heldout_matrix(job.index);
+            &*heldout_data
         }
     };
     let (n, p) = matrix.dim();
