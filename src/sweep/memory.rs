@@ -68,10 +68,10 @@ pub(crate) fn estimate(plan: &Plan, d: &Dataset, zero: &ZeroLines) -> Estimate {
     };
     // One matrix the fits run on (X, its column-permuted copy, a training or resampled copy): as
     // held, its f32 copy for f32 fits when it is held in f64, and the transpose that coordinate
-    // descent on dense X makes once per matrix.
+    // descent on dense X makes once per matrix where it reads it (not for wide X).
     let matrix = |solver: Solver| {
         let copy = if f32_fits && !f32_alone { fitted / 2 } else { 0 };
-        let transpose = if solver == Solver::Cd && nnz.is_none() {
+        let transpose = if nnz.is_none() && solver.transposes_dense((nf, pf)) {
             bytes(&[nf, pf, scalar])
         } else {
             0

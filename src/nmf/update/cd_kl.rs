@@ -415,6 +415,21 @@ mod avx512 {
 /// Measured: at 5000 x 1000, r 10, lines of 5000 and 1000 ran several times faster line by line.
 const LINE_MIN: usize = 256;
 
+/// Which layouts of X and of the model the two half-steps of an N x p fit read: (row-major X
+/// and WH, the transposes Xᵀ and (WH)ᵀ). The H half-step runs on the transposes when its lines
+/// (columns of X, N long) are long enough to go line by line, else in panels on X and WH; the W
+/// half-step runs line by line on X and WH when its lines (rows of X, p long) are long, else in
+/// panels on the transposes. Only the layouts used are made: a wide X (N < 256 ≤ p, e.g. 100
+/// brain volumes of 200 000 voxels) needs neither transpose, a tall one (p < 256 ≤ N) no WH.
+pub(crate) fn layouts(n: usize, p: usize) -> (bool, bool) {
+    let rows = n < LINE_MIN || p >= LINE_MIN;
+    let transposed = n >= LINE_MIN || p < LINE_MIN;
+    (rows, transposed)
+}
+
+/// Why the transposes of a CD fit exist when a half-step reads them.
+const TRANSPOSED: &str = "CdKl::new is given Xᵀ whenever `layouts` says a half-step reads it";
+
 /// Why the arrays of the CD half-steps are standard-layout.
 const STD: &str = "standard-layout: CdKl::step makes W and H so and allocates the rest";
 
@@ -608,8 +623,9 @@ pub struct CdKl<'a, T> {
     /// X in row-major order when the caller's is not (the kernels read rows as slices).
     x_rows: Option<Array2<T>>,
     /// Xᵀ (p x N), made once per data matrix and shared by its fits
-    /// ([`crate::nmf::FitMatrix::transposed_dense_in`]).
-    xt: ArrayView2<'a, T>,
+    /// ([`crate::nmf::FitMatrix::transposed_dense_in`]); None where no half-step reads it
+    /// ([`layouts`]).
+    xt: Option<ArrayView2<'a, T>>,
     /// The penalty gradients of H and W.
     pen: PenaltyGrad<T>,
     /// Entries left out of the fit (0 in X), if any.
@@ -617,7 +633,7 @@ pub struct CdKl<'a, T> {
     /// Wᵀ (r x N) and Hᵀ (p x r) for the W half-step.
     wt: Array2<T>,
     ht: Array2<T>,
-    /// WH (N x p) and (WH)ᵀ (p x N).
+    /// WH (N x p) and (WH)ᵀ (p x N), each 0 x 0 where no half-step reads it ([`layouts`]).
     l: Array2<T>,
     lt: Array2<T>,
     /// Σ_i W_ik over each column's observed entries (r x p); Σ_j H_kj over each row's (r x N).
@@ -632,17 +648,21 @@ pub struct CdKl<'a, T> {
 }
 
 impl<'a, T: Real> CdKl<'a, T> {
-    /// Buffers for X of shape (n, p) and its transpose `xt` (p x N, row-major) at rank r, leaving
-    /// out `left_out` (entries that are 0 in X).
+    /// Buffers for X of shape (n, p) and its transpose `xt` (p x N, row-major; needed only where
+    /// [`layouts`] says so) at rank r, leaving out `left_out` (entries that are 0 in X).
     pub(crate) fn new(
         x: ArrayView2<'a, T>,
-        xt: ArrayView2<'a, T>,
+        xt: Option<ArrayView2<'a, T>>,
         r: usize,
         left_out: Option<Arc<HeldOut>>,
         pen: Weights<T>,
     ) -> Self {
         let (n, p) = x.dim();
-        debug_assert!(xt.dim() == (p, n) && xt.is_standard_layout());
+        let (rows, transposed) = layouts(n, p);
+        debug_assert!(xt.is_none_or(|xt| xt.dim() == (p, n) && xt.is_standard_layout()));
+        debug_assert!(!transposed || xt.is_some(), "{TRANSPOSED}");
+        let (ln, lp) = if rows { (n, p) } else { (0, 0) };
+        let (tp, tn) = if transposed { (p, n) } else { (0, 0) };
         let (width_h, width_w) = (panel_width::<T>(n, p), panel_width::<T>(p, n));
         let longest = width_h.max(width_w);
         CdKl {
@@ -653,8 +673,8 @@ impl<'a, T: Real> CdKl<'a, T> {
             left_out,
             wt: Array2::zeros((r, n)),
             ht: Array2::zeros((p, r)),
-            l: Array2::zeros((n, p)),
-            lt: Array2::zeros((p, n)),
+            l: Array2::zeros((ln, lp)),
+            lt: Array2::zeros((tp, tn)),
             den_h: Array2::zeros((r, p)),
             den_w: Array2::zeros((r, n)),
             width_h,
@@ -701,7 +721,7 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
             line_half_step(
                 self.wt.view(),
                 h.view_mut(),
-                self.xt,
+                self.xt.expect(TRANSPOSED),
                 self.lt.view_mut(),
                 self.den_h.view(),
                 self.pen.h,
@@ -745,7 +765,7 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
             half_step(
                 self.ht.view(),
                 self.wt.view_mut(),
-                self.xt,
+                self.xt.expect(TRANSPOSED),
                 self.lt.view_mut(),
                 self.den_w.view(),
                 self.pen.w,

@@ -136,7 +136,12 @@ impl Solver {
             None => {
                 let objective = super::loss::objective_block_bytes(nu, pu);
                 let solver = match self {
-                    Solver::Cd => n.saturating_mul(p).saturating_mul(scalar).saturating_mul(2),
+                    Solver::Cd => {
+                        let (rows, transposed) = cd_kl::layouts(nu, pu);
+                        n.saturating_mul(p)
+                            .saturating_mul(scalar)
+                            .saturating_mul(u64::from(rows) + u64::from(transposed))
+                    }
                     Solver::Mu if scalar == 4 => mu_kl::ratio_workspace_bytes::<f32>(nu, pu, ru),
                     Solver::Mu => mu_kl::ratio_workspace_bytes::<f64>(nu, pu, ru),
                     Solver::Hals => 0,
@@ -146,6 +151,12 @@ impl Solver {
             Some(nnz) if self == Solver::Cd => nnz.saturating_mul(8).saturating_add(x_bytes),
             Some(nnz) => nnz.saturating_mul(8),
         }
+    }
+
+    /// Whether this solver makes the transpose of a dense X of N x p (once per matrix):
+    /// coordinate descent where a half-step reads it (not for wide X, see `cd_kl::layouts`).
+    pub fn transposes_dense(self, (n, p): (u64, u64)) -> bool {
+        self == Solver::Cd && cd_kl::layouts(to_usize(n), to_usize(p)).1
     }
 
     /// The solver that fits with left-out entries (cross-validation, missing values) use, dense
@@ -180,9 +191,12 @@ impl Solver {
         let solver = if ex.is_some() { self.for_heldout() } else { self };
         match (data.view_in::<T>(), solver, loss, ex) {
             (XView::Dense(x), Solver::Cd, Loss::Kl, ex) => {
-                let xt = data
-                    .transposed_dense_in::<T>()
-                    .expect("dense X has a transposed form: FitMatrix makes it for dense X");
+                // Xᵀ only where a half-step reads it (not for wide X): made once per matrix.
+                let (_, transposed) = cd_kl::layouts(x.nrows(), x.ncols());
+                let xt = transposed.then(|| {
+                    data.transposed_dense_in::<T>()
+                        .expect("dense X has a transposed form: FitMatrix makes it for dense X")
+                });
                 Box::new(CdKl::new(x, xt, r, ex, pen))
             }
             (XView::Dense(x), _, Loss::Kl, Some(ex)) => Box::new(MaskedMuKl::new(x, r, ex, pen)),
