@@ -35,7 +35,7 @@ const GROUPS: usize = 16;
 /// wide X (few rows, very many columns) 16 groups would hold more than X itself, and then fewer
 /// groups run (at least one). Below this size, which every test and demo data set is, the groups
 /// are as [`GROUPS`] says; like them, the cap depends on (N, p, r) and the precision only.
-const GROUP_BYTES: usize = 32 << 20;
+const GROUP_BYTES: usize = 16 << 20;
 
 /// One group of consecutive row blocks and its own buffers.
 struct Group<T> {
