@@ -309,3 +309,15 @@ fn bad_nifti_input_is_refused_naming_the_file() {
     );
     assert!(e.contains("data.voxel_mask") && e.contains("has no voxels"), "{e}");
 }
+
+#[test]
+fn a_file_whose_name_looks_like_a_pattern_is_read_as_that_file() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("run[1]");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(fixtures().join("all_f64.nii.gz"), dir.join("all*.nii.gz")).unwrap();
+    let path = dir.join("all*.nii.gz").display().to_string();
+    let tmp_run = ok(&format!("path = \"{path}\""));
+    let (got, want) = checksums(&tmp_run.path().join("out"), "x_f64_nonzero");
+    assert_eq!(got, want);
+}

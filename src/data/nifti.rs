@@ -223,7 +223,8 @@ pub(crate) fn read(spec: &DataSpec, _format: Format, rules: ValueRules) -> Resul
 
 /// The files of `[data] path` (one file, or a glob's matches in sorted order), with their headers.
 fn sources(spec: &DataSpec) -> Result<Vec<Source>> {
-    let paths = if is_pattern(&spec.path) {
+    // A path that names an existing file is that file, even with `[` or `*` in its name.
+    let paths = if is_pattern(&spec.path) && !spec.path.exists() {
         let pattern = spec.path.to_string_lossy();
         let matches = glob::glob(&pattern).map_err(|e| {
             file_err(
