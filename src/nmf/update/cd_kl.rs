@@ -39,7 +39,7 @@
 use super::{PenaltyGrad, UpdateRule, Weights};
 use crate::linalg::{Real, matmul_into};
 use crate::nmf::mask::HeldOut;
-use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, s};
 use std::sync::Arc;
 
 /// Target size of one panel of X and of the model (both): it stays in a core's L2 cache while
@@ -422,10 +422,24 @@ const LINE_MIN: usize = 256;
 /// panels on the transposes. Only the layouts used are made: a wide X (N < 256 ≤ p, e.g. 100
 /// brain volumes of 200 000 voxels) needs neither transpose, a tall one (p < 256 ≤ N) no WH.
 pub(crate) fn layouts(n: usize, p: usize) -> (bool, bool) {
-    let rows = n < LINE_MIN || p >= LINE_MIN;
+    let rows = !blocked(n, p) && (n < LINE_MIN || p >= LINE_MIN);
     let transposed = n >= LINE_MIN || p < LINE_MIN;
     (rows, transposed)
 }
+
+/// Wide X (N < 256 ≤ p): the H half-step runs in panels of columns and the W half-step line by
+/// line along rows, so neither needs the whole model WH at once. Each panel's model (N x panel
+/// width) and each line's (1 x p) is computed when the panel or line starts, from the same
+/// factors as the whole product would be, into small buffers; X's panel is copied beside it
+/// (the kernels read data and model with one stride). No N x p buffer is held.
+pub(crate) fn blocked(n: usize, p: usize) -> bool {
+    n < LINE_MIN && p >= LINE_MIN
+}
+
+/// Lines of the model computed together in the W half-step of wide X (one product of
+/// `LINE_ROWS` x r by r x p instead of `LINE_ROWS` products of one row, which ran at a fraction
+/// of the speed).
+const LINE_ROWS: usize = 8;
 
 /// Why the transposes of a CD fit exist when a half-step reads them.
 const TRANSPOSED: &str = "CdKl::new is given Xᵀ whenever `layouts` says a half-step reads it";
@@ -639,6 +653,11 @@ pub struct CdKl<'a, T> {
     /// Σ_i W_ik over each column's observed entries (r x p); Σ_j H_kj over each row's (r x N).
     den_h: Array2<T>,
     den_w: Array2<T>,
+    /// Wide X ([`blocked`]): a panel of X and of the model (N x panel width each, row-major),
+    /// and [`LINE_ROWS`] lines of the model (p each); empty otherwise.
+    x_panel: Vec<T>,
+    l_panel: Vec<T>,
+    l_line: Array2<T>,
     /// Lines per panel in the H and the W half-step.
     width_h: usize,
     width_w: usize,
@@ -675,6 +694,9 @@ impl<'a, T: Real> CdKl<'a, T> {
             ht: Array2::zeros((p, r)),
             l: Array2::zeros((ln, lp)),
             lt: Array2::zeros((tp, tn)),
+            x_panel: vec![T::zero(); if blocked(n, p) { n * width_h } else { 0 }],
+            l_panel: vec![T::zero(); if blocked(n, p) { n * width_h } else { 0 }],
+            l_line: Array2::zeros(if blocked(n, p) { (LINE_ROWS.min(n), p) } else { (0, 0) }),
             den_h: Array2::zeros((r, p)),
             den_w: Array2::zeros((r, n)),
             width_h,
@@ -699,8 +721,9 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
             }
         }
         let x = self.x_rows.as_ref().map_or(self.x, |a| a.view());
+        let wide = blocked(x.nrows(), x.ncols());
         // H half-step: lines are the columns of X, coefficients the columns of W.
-        if x.nrows() < LINE_MIN {
+        if x.nrows() < LINE_MIN && !wide {
             matmul_into(w.view(), h.view(), self.l.view_mut());
         }
         match &self.left_out {
@@ -714,7 +737,27 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
         // Wᵀ serves the H half-step by lines and the W half-step (W does not change before it).
         self.wt.assign(&w.t());
         let (n, p) = x.dim();
-        if n >= LINE_MIN {
+        if wide {
+            // One panel of columns at a time, with its own model.
+            for start in (0..p).step_by(self.width_h.max(1)) {
+                let end = (start + self.width_h).min(p);
+                let size = n * (end - start);
+                let mut xp = ArrayViewMut2::from_shape((n, end - start), &mut self.x_panel[..size]).expect(STD);
+                xp.assign(&x.slice(s![.., start..end]));
+                let mut lp = ArrayViewMut2::from_shape((n, end - start), &mut self.l_panel[..size]).expect(STD);
+                matmul_into(w.view(), h.slice(s![.., start..end]), lp.view_mut());
+                half_step(
+                    w.view(),
+                    h.slice_mut(s![.., start..end]),
+                    xp.view(),
+                    lp,
+                    self.den_h.slice(s![.., start..end]),
+                    self.pen.h,
+                    self.width_h,
+                    &mut self.panel,
+                );
+            }
+        } else if n >= LINE_MIN {
             // Line by line along the columns of X: the rows of Xᵀ and (WH)ᵀ.
             self.ht.assign(&h.t());
             matmul_into(self.ht.view(), self.wt.view(), self.lt.view_mut());
@@ -748,7 +791,22 @@ impl<T: Real> UpdateRule<T> for CdKl<'_, T> {
                 None => den.assign(&ArrayView1::from(&self.sums[..])),
             }
         }
-        if p >= LINE_MIN {
+        if wide {
+            // Line by line along the rows of X, each with its own model row.
+            for i0 in (0..n).step_by(LINE_ROWS) {
+                let i1 = (i0 + LINE_ROWS).min(n);
+                let mut lines = self.l_line.slice_mut(s![..i1 - i0, ..]);
+                matmul_into(w.slice(s![i0..i1, ..]), h.view(), lines.view_mut());
+                line_half_step(
+                    h.view(),
+                    self.wt.slice_mut(s![.., i0..i1]),
+                    x.slice(s![i0..i1, ..]),
+                    lines,
+                    self.den_w.slice(s![.., i0..i1]),
+                    self.pen.w,
+                );
+            }
+        } else if p >= LINE_MIN {
             // Line by line along the rows of X and WH.
             matmul_into(w.view(), h.view(), self.l.view_mut());
             line_half_step(
