@@ -436,6 +436,17 @@ pub(crate) fn blocked(n: usize, p: usize) -> bool {
     n < LINE_MIN && p >= LINE_MIN
 }
 
+/// Bytes of the panel and line buffers of wide X ([`blocked`]; 0 otherwise), in a precision of
+/// `scalar` bytes: a panel of X and of the model (N x at most `MAX_PANEL`) and `LINE_ROWS` lines
+/// of the model.
+pub(crate) fn blocked_bytes(n: usize, p: usize, scalar: u64) -> u64 {
+    if !blocked(n, p) {
+        return 0;
+    }
+    let entries = 2 * n * MAX_PANEL + LINE_ROWS.min(n) * p;
+    (entries as u64).saturating_mul(scalar)
+}
+
 /// Lines of the model computed together in the W half-step of wide X (one product of
 /// `LINE_ROWS` x r by r x p instead of `LINE_ROWS` products of one row, which ran at a fraction
 /// of the speed).

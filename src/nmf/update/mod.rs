@@ -126,8 +126,9 @@ impl Solver {
     /// The bytes one fit of this solver holds besides W, H, their numerators and transposes (the
     /// memory estimate, with N x p the shape fitted, at rank r, in a precision of `scalar` bytes):
     /// for dense X, one block of rows of WH for the objectives, and for coordinate descent the
-    /// model WH and its transpose (N x p each; the transpose of X is shared by the fits of one
-    /// matrix and counted with it), for the multiplicative KL updates their blocks of the ratio
+    /// layouts of the model its half-steps read (WH and/or its transpose, N x p each, or for wide
+    /// X only panel and line buffers; the transpose of X is shared by the fits of one matrix and
+    /// counted with it), for the multiplicative KL updates their blocks of the ratio
     /// matrix; for sparse X with `nnz` stored entries, the values at them, and for coordinate
     /// descent also its transposed copy of X (`x_bytes`, the size of X as held).
     pub fn workspace_bytes(self, (n, p): (u64, u64), r: u64, nnz: Option<u64>, x_bytes: u64, scalar: u64) -> u64 {
@@ -141,6 +142,7 @@ impl Solver {
                         n.saturating_mul(p)
                             .saturating_mul(scalar)
                             .saturating_mul(u64::from(rows) + u64::from(transposed))
+                            .saturating_add(cd_kl::blocked_bytes(nu, pu, scalar))
                     }
                     Solver::Mu if scalar == 4 => mu_kl::ratio_workspace_bytes::<f32>(nu, pu, ru),
                     Solver::Mu => mu_kl::ratio_workspace_bytes::<f64>(nu, pu, ru),
