@@ -620,8 +620,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
                 r.weights_nonnegative_fraction
             );
         }
-        let volumes =
-            matches!(plan.data.format, crate::data::Format::Nifti) || crate::data::names_nifti(&plan.data.path);
+        let volumes = crate::data::is_nifti(plan.data.format, &plan.data.path);
         let figure = if plan.data.image_shape.is_some() {
             "compare.png/.svg and compare_rank_<r>.png/.svg"
         } else if volumes && !plan.data.transpose {

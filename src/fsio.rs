@@ -39,10 +39,15 @@ pub fn partial_png(dir: &Path, stem: &str) -> PathBuf {
 /// Syncs the finished temporary file, renames it to `path`, and syncs the directory so that the
 /// rename itself survives a crash.
 pub fn commit(path: &Path) -> Result<()> {
-    let tmp = partial_path(path);
-    File::open(&tmp)
+    commit_from(&partial_path(path), path)
+}
+
+/// Syncs the finished temporary file `tmp` (for writers that pick their format from the name,
+/// e.g. `<stem>.partial.nii.gz`), renames it to `path`, and syncs the directory.
+pub fn commit_from(tmp: &Path, path: &Path) -> Result<()> {
+    File::open(tmp)
         .and_then(|f| f.sync_all())
-        .and_then(|_| std::fs::rename(&tmp, path))
+        .and_then(|_| std::fs::rename(tmp, path))
         .and_then(|_| sync_parent(path))
         .map_err(|e| Error::io(format!("cannot finalize {}", path.display()), e))
 }

@@ -115,8 +115,7 @@ impl Checker<'_> {
     /// "nonzero" or a mask file's path, never empty. NIfTI volumes carry their own geometry, so
     /// `image_shape` is refused beside them.
     fn voxel_mask(&self, data: &RawData, format: Format, path: &str) -> Result<Option<VoxelMask>> {
-        let nifti =
-            format == Format::Nifti || (format == Format::Auto && crate::data::names_nifti(std::path::Path::new(path)));
+        let nifti = crate::data::is_nifti(format, std::path::Path::new(path));
         if let (true, Some(v)) = (nifti, &data.image_shape) {
             return Err(self.err(
                 "data.image_shape",

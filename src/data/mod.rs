@@ -18,8 +18,7 @@ mod text;
 mod zero_lines;
 
 pub use catalogue::{AlignedReference, Catalogue, MIN_FEATURES_FOUND, read_catalogue};
-pub(crate) use nifti::names_nifti;
-pub use nifti::{Volumes, VoxelMask};
+pub use nifti::{Volumes, VoxelMask, is_nifti};
 pub use zero_lines::ZeroLines;
 
 use crate::error::{Error, Result};

@@ -99,6 +99,12 @@ pub(crate) fn names_nifti(path: &Path) -> bool {
     name.ends_with(".nii") || name.ends_with(".nii.gz")
 }
 
+/// Whether `[data]` with `format` and `path` is NIfTI input: format "nifti", or "auto" with a
+/// .nii / .nii.gz path.
+pub fn is_nifti(format: Format, path: &Path) -> bool {
+    format == Format::Nifti || (format == Format::Auto && names_nifti(path))
+}
+
 /// Whether `path` is a glob pattern rather than one file.
 fn is_pattern(path: &Path) -> bool {
     path.to_str().is_some_and(|s| s.contains(['*', '?', '[']))

@@ -175,9 +175,5 @@ fn write_nifti(dir: &Path, stem: &str, header: &NiftiHeader, data: Volume) -> Re
         let _ = std::fs::remove_file(&tmp);
         return Err(failed(e.to_string()));
     }
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .and_then(|_| std::fs::rename(&tmp, &path))
-        .and_then(|_| crate::fsio::sync_parent(&path))
-        .map_err(|e| Error::io(format!("cannot finalize {}", path.display()), e))
+    crate::fsio::commit_from(&tmp, &path)
 }

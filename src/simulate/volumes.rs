@@ -388,11 +388,7 @@ fn write_nifti(path: &Path, data: Volume<'_>, header: &NiftiHeader) -> Result<()
             std::io::Error::other(e.to_string()),
         ));
     }
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .and_then(|_| crate::fsio::sync_parent(path))
-        .map_err(|e| Error::io(format!("cannot finalize {}", path.display()), e))
+    crate::fsio::commit_from(&tmp, path)
 }
 
 /// The planted weights as a table: a header row (`subject`, `component_1` … `component_K`),
