@@ -299,8 +299,7 @@ fn sweep_cmd(a: RunArgs) -> Result<()> {
     } else {
         "nnmf-sweep run"
     };
-    let out = app::open_for_run(&plan, command, shard)?;
-    match app::execute(&plan, opts, obs.as_mut(), &cancel, &out)? {
+    match app::run_plan(&plan, None, opts, command, obs.as_mut(), &cancel)? {
         app::Outcome::Merged(r) => {
             if !quiet {
                 print_results(&r, plan.loss.name(), &plan.out_dir);

@@ -11,7 +11,7 @@ pub mod run;
 pub mod sweep_dir;
 
 pub use merge::{Results, merge};
-pub use run::{Outcome, RunOptions, execute};
+pub use run::{Outcome, RunOptions, execute, execute_on, run_plan};
 pub use sweep_dir::{
     describe_jobs, fingerprint, job_states, manifest_of, open_for_merge, open_for_run, plan_of_dir, recorded_shards,
     shard_of,

@@ -310,10 +310,24 @@ fn row_fit(x: &Matrix, w: ArrayView2<f64>, h: ArrayView2<f64>, loss: Loss) -> (V
 /// Checks everything and solves; nothing is written.
 pub fn project(opts: &ProjectOptions) -> Result<(Model, Dataset, Projected)> {
     let model = read_model(&opts.model_dir, opts.rank)?;
-    let mut dataset = data::read(&opts.data)?;
+    let dataset = data::read(&opts.data)?;
+    let projected = project_onto(&model, &opts.model_dir, dataset, opts.fix, &opts.data.path)?;
+    Ok((model, projected.0, projected.1))
+}
+
+/// [`project`] of data already read (a file's, or a matrix held in memory, named `label` in
+/// messages) onto `model`, read from `model_dir`: the matching of the shared axis and the solve;
+/// hands the dataset back with the projection.
+pub fn project_onto(
+    model: &Model,
+    model_dir: &Path,
+    mut dataset: Dataset,
+    fix: Fixed,
+    label: &Path,
+) -> Result<(Dataset, Projected)> {
     if dataset.facts.missing > 0 {
         return Err(Error::DataFile {
-            path: opts.data.path.clone(),
+            path: label.to_path_buf(),
             message: format!(
                 "has {} missing entries; project needs every entry observed: impute or drop them first",
                 dataset.facts.missing
@@ -325,7 +339,7 @@ pub fn project(opts: &ProjectOptions) -> Result<(Model, Dataset, Projected)> {
     let x = std::mem::replace(&mut dataset.x, Matrix::Dense(Array2::zeros((0, 0))));
     let (n, p) = x.dim();
     // The axis shared with the model: features (H fixed) or observations (W fixed).
-    let (shared, in_data, model_names, data_names, mass, what) = match opts.fix {
+    let (shared, in_data, model_names, data_names, mass, what) = match fix {
         Fixed::H => (
             model.h.ncols(),
             p,
@@ -350,13 +364,13 @@ pub fn project(opts: &ProjectOptions) -> Result<(Model, Dataset, Projected)> {
         data_names,
         &mass.to_vec(),
         what,
-        &opts.data.path,
+        label,
     )?;
     let kept: Vec<usize> = (0..pos.len()).filter(|&j| pos[j].is_some()).collect();
     let found: Vec<usize> = kept.iter().filter_map(|&j| pos[j]).collect();
     // The rows to solve (new observations, or new features as rows of Xᵀ) against the fixed
     // basis (r x matched), both in the model's order of the shared axis.
-    let (basis, rows, l1, l2, names) = match opts.fix {
+    let (basis, rows, l1, l2, names) = match fix {
         Fixed::H => (
             model.h.select(Axis(1), &kept),
             select_columns(&x, &found),
@@ -391,7 +405,7 @@ pub fn project(opts: &ProjectOptions) -> Result<(Model, Dataset, Projected)> {
         unconverged,
     } = project_w(stored(&rows), basis.view(), loss, l1, l2, true);
     let (row_loss, explained) = row_fit(&rows, factor.view(), basis.view(), loss);
-    let (factor, model_factor) = match opts.fix {
+    let (factor, model_factor) = match fix {
         Fixed::H => (factor, basis),
         // Hᵀ (p_new x r) and Wᵀ back to H (r x p_new) and W (N' x r).
         Fixed::W => (
@@ -410,11 +424,11 @@ pub fn project(opts: &ProjectOptions) -> Result<(Model, Dataset, Projected)> {
         sweeps,
         unconverged,
         model_factor,
-        model_dir: opts.model_dir.clone(),
+        model_dir: model_dir.to_path_buf(),
         solution: model.solution.name(),
     };
     dataset.x = x;
-    Ok((model, dataset, projected))
+    Ok((dataset, projected))
 }
 
 /// Opens (creating it) and locks the projection's output directory; a previous projection there

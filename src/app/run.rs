@@ -63,7 +63,11 @@ pub(super) struct CheckedData {
 /// fitted, without its all-zero rows and columns), and reads the reference catalogue, if any,
 /// lined up with the data's features.
 pub(super) fn read_checked(plan: &Plan) -> Result<CheckedData> {
-    let d = data::read(&plan.data)?;
+    check_read(plan, data::read(&plan.data)?)
+}
+
+/// [`read_checked`]'s checks on data already read (from `plan.data`, or given in memory).
+fn check_read(plan: &Plan, d: Dataset) -> Result<CheckedData> {
     let (n, p) = d.facts.shape;
     plan.check_image_shape(p)?;
     let reference = match &plan.reference {
@@ -112,12 +116,47 @@ pub fn execute(
     cancel: &AtomicBool,
     out: &OutDir,
 ) -> Result<Outcome> {
-    let mut prep = prepare(plan, &opts, obs, cancel, out)?;
+    execute_on(plan, None, opts, obs, cancel, out)
+}
+
+/// What `nnmf-sweep CONFIG` does once its flags are parsed, for the command line and the Python
+/// package alike (same bits): opens (and locks) the plan's output directory as `command` (named
+/// in the lock note), then [`execute_on`] the plan's data, or `given` data held in memory.
+pub fn run_plan(
+    plan: &Plan,
+    given: Option<Dataset>,
+    opts: RunOptions,
+    command: &str,
+    obs: &mut dyn Observer,
+    cancel: &AtomicBool,
+) -> Result<Outcome> {
+    let out = super::open_for_run(plan, command, opts.shard)?;
+    execute_on(plan, given, opts, obs, cancel, &out)
+}
+
+/// [`execute`] on `given` data instead of the file `plan.data` names, when given: a matrix held
+/// in memory by the caller ([`data::from_memory`], the Python package), checked like a file's.
+pub fn execute_on(
+    plan: &Plan,
+    given: Option<Dataset>,
+    opts: RunOptions,
+    obs: &mut dyn Observer,
+    cancel: &AtomicBool,
+    out: &OutDir,
+) -> Result<Outcome> {
+    // The consensus solution's refit reads X again after the fits; data held in memory cannot be
+    // read again, so it is kept (held twice while fitting) instead of moving into the fits.
+    let keep_x = given.is_some() && plan.selection.solution == crate::stats::select::Solution::Consensus;
+    let mut prep = prepare(plan, given, &opts, obs, cancel, out)?;
     let share = share(plan, &opts, &prep.fp, obs)?;
     interrupt::set_phase(Phase::Fitting);
     let computed = if !share.todo.is_empty() && !cancel.load(Ordering::Relaxed) {
         // X moves into the fit matrices: it is held once (the reports use dataset.facts).
-        let x = std::mem::replace(&mut prep.dataset.x, Matrix::Dense(ndarray::Array2::zeros((0, 0))));
+        let x = if keep_x {
+            prep.dataset.x.clone()
+        } else {
+            std::mem::replace(&mut prep.dataset.x, Matrix::Dense(ndarray::Array2::zeros((0, 0))))
+        };
         fit_share(plan, &prep, prep.zero.reduce(x), &share.todo, obs, cancel)?
     } else {
         0
@@ -159,6 +198,7 @@ struct Prepared {
 /// records folder.
 fn prepare(
     plan: &Plan,
+    given: Option<Dataset>,
     opts: &RunOptions,
     obs: &mut dyn Observer,
     cancel: &AtomicBool,
@@ -173,7 +213,10 @@ fn prepare(
         zero,
         warnings,
         reference,
-    } = read_checked(plan)?;
+    } = match given {
+        Some(d) => check_read(plan, d)?,
+        None => read_checked(plan)?,
+    };
     if let Some(check) = opts.check_data {
         check(plan, &dataset)?;
     }

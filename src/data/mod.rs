@@ -238,6 +238,39 @@ fn read_values(spec: &DataSpec) -> Result<Dataset> {
     check::finish(&spec.path, read, rules)
 }
 
+/// A matrix handed over in memory (the Python package's numpy, SciPy and AnnData input), as one
+/// observation per row: N x p, dense or CSR, with `dtype` the element type it had and `label`
+/// standing for it in messages and the provenance (e.g. "numpy array"). It gets every check
+/// [`read`] gives a file (shape, NaN only when `missing_allowed`, no negative or infinite entry,
+/// some positive entry, the names' lengths) and the same checksum.
+pub fn from_memory(
+    label: &str,
+    x: Matrix,
+    dtype: &str,
+    obs_names: Option<Vec<String>>,
+    var_names: Option<Vec<String>>,
+    missing_allowed: bool,
+) -> Result<Dataset> {
+    let (n, p) = x.dim();
+    let format = match &x {
+        Matrix::Dense(_) => "memory dense",
+        Matrix::Sparse(_) => "memory csr",
+    };
+    let read = check::Read {
+        x,
+        transposed: false,
+        stored_shape: [n, p],
+        dtype: dtype.to_string(),
+        dataset: String::new(),
+        format: format.to_string(),
+        obs_names,
+        var_names,
+        values_checked: false,
+        volumes: None,
+    };
+    check::finish(std::path::Path::new(label), read, ValueRules { missing_allowed })
+}
+
 /// Refuses to read a matrix of `what` (e.g. "the dataset's declared shape 10 x 10") that needs
 /// `need` bytes in memory when that is above `spec`'s memory limit; the message names the limit
 /// and the key that sets it.
