@@ -97,8 +97,12 @@ def _rank_or_none(value: Any) -> int | None:
 def _read_tsv(path: pathlib.Path) -> pd.DataFrame:
     """A table of the program (tab-separated, a header line, ``NA`` for a missing value):
     ``NA`` becomes NaN, every other field is kept as written (a ``stop_reason`` of ``"nan"``
-    would stay a string); integers beyond int64 (seeds) are read as uint64."""
-    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["NA"])
+    would stay a string); integers beyond int64 (seeds) are read as uint64; floats are parsed
+    exactly (pandas' default parser can be 1 ulp off the shortest representation the program
+    writes, so a value would differ from the same one in results.h5)."""
+    return pd.read_csv(
+        path, sep="\t", keep_default_na=False, na_values=["NA"], float_precision="round_trip"
+    )
 
 
 class Result:
@@ -193,14 +197,21 @@ class Result:
         )
 
     def _open(self) -> h5py.File:
-        """results.h5, read-only. File locking off where h5py allows it: the file is never
-        written in place (it is renamed into place when complete), and some cluster file
-        systems refuse locks."""
+        """results.h5, read-only. With HDF5's file locking as usual first; where that fails
+        over locks (a file system without them, as some cluster NFS set-ups; or the file
+        already open in this process with locking off, whose flags must match), again with
+        locking off: the file is never written in place (it is renamed into place when
+        complete), so a reader needs no lock."""
         path = self.directory / RESULTS
         try:
-            return h5py.File(path, "r", locking=False)
-        except TypeError:  # h5py < 3.5 has no `locking`
             return h5py.File(path, "r")
+        except OSError as e:
+            if "lock" not in str(e).lower():
+                raise
+            try:
+                return h5py.File(path, "r", locking=False)
+            except TypeError:  # h5py < 3.5 has no `locking`
+                raise e from None
 
     def _reasons(self) -> list[str]:
         text = self.attrs.get("selection_reasons")
@@ -326,7 +337,12 @@ class Result:
         path = self.directory / f"memberships_rank_{r}.tsv"
         try:
             table = pd.read_csv(
-                path, sep="\t", dtype={"observation": str}, keep_default_na=False, na_values=["NA"]
+                path,
+                sep="\t",
+                dtype={"observation": str},
+                keep_default_na=False,
+                na_values=["NA"],
+                float_precision="round_trip",
             )
         except FileNotFoundError as e:
             raise OutputError(f"{path} is missing from a finished sweep's directory") from e
