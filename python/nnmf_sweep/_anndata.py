@@ -8,7 +8,8 @@ value it writes survives ``write_h5ad`` / ``read_h5ad``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ def _check_names(kind: str, ours: list[str] | None, theirs: pd.Index) -> None:
     theirs_list = [str(v) for v in theirs]
     if theirs_list == ours:
         return
-    differ = [i for i, (a, b) in enumerate(zip(theirs_list, ours)) if a != b]
+    differ = [i for i, (a, b) in enumerate(zip(theirs_list, ours, strict=True)) if a != b]
     i = differ[0]
     what = "observations" if kind == "obs" else "features"
     message = (
@@ -97,7 +98,7 @@ def _as_rank(value: int | None) -> int:
 
 
 def annotate(
-    adata: "anndata.AnnData",
+    adata: anndata.AnnData,
     result: Result,
     rank: int | None = None,
     key: str = "nnmf",

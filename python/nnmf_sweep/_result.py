@@ -37,7 +37,7 @@ RESULTS = "results.h5"
 MANIFEST = "sweep-manifest.txt"
 
 
-def load(directory: str | os.PathLike[str]) -> "Result":
+def load(directory: str | os.PathLike[str]) -> Result:
     """Read the finished sweep in ``directory`` (an ``nnmf-sweep`` output directory).
 
     Args:

@@ -268,7 +268,8 @@ def test_reordered_or_other_names_are_refused(named):
     adata = named_adata(x)
     order = np.r_[1, 0, 2:N]
     swapped = adata[order].copy()
-    with pytest.raises(ValueError, match=r"obs_names.*2 of 60 positions.*position 0.*'cell1'.*'cell0'.*reorder"):
+    pattern = r"obs_names.*at 2 of 60 positions.*position 0.*'cell1'.*'cell0'.*reorder"
+    with pytest.raises(ValueError, match=pattern):
         annotate(swapped, r)
     assert "nnmf" not in swapped.uns and len(swapped.obsm) == 0  # nothing written
     with pytest.raises(ValueError, match=r"var_names.*reorder"):

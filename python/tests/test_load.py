@@ -219,7 +219,7 @@ def test_summary_has_exactly_the_files_columns_and_na_as_nan(any_dir):
     assert r.summary["rank"].tolist() == r.ranks == [int(ln.split("\t")[0]) for ln in raw[1:]]
     # Every "NA" field is NaN, every other numeric field its number.
     for i, line in enumerate(raw[1:]):
-        for column, field in zip(r.summary.columns, line.split("\t")):
+        for column, field in zip(r.summary.columns, line.split("\t"), strict=True):
             value = r.summary[column].iloc[i]
             if field == "NA":
                 assert pd.isna(value), (column, i)
