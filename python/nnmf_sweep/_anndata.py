@@ -39,6 +39,11 @@ def _check_names(kind: str, ours: list[str] | None, theirs: pd.Index) -> None:
     theirs_list = [str(v) for v in theirs]
     if theirs_list == ours:
         return
+    if len(theirs_list) != len(ours):  # the shapes agreed: results.h5's names are damaged
+        raise ValueError(
+            f"the sweep's {kind}_names hold {len(ours)} names for {len(theirs_list)} "
+            f"{'observations' if kind == 'obs' else 'features'}: its results.h5 is damaged"
+        )
     differ = [i for i, (a, b) in enumerate(zip(theirs_list, ours, strict=True)) if a != b]
     i = differ[0]
     what = "observations" if kind == "obs" else "features"
