@@ -301,8 +301,17 @@ impl<'a> Basis<'a> {
                 }
                 let mut t = (-g0 / curv).max(-w[k]);
                 if t < 0.0 {
-                    // A decreasing step may pass the minimizer: shorten it to the secant's root.
-                    let gt = slope(k, t, w, &lambda);
+                    // A decreasing step may leave the domain (some λ_j ≤ 0 where H has zeros):
+                    // halved until it stays inside (f' is increasing, so every t of the segment
+                    // with f'(t) ≥ 0 lowers the objective) ...
+                    let mut gt = slope(k, t, w, &lambda);
+                    let mut halvings = 0;
+                    while gt == f64::NEG_INFINITY && halvings < 64 {
+                        t *= 0.5;
+                        gt = slope(k, t, w, &lambda);
+                        halvings += 1;
+                    }
+                    // ... and one that passes the minimizer is shortened to the secant's root.
                     if gt < 0.0 {
                         t = if gt.is_finite() { t * g0 / (g0 - gt) } else { 0.0 };
                     }
@@ -350,6 +359,45 @@ mod tests {
             seed,
             dispersion: None,
         })
+    }
+
+    /// The KKT conditions of a KL row solve: ∂/∂w_k = s_k − Σ_j x_j b_kj / λ_j is 0 where
+    /// w_k > 0 and ≥ 0 where w_k = 0 (to `tol` of the row's scale).
+    fn kl_kkt(x: &[f64], b: &Array2<f64>, w: &[f64], tol: f64) {
+        let lambda: Vec<f64> = (0..x.len()).map(|j| (0..w.len()).map(|k| w[k] * b[[k, j]]).sum()).collect();
+        for k in 0..w.len() {
+            let mut g = b.row(k).sum();
+            for j in 0..x.len() {
+                if x[j] > 0.0 {
+                    g -= x[j] * b[[k, j]] / lambda[j];
+                }
+            }
+            if w[k] > 0.0 {
+                assert!(g.abs() < tol, "coordinate {k}: w {w:?}, gradient {g:e} (not stationary)");
+            } else {
+                assert!(g > -tol, "coordinate {k}: w {w:?}, gradient {g:e} (could decrease)");
+            }
+        }
+    }
+
+    #[test]
+    fn kl_steps_that_would_leave_the_domain_are_shortened_not_dropped() {
+        // H with zeros: from the start w = (5, 5), the Newton step of w_2 toward its optimum
+        // near 0 would make λ_3 = w_2 h_23 ≤ 0; the solve used to drop it and stop at a
+        // non-stationary w (its KL above the optimum's).
+        let b = ndarray::array![[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]];
+        let x = ndarray::array![[10.0, 10.0, 0.001]];
+        let p = project_w(Stored::Dense(x.view()), b.view(), Loss::Kl, 0.0, 0.0, false);
+        assert_eq!(p.unconverged, 0);
+        kl_kkt(x.as_slice().unwrap(), &b, p.factor.as_slice().unwrap(), 1e-9);
+        // And on planted data with exact zeros in H, every row is stationary.
+        let (_, _, mut h) = planted(50, 40, 4, 5);
+        h.mapv_inplace(|v| if v < 0.3 * 10.0_f64.sqrt() { 0.0 } else { v });
+        let (x, _, _) = planted(50, 40, 4, 6);
+        let p = project_w(Stored::Dense(x.view()), h.view(), Loss::Kl, 0.0, 0.0, false);
+        for i in 0..x.nrows() {
+            kl_kkt(x.row(i).as_slice().unwrap(), &h, p.factor.row(i).as_slice().unwrap(), 1e-7 * x.row(i).sum());
+        }
     }
 
     #[test]
