@@ -301,19 +301,15 @@ impl<'a> Basis<'a> {
                 }
                 let mut t = (-g0 / curv).max(-w[k]);
                 if t < 0.0 {
-                    // A decreasing step may leave the domain (some λ_j ≤ 0 where H has zeros):
-                    // halved until it stays inside (f' is increasing, so every t of the segment
-                    // with f'(t) ≥ 0 lowers the objective) ...
-                    let mut gt = slope(k, t, w, &lambda);
-                    let mut halvings = 0;
-                    while gt == f64::NEG_INFINITY && halvings < 64 {
-                        t *= 0.5;
-                        gt = slope(k, t, w, &lambda);
-                        halvings += 1;
-                    }
-                    // ... and one that passes the minimizer is shortened to the secant's root.
+                    let gt = slope(k, t, w, &lambda);
                     if gt < 0.0 {
-                        t = if gt.is_finite() { t * g0 / (g0 - gt) } else { 0.0 };
+                        // The decreasing step passed the minimizer, or left the domain (some
+                        // λ_j ≤ 0 where H has zeros; f' is -∞ there). The root of f' lies in
+                        // (t, 0): found by bisection with secant steps, keeping the right end,
+                        // where f' > 0, so the step still lowers the objective. (A single secant
+                        // step from a point near the domain's edge, where f' is huge, barely
+                        // moves and stalled rows at non-stationary points.)
+                        t = root_between(t, gt, g0, |s| slope(k, s, w, &lambda));
                     }
                 }
                 if t == 0.0 || !t.is_finite() {
@@ -342,6 +338,40 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The right end of a bracket [lo, 0] of the root of an increasing f' with f'(lo) = `glo` < 0
+/// (or -∞) and f'(0) = `g0` > 0, narrowed to a relative width of 1e-13 (at most 200 halvings
+/// or secant steps, a secant step only where f'(lo) is finite and it lands inside the middle of
+/// the bracket): a step t in (lo, 0] with f'(t) ≥ 0, so f(t) < f(0) for convex f.
+fn root_between(mut lo: f64, mut glo: f64, mut ghi: f64, slope: impl Fn(f64) -> f64) -> f64 {
+    let mut hi = 0.0f64;
+    for _ in 0..200 {
+        let width = hi - lo;
+        if width <= 1e-13 * lo.abs() {
+            break;
+        }
+        let secant = if glo.is_finite() {
+            hi - ghi * width / (ghi - glo)
+        } else {
+            f64::NAN
+        };
+        let mid = if secant > lo + 0.1 * width && secant < hi - 0.1 * width {
+            secant
+        } else {
+            lo + 0.5 * width
+        };
+        let g = slope(mid);
+        if g >= 0.0 {
+            (hi, ghi) = (mid, g);
+            if g == 0.0 {
+                break;
+            }
+        } else {
+            (lo, glo) = (mid, g);
+        }
+    }
+    hi
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,7 +394,9 @@ mod tests {
     /// The KKT conditions of a KL row solve: ∂/∂w_k = s_k − Σ_j x_j b_kj / λ_j is 0 where
     /// w_k > 0 and ≥ 0 where w_k = 0 (to `tol` of the row's scale).
     fn kl_kkt(x: &[f64], b: &Array2<f64>, w: &[f64], tol: f64) {
-        let lambda: Vec<f64> = (0..x.len()).map(|j| (0..w.len()).map(|k| w[k] * b[[k, j]]).sum()).collect();
+        let lambda: Vec<f64> = (0..x.len())
+            .map(|j| (0..w.len()).map(|k| w[k] * b[[k, j]]).sum())
+            .collect();
         for k in 0..w.len() {
             let mut g = b.row(k).sum();
             for j in 0..x.len() {
@@ -373,7 +405,10 @@ mod tests {
                 }
             }
             if w[k] > 0.0 {
-                assert!(g.abs() < tol, "coordinate {k}: w {w:?}, gradient {g:e} (not stationary)");
+                assert!(
+                    g.abs() < tol,
+                    "coordinate {k}: w {w:?}, gradient {g:e} (not stationary)"
+                );
             } else {
                 assert!(g > -tol, "coordinate {k}: w {w:?}, gradient {g:e} (could decrease)");
             }
@@ -390,13 +425,118 @@ mod tests {
         let p = project_w(Stored::Dense(x.view()), b.view(), Loss::Kl, 0.0, 0.0, false);
         assert_eq!(p.unconverged, 0);
         kl_kkt(x.as_slice().unwrap(), &b, p.factor.as_slice().unwrap(), 1e-9);
+        // A row of a 60 x 40 planted sweep (rank 2, its best H): w_2 must fall from
+        // its start to about 0.07, past the edge where λ_39 = w_2 h_2,39 (h_1,39 = 0); a single
+        // secant step from next to that edge barely moved, and the row stopped at w_2 = 3.6.
+        let h2 = ndarray::array![
+            [
+                2.6592907905578613,
+                7.110623836517334,
+                0.7712357640266418,
+                1.013763666152954,
+                5.640286922454834,
+                2.07527756690979,
+                0.06357794255018234,
+                0.757939875125885,
+                0.07720989733934402,
+                2.0108540058135986,
+                0.1318369209766388,
+                0.5322217345237732,
+                0.39950284361839294,
+                0.1145748645067215,
+                1.3609119653701782,
+                0.30558639764785767,
+                0.9486741423606873,
+                0.15439847111701965,
+                1.7378586530685425,
+                3.645986557006836,
+                0.41884568333625793,
+                0.0857117772102356,
+                0.10911405831575394,
+                0.0,
+                0.8090479373931885,
+                3.840879201889038,
+                0.014293627813458443,
+                0.0,
+                0.01537711825221777,
+                0.08198487758636475,
+                0.6942011117935181,
+                0.3574022054672241,
+                0.199442058801651,
+                0.2111770212650299,
+                0.7887889742851257,
+                1.2279391288757324,
+                0.4483983814716339,
+                2.087700605392456,
+                6.95971058561895e-15,
+                0.2935459017753601
+            ],
+            [
+                2.912029981613159,
+                0.0,
+                0.4243898093700409,
+                0.0,
+                1.018698811531067,
+                1.8916304111480713,
+                1.6070282459259033,
+                0.6357082724571228,
+                0.9707860946655273,
+                0.4128146171569824,
+                0.40713340044021606,
+                0.8877504467964172,
+                1.2740558385849,
+                1.8112326860427856,
+                2.3166604042053223,
+                0.23491039872169495,
+                3.050792694091797,
+                0.2998531758785248,
+                1.759036660194397,
+                3.3351471424102783,
+                0.009423555806279182,
+                1.160500407218933,
+                1.3212922811508179,
+                0.16983532905578613,
+                1.9012726545333862,
+                0.0,
+                0.1415146440267563,
+                4.783695220947266,
+                0.2395114153623581,
+                0.4140881896018982,
+                0.38752296566963196,
+                0.32507896423339844,
+                1.1185344457626343,
+                0.6823141574859619,
+                0.8174248337745667,
+                0.0,
+                0.6594710350036621,
+                0.18096014857292175,
+                9.751378059387207,
+                2.1716458797454834
+            ]
+        ];
+        let x2 = ndarray::array![[
+            27.0, 61.0, 6.0, 6.0, 38.0, 17.0, 1.0, 8.0, 0.0, 13.0, 2.0, 4.0, 2.0, 1.0, 11.0, 2.0, 8.0, 1.0, 15.0, 27.0,
+            2.0, 1.0, 1.0, 0.0, 5.0, 29.0, 0.0, 0.0, 0.0, 0.0, 5.0, 3.0, 1.0, 1.0, 6.0, 11.0, 3.0, 22.0, 1.0, 4.0
+        ]];
+        let p = project_w(Stored::Dense(x2.view()), h2.view(), Loss::Kl, 0.0, 0.0, false);
+        kl_kkt(
+            x2.as_slice().unwrap(),
+            &h2,
+            p.factor.as_slice().unwrap(),
+            1e-9 * x2.sum(),
+        );
         // And on planted data with exact zeros in H, every row is stationary.
         let (_, _, mut h) = planted(50, 40, 4, 5);
         h.mapv_inplace(|v| if v < 0.3 * 10.0_f64.sqrt() { 0.0 } else { v });
         let (x, _, _) = planted(50, 40, 4, 6);
         let p = project_w(Stored::Dense(x.view()), h.view(), Loss::Kl, 0.0, 0.0, false);
         for i in 0..x.nrows() {
-            kl_kkt(x.row(i).as_slice().unwrap(), &h, p.factor.row(i).as_slice().unwrap(), 1e-7 * x.row(i).sum());
+            kl_kkt(
+                x.row(i).as_slice().unwrap(),
+                &h,
+                p.factor.row(i).as_slice().unwrap(),
+                1e-7 * x.row(i).sum(),
+            );
         }
     }
 
