@@ -26,6 +26,9 @@ fi
 
 if ((want_test)); then
     command -v python3 >/dev/null || { echo "setup: installing python3" >&2; apt_install python3; }
+    # The Python package's tests build their own virtual environment (scripts/test_python.sh).
+    python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null ||
+        { echo "setup: installing python3-venv" >&2; apt_install python3-venv; }
     if ! python3 -c 'import h5py, numpy, scipy, anndata, sklearn, nibabel' 2>/dev/null; then
         echo "setup: installing Python packages h5py, numpy, scipy, anndata, scikit-learn, nibabel" >&2
         # pip where it may install (a user or pyenv Python), else Debian's packages.

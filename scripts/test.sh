@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing (scripts/setup.sh --test), then formatting,
-# lints, the module import graph (no cycle), every unit and end-to-end test, a build of the benchmarks, the SIGKILL/resume loop
+# lints, the module import graph (no cycle), every unit and end-to-end test, the Python package's
+# tests (scripts/test_python.sh: wheel built from this checkout, pytest in a fresh venv), a build of the benchmarks, the SIGKILL/resume loop
 # (scripts/kill_resume.sh, 20 trials), and the Slurm test (scripts/slurm/test_slurm.sh) on a
 # throw-away single-node Slurm started here with scripts/slurm/local-slurm.sh (as root; it
 # installs Debian's slurm-wlm and munge when missing) and stopped on exit. NNMF_TEST_SLURM_DIR: its
@@ -9,9 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 cargo fmt --all -- --check
-cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --quiet -- -D warnings   # the library, the binary and the Python extension
 python3 scripts/import_graph.py > /dev/null   # the module layers point one way (exit 1 names a cycle)
 cargo test --all-targets
+scripts/test_python.sh   # the Python package: its wheel built from this checkout, pytest in a fresh venv
 cargo bench --no-run --quiet
 scripts/kill_resume.sh 20
 slurm_dir=${NNMF_TEST_SLURM_DIR:-/tmp/nnmf-slurm}

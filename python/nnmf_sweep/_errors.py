@@ -24,6 +24,7 @@ __all__ = [
     "OutputError",
     "NumericalError",
     "IncompleteError",
+    "Interrupted",
     "error_for",
 ]
 
@@ -108,6 +109,13 @@ class IncompleteError(NnmfSweepError):
 
     exit_code = 6
     category = "incomplete"
+
+
+class Interrupted(IncompleteError, KeyboardInterrupt):
+    """Exit code 6 after Ctrl-C: the sweep stopped as SIGINT stops the CLI (the fits in flight
+    are dropped, the finished ones are kept in the output directory); calling again with the same
+    arguments and output directory resumes. Also a ``KeyboardInterrupt``, so Ctrl-C still ends a
+    script or a notebook cell as usual."""
 
 
 _BY_CODE: dict[int, type[NnmfSweepError]] = {

@@ -82,7 +82,14 @@ impl Observer for Collect {
 type RunReturn = (String, bool, Vec<String>);
 
 /// Runs `plan` on a worker thread with the GIL released; Ctrl-C cancels it like SIGINT.
-fn run_detached(py: Python<'_>, plan: Plan, given: Option<Dataset>, opts: RunOptions, command: &'static str, progress: bool) -> PyResult<RunReturn> {
+fn run_detached(
+    py: Python<'_>,
+    plan: Plan,
+    given: Option<Dataset>,
+    opts: RunOptions,
+    command: &'static str,
+    progress: bool,
+) -> PyResult<RunReturn> {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancel);
     let worker = std::thread::Builder::new()
@@ -108,9 +115,9 @@ fn run_detached(py: Python<'_>, plan: Plan, given: Option<Dataset>, opts: RunOpt
             interrupted = Some(e);
         }
     }
-    let (out, outcome, warnings) = worker
-        .join()
-        .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("the sweep's thread panicked (a bug: please report it)"))?;
+    let (out, outcome, warnings) = worker.join().map_err(|_| {
+        pyo3::exceptions::PyRuntimeError::new_err("the sweep's thread panicked (a bug: please report it)")
+    })?;
     let out = out.display().to_string();
     match (outcome, interrupted) {
         (Ok(Outcome::Merged(_)), None) => Ok((out, true, warnings)),
@@ -156,14 +163,21 @@ fn run_config(
         Ok((plan, opts))
     };
     let (plan, opts) = setup().map_err(|e| native_err(&e, false))?;
-    let command = if force { "nnmf_sweep.run(force=True)" } else { "nnmf_sweep.run()" };
+    let command = if force {
+        "nnmf_sweep.run(force=True)"
+    } else {
+        "nnmf_sweep.run()"
+    };
     run_detached(py, plan, None, opts, command, progress)
 }
 
 /// Checks that a matrix of `n` x `p` f64 values (and `extra` more bytes) fits the plan's memory
 /// limit before it is allocated; the message names the key that raises it.
 fn check_size(plan: &Plan, label: &str, n: usize, p: usize, extra: u64) -> Result<()> {
-    let need = (n as u64).saturating_mul(p as u64).saturating_mul(8).saturating_add(extra);
+    let need = (n as u64)
+        .saturating_mul(p as u64)
+        .saturating_mul(8)
+        .saturating_add(extra);
     if need <= plan.data.memory_limit() {
         return Ok(());
     }
@@ -215,10 +229,18 @@ fn indices_of(label: &str, what: &str, a: &Bound<'_, PyAny>) -> PyResult<Vec<usi
         )
     };
     if let Ok(v) = a.extract::<PyReadonlyArray1<'_, i32>>() {
-        return v.as_array().iter().map(|&i| usize::try_from(i).map_err(|_| bad(i64::from(i)))).collect();
+        return v
+            .as_array()
+            .iter()
+            .map(|&i| usize::try_from(i).map_err(|_| bad(i64::from(i))))
+            .collect();
     }
     if let Ok(v) = a.extract::<PyReadonlyArray1<'_, i64>>() {
-        return v.as_array().iter().map(|&i| usize::try_from(i).map_err(|_| bad(i))).collect();
+        return v
+            .as_array()
+            .iter()
+            .map(|&i| usize::try_from(i).map_err(|_| bad(i)))
+            .collect();
     }
     Err(pyo3::exceptions::PyTypeError::new_err(format!(
         "{label}: {what} must be a 1-D int32 or int64 numpy array"
@@ -288,8 +310,15 @@ fn sweep(
     force: bool,
     progress: bool,
 ) -> PyResult<RunReturn> {
-    let plan = config::parse(config_text, Path::new("sweep() arguments"), &Overrides { threads, out: Some(out) })
-        .map_err(|e| native_err(&e, false))?;
+    let plan = config::parse(
+        config_text,
+        Path::new("sweep() arguments"),
+        &Overrides {
+            threads,
+            out: Some(out),
+        },
+    )
+    .map_err(|e| native_err(&e, false))?;
     let (matrix, dtype) = matrix_of(&plan, label, x)?;
     let dataset =
         data::from_memory(label, matrix, dtype, obs_names, var_names, missing).map_err(|e| native_err(&e, false))?;
@@ -298,7 +327,11 @@ fn sweep(
         shard: None,
         check_data: None,
     };
-    let command = if force { "nnmf_sweep.sweep(force=True)" } else { "nnmf_sweep.sweep()" };
+    let command = if force {
+        "nnmf_sweep.sweep(force=True)"
+    } else {
+        "nnmf_sweep.sweep()"
+    };
     run_detached(py, plan, Some(dataset), opts, command, progress)
 }
 

@@ -357,15 +357,7 @@ pub fn project_onto(
             "observations",
         ),
     };
-    let (pos, matching) = match_axis(
-        shared,
-        in_data,
-        model_names,
-        data_names,
-        &mass.to_vec(),
-        what,
-        label,
-    )?;
+    let (pos, matching) = match_axis(shared, in_data, model_names, data_names, &mass.to_vec(), what, label)?;
     let kept: Vec<usize> = (0..pos.len()).filter(|&j| pos[j].is_some()).collect();
     let found: Vec<usize> = kept.iter().filter_map(|&j| pos[j]).collect();
     // The rows to solve (new observations, or new features as rows of Xᵀ) against the fixed
