@@ -2,7 +2,7 @@
 
 The CLI binary is $NNMF_SWEEP_BIN, else target/release/nnmf-sweep under the repository root;
 without it every test here fails (never skips) with a message saying how to provide it.
-Run: PYTHONPATH=python python3 -m pytest python/tests
+Run: scripts/test_python.sh (or PYTHONPATH=python python3 -m pytest python/tests after maturin develop)
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pytest
 
 from nnmf_sweep._anndata import annotate
 from nnmf_sweep._result import load
+from support import run_cli
 
-REPO = Path(__file__).resolve().parents[2]
 N, P, PLANTED = 60, 40, 3
 ZERO_ROW = 5
 
@@ -29,27 +29,6 @@ ZERO_ROW = 5
 # -- fixtures: tiny sweeps by the real binary ----------------------------------------------
 
 
-def cli() -> Path:
-    env = os.environ.get("NNMF_SWEEP_BIN")
-    path = Path(env) if env else REPO / "target" / "release" / "nnmf-sweep"
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(
-            f"the nnmf-sweep binary is not at {path}: build it (cargo build --release) or set "
-            f"NNMF_SWEEP_BIN to an nnmf-sweep executable",
-            pytrace=False,
-        )
-    return path
-
-
-def run_cli(*args: object, cwd: Path) -> None:
-    proc = subprocess.run(
-        [str(cli()), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
-    if proc.returncode != 0:
-        pytest.fail(
-            f"nnmf-sweep {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}",
-            pytrace=False,
-        )
 
 
 def planted_x(folder: Path) -> np.ndarray:

@@ -24,22 +24,10 @@ import pytest
 import scipy.sparse as sp
 
 import nnmf_sweep as ns
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def cli() -> Path:
-    env = os.environ.get("NNMF_SWEEP_BIN")
-    path = Path(env) if env else REPO / "target" / "release" / "nnmf-sweep"
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"the nnmf-sweep binary is not at {path}: build it or set NNMF_SWEEP_BIN", pytrace=False)
-    return path
+from support import REPO, cli, run_cli
 
 
-def run_cli(*args: object, cwd: Path, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(cli()), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode in ok, f"nnmf-sweep {args} exited {proc.returncode}:\n{proc.stderr}"
-    return proc
+
 
 
 def factors_of(directory: Path) -> dict[str, np.ndarray]:

@@ -2,7 +2,7 @@
 
 The CLI binary is $NNMF_SWEEP_BIN, else target/release/nnmf-sweep under the repository root;
 without it every test here fails (never skips) with a message saying how to provide it.
-Run: PYTHONPATH=python python3 -m pytest python/tests
+Run: scripts/test_python.sh (or PYTHONPATH=python python3 -m pytest python/tests after maturin develop)
 """
 
 from __future__ import annotations
@@ -30,36 +30,14 @@ from nnmf_sweep._errors import (
     error_for,
 )
 from nnmf_sweep._result import Result, load
+from support import run_cli
 
-REPO = Path(__file__).resolve().parents[2]
 N, P, PLANTED = 60, 40, 3
 
 
 # -- fixtures: tiny sweeps by the real binary (each well under a second) -------------------
 
 
-def cli() -> Path:
-    env = os.environ.get("NNMF_SWEEP_BIN")
-    path = Path(env) if env else REPO / "target" / "release" / "nnmf-sweep"
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(
-            f"the nnmf-sweep binary is not at {path}: build it (cargo build --release) or set "
-            f"NNMF_SWEEP_BIN to an nnmf-sweep executable",
-            pytrace=False,
-        )
-    return path
-
-
-def run_cli(*args: object, cwd: Path, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [str(cli()), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
-    if proc.returncode not in ok:
-        pytest.fail(
-            f"nnmf-sweep {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}",
-            pytrace=False,
-        )
-    return proc
 
 
 def simulate(folder: Path) -> Path:
