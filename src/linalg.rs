@@ -548,6 +548,62 @@ mod tests {
         assert!(rel_diff(&wh, &naive) < 1e-12);
     }
 
+    /// The thin SVD reconstructs x with orthonormal factors and non-increasing singular values,
+    /// for tall and wide x, in both builds (LAPACK or faer).
+    #[test]
+    fn thin_svd_reconstructs() {
+        for (n, p) in [(40, 13), (13, 40)] {
+            let x = filled(n, p, 9);
+            let ThinSvd { u, s, vt } = thin_svd(x.view()).expect("svd");
+            let m = n.min(p);
+            assert_eq!((u.dim(), s.len(), vt.dim()), ((n, m), m, (m, p)));
+            assert!(s.windows(2).into_iter().all(|w| w[0] >= w[1]) && s[m - 1] >= 0.0);
+            let back = (&u * &s).dot(&vt);
+            assert!(rel_diff(&back, &x) < 1e-12);
+            assert!(rel_diff(&u.t().dot(&u), &Array2::eye(m)) < 1e-12);
+            assert!(rel_diff(&vt.dot(&vt.t()), &Array2::eye(m)) < 1e-12);
+        }
+        assert!(thin_svd(array![[1.0, f64::NAN], [0.0, 1.0]].view()).is_none());
+    }
+
+    /// Q of the thin QR has orthonormal columns spanning y's columns: Q Qᵀ y = y.
+    #[test]
+    fn qr_q_spans_columns() {
+        let y = filled(50, 7, 10);
+        let q = qr_q(y.view()).expect("qr");
+        assert_eq!(q.dim(), (50, 7));
+        assert!(rel_diff(&q.t().dot(&q), &Array2::eye(7)) < 1e-12);
+        assert!(rel_diff(&q.dot(&q.t().dot(&y)), &y) < 1e-12);
+    }
+
+    /// The inverse of a symmetric positive definite matrix, and an error for an indefinite one.
+    #[test]
+    fn spd_inverse_inverts() {
+        let b = filled(30, 6, 11);
+        let a = b.t().dot(&b) + Array2::<f64>::eye(6);
+        let inv = spd_inverse(a.view()).expect("spd");
+        assert!(rel_diff(&inv.dot(&a), &Array2::eye(6)) < 1e-12);
+        assert_eq!(inv, inv.t());
+        assert!(spd_inverse(array![[1.0, 2.0], [2.0, 1.0]].view()).is_err());
+    }
+
+    /// The factorizations give the same bits inside rayon pools of 1 and 3 threads.
+    #[test]
+    fn factorization_bits_do_not_depend_on_thread_count() {
+        let x = filled(300, 120, 12);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let svd = thin_svd(x.view()).expect("svd");
+                (svd.u, svd.s, svd.vt, qr_q(x.view()).expect("qr"))
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+
     /// Products run inside rayon pools of 1, 2 and 3 threads give the same bits.
     #[test]
     fn bits_do_not_depend_on_thread_count() {
