@@ -13,7 +13,7 @@
 //!
 //! Two builds (Cargo features): by default (`openblas`) the CBLAS symbols and LAPACK come from the
 //! system OpenBLAS; with `bundled` (which wins when both are on) no system library is linked:
-//! the CBLAS symbols ndarray calls are exported by [`cblas_faer`] (faer at `Par::Seq`) and the
+//! the CBLAS symbols ndarray calls are exported by `linalg/cblas_faer.rs` (faer at `Par::Seq`) and the
 //! factorizations are faer's. The two builds' bits may differ; within one build they do not depend
 //! on threads.
 //!
