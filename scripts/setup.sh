@@ -3,6 +3,11 @@
 # toolchain: the system HDF5 and OpenBLAS libraries (and pkg-config to find them). With --test,
 # also Python's h5py, numpy, scipy and anndata (with pandas), used by the interoperability tests
 # and by scripts/make_format_fixtures.py (tests/formats.rs). Idempotent: skips what is there.
+#
+# --bundled: only what the `bundled` build needs beyond a Rust toolchain and a C compiler, a cmake
+# of at least 3.26 (the HDF5 2.x that hdf5-metno-src builds requires it; Debian 12 ships 3.25):
+# the one on PATH when new enough, else `pip install --user cmake`'s, installed when missing.
+# Prints the path of that cmake on stdout (for the cmake crate's CMAKE variable).
 set -euo pipefail
 
 want_test=0
@@ -14,6 +19,29 @@ apt_install() {
     ((apt_updated)) || { as_root apt-get update -qq; apt_updated=1; }
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+
+# The version of the cmake at $1 is at least 3.26.
+cmake_new_enough() {
+    local v
+    v=$("$1" --version 2>/dev/null | awk 'NR == 1 { print $3 }') || return 1
+    [[ -n $v ]] && [[ $(printf '%s\n3.26\n' "$v" | sort -V | head -n 1) == 3.26 ]]
+}
+
+if [[ ${1:-} == --bundled ]]; then
+    user_cmake=$(python3 -m site --user-base 2>/dev/null || echo "$HOME/.local")/bin/cmake
+    for c in "$(command -v cmake || true)" "$user_cmake"; do
+        if [[ -n $c ]] && cmake_new_enough "$c"; then
+            echo "$c"
+            exit 0
+        fi
+    done
+    echo "setup: installing cmake >= 3.26 (pip install --user cmake)" >&2
+    python3 -m pip install --user --quiet 'cmake>=3.26' >&2 ||
+        python3 -m pip install --user --quiet --break-system-packages 'cmake>=3.26' >&2
+    cmake_new_enough "$user_cmake" || { echo "setup: no cmake >= 3.26 at $user_cmake" >&2; exit 1; }
+    echo "$user_cmake"
+    exit 0
+fi
 
 missing=()
 for pkg in libhdf5-dev libopenblas-dev pkg-config; do

@@ -1,25 +1,36 @@
-//! The only place that calls BLAS or faer: named matrix products into caller-owned buffers, and
-//! the control of BLAS's own threads.
+//! The only place that calls BLAS, LAPACK or faer: named matrix products into caller-owned buffers,
+//! the factorizations the starts and `compare` need (thin SVD, QR, inverse of a symmetric positive
+//! definite matrix), and the control of BLAS's own threads.
 //!
 //! Products go through ndarray's `general_mat_mul`, which calls `cblas_dgemm` (f64) or
-//! `cblas_sgemm` (f32) of the system OpenBLAS for all but tiny shapes (ndarray's `blas` feature),
-//! except the tall-skinny shapes where OpenBLAS is slow (1 thread, measured in
-//! docs/DESIGN-NOTES.md, "GEMM backend"), which go to faer's `matmul` with `Par::Seq`:
+//! `cblas_sgemm` (f32) for all but tiny shapes (ndarray's `blas` feature), except the tall-skinny
+//! shapes where OpenBLAS is slow (1 thread, measured in docs/DESIGN-NOTES.md, "GEMM backend"),
+//! which go to faer's `matmul` with `Par::Seq`:
 //!
 //! - `c = a b` with a tall a of few columns (W H: N x r x p);
 //! - `c = a bᵀ` with a tall a and few rows of b (X Hᵀ: N x p x r);
 //! - `c = aᵀ b` with a small c over a long inner dimension (the Gram matrix Wᵀ W: r x N x r).
 //!
-//! Both backends run one thread per product and choose their kernels from the shapes only, so the
+//! Two builds (Cargo features): by default (`openblas`) the CBLAS symbols and LAPACK come from the
+//! system OpenBLAS; with `bundled` (which wins when both are on) no system library is linked:
+//! the CBLAS symbols ndarray calls are exported by `linalg/cblas_faer.rs` (faer at `Par::Seq`) and the
+//! factorizations are faer's. The two builds' bits may differ; within one build they do not depend
+//! on threads.
+//!
+//! Every backend runs one thread per product and chooses its kernels from the shapes only, so the
 //! bits of a product depend on the shapes and the values, never on the number of rayon threads.
-//! Operands that are not in standard (row-major, contiguous) layout go to OpenBLAS. Nothing here
-//! allocates.
+//! Operands that are not in standard (row-major, contiguous) layout go to CBLAS. Nothing here
+//! allocates but the factorizations.
 
 // Links the CBLAS implementation selected by blas-src (the system OpenBLAS) into every binary,
-// tests and benches included.
+// tests and benches included. Not in the bundled build, which then links no OpenBLAS at all.
+#[cfg(all(feature = "openblas", not(feature = "bundled")))]
 extern crate blas_src;
 
-use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, linalg::general_mat_mul};
+#[cfg(not(all(feature = "openblas", not(feature = "bundled"))))]
+mod cblas_faer;
+
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, LinalgScalar, linalg::general_mat_mul};
 use num_traits::{Float, NumAssign};
 
 /// The floating-point types a fit can run in (`[model] precision`): f64 (the default) or f32
@@ -126,7 +137,7 @@ fn faer_product_impl<T: faer::traits::RealField>(
 /// is built for baseline x86-64, and libm's `log`) then pays a state-transition penalty on every
 /// instruction: measured here, the objective evaluation after a faer product ran 4-5x slower.
 #[inline]
-fn clear_upper_vector_state() {
+pub(crate) fn clear_upper_vector_state() {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx") {
@@ -174,18 +185,235 @@ fn use_faer(kind: Kind, m: usize, k: usize, n: usize) -> bool {
     }
 }
 
+#[cfg(all(feature = "openblas", not(feature = "bundled")))]
 #[link(name = "openblas")]
 unsafe extern "C" {
-    /// OpenBLAS's global thread setting (libopenblas, all builds).
+    /// OpenBLAS's global thread setting (libopenblas).
     fn openblas_set_num_threads(num_threads: std::ffi::c_int);
 }
 
 /// Sets how many threads OpenBLAS may use inside one product. The sweep sets 1: parallelism is
-/// across fits (rayon), and nested BLAS threads inside rayon workers ran 2-3x slower here.
+/// across fits (rayon), and nested BLAS threads inside rayon workers ran 2-3x slower here. In the
+/// `bundled` build (no OpenBLAS; every product runs at `Par::Seq`) this does nothing.
 pub fn set_blas_threads(n: usize) {
-    let n = n.clamp(1, i32::MAX as usize) as std::ffi::c_int;
-    // SAFETY: plain setter of a global in OpenBLAS, no pointers involved.
-    unsafe { openblas_set_num_threads(n) }
+    #[cfg(all(feature = "openblas", not(feature = "bundled")))]
+    {
+        let n = n.clamp(1, i32::MAX as usize) as std::ffi::c_int;
+        // SAFETY: plain setter of a global in OpenBLAS, no pointers involved.
+        unsafe { openblas_set_num_threads(n) }
+    }
+    #[cfg(not(all(feature = "openblas", not(feature = "bundled"))))]
+    let _ = n;
+}
+
+/// A thin singular value decomposition `x = u diag(s) vt`: for x of N x p and m = min(N, p), u is
+/// N x m with orthonormal columns, s the m singular values in non-increasing order, vt m x p with
+/// orthonormal rows.
+#[derive(Debug, Clone)]
+pub struct ThinSvd {
+    /// The left singular vectors, N x m.
+    pub u: Array2<f64>,
+    /// The singular values, non-increasing, m of them.
+    pub s: Array1<f64>,
+    /// The right singular vectors as rows, m x p.
+    pub vt: Array2<f64>,
+}
+
+/// The thin SVD of x (LAPACK gesdd in the default build, faer's SVD at one thread in the
+/// `bundled` build); None when the factorization fails (it did not converge, or x holds a NaN).
+/// Singular vectors are unique up to sign (and rotations within repeated singular values); the
+/// two builds may choose different signs.
+pub fn thin_svd(x: ArrayView2<f64>) -> Option<ThinSvd> {
+    #[cfg(all(feature = "openblas", not(feature = "bundled")))]
+    {
+        use ndarray_linalg::{JobSvd, SVDDC};
+        let (u, s, vt) = x.svddc(JobSvd::Some).ok()?;
+        Some(ThinSvd { u: u?, s, vt: vt? })
+    }
+    #[cfg(not(all(feature = "openblas", not(feature = "bundled"))))]
+    {
+        faer_lapack::thin_svd(x)
+    }
+}
+
+/// The orthonormal factor Q (N x min(N, k)) of the thin QR decomposition of y (N x k), by
+/// Householder reflections (LAPACK geqrf/orgqr in the default build, faer at one thread in the
+/// `bundled` build); None when LAPACK reports an error.
+pub fn qr_q(y: ArrayView2<f64>) -> Option<Array2<f64>> {
+    #[cfg(all(feature = "openblas", not(feature = "bundled")))]
+    {
+        use ndarray_linalg::QR;
+        Some(y.qr().ok()?.0)
+    }
+    #[cfg(not(all(feature = "openblas", not(feature = "bundled"))))]
+    {
+        Some(faer_lapack::qr_q(y))
+    }
+}
+
+/// The inverse of a symmetric positive definite matrix a through its Cholesky factor (LAPACK
+/// potrf/potri in the default build, faer at one thread in the `bundled` build); only the lower
+/// triangle of a is read. Err with the reason when a is not positive definite.
+pub fn spd_inverse(a: ArrayView2<f64>) -> Result<Array2<f64>, String> {
+    #[cfg(all(feature = "openblas", not(feature = "bundled")))]
+    {
+        use ndarray_linalg::InverseC;
+        a.invc().map_err(|e| e.to_string())
+    }
+    #[cfg(not(all(feature = "openblas", not(feature = "bundled"))))]
+    {
+        faer_lapack::spd_inverse(a)
+    }
+}
+
+/// The factorizations of the `bundled` build, through faer with `Par::Seq` (so their bits do not
+/// depend on the rayon pool), on ndarray views of any strides.
+#[cfg(not(all(feature = "openblas", not(feature = "bundled"))))]
+mod faer_lapack {
+    use super::{ThinSvd, clear_upper_vector_state};
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::{Mat, MatRef, Par};
+    use ndarray::{Array1, Array2, ArrayView2};
+
+    /// A faer view of an ndarray view (same memory, same strides).
+    fn view<'a>(x: &ArrayView2<'a, f64>) -> MatRef<'a, f64> {
+        let (rows, cols) = x.dim();
+        let strides = x.strides();
+        // SAFETY: the pointer, shape and strides are those of a live ndarray view, which are valid
+        // for reads of every element for the view's lifetime, the lifetime of the result.
+        unsafe { MatRef::from_raw_parts(x.as_ptr(), rows, cols, strides[0], strides[1]) }
+    }
+
+    /// An ndarray copy of a faer matrix.
+    fn array(m: MatRef<'_, f64>) -> Array2<f64> {
+        Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
+    }
+
+    /// See [`super::thin_svd`].
+    pub(super) fn thin_svd(x: ArrayView2<f64>) -> Option<ThinSvd> {
+        use faer::linalg::svd::{ComputeSvdVectors, svd, svd_scratch};
+        if x.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let a = view(&x);
+        let (m, n) = a.shape();
+        let size = m.min(n);
+        let mut u = Mat::<f64>::zeros(m, size);
+        let mut v = Mat::<f64>::zeros(n, size);
+        let mut s = faer::diag::Diag::<f64>::zeros(size);
+        let par = Par::Seq;
+        let scratch = svd_scratch::<f64>(
+            m,
+            n,
+            ComputeSvdVectors::Thin,
+            ComputeSvdVectors::Thin,
+            par,
+            Default::default(),
+        );
+        let mut mem = MemBuffer::new(scratch);
+        let done = svd(
+            a,
+            s.as_mut(),
+            Some(u.as_mut()),
+            Some(v.as_mut()),
+            par,
+            MemStack::new(&mut mem),
+            Default::default(),
+        );
+        clear_upper_vector_state();
+        done.ok()?;
+        let sv = s.column_vector();
+        Some(ThinSvd {
+            u: array(u.as_ref()),
+            s: Array1::from_shape_fn(size, |i| sv[i]),
+            vt: array(v.as_ref().transpose()),
+        })
+    }
+
+    /// See [`super::qr_q`].
+    pub(super) fn qr_q(y: ArrayView2<f64>) -> Array2<f64> {
+        use faer::linalg::householder::{
+            apply_block_householder_sequence_on_the_left_in_place_scratch,
+            apply_block_householder_sequence_on_the_left_in_place_with_conj,
+        };
+        use faer::linalg::qr::no_pivoting::factor::{qr_in_place, qr_in_place_scratch, recommended_block_size};
+        let par = Par::Seq;
+        let mut qr = view(&y).to_owned();
+        let (m, n) = qr.shape();
+        let size = m.min(n);
+        if size == 0 {
+            return Array2::zeros((m, size));
+        }
+        let block = recommended_block_size::<f64>(m, n);
+        let mut coeff = Mat::<f64>::zeros(block, size);
+        let mut mem = MemBuffer::new(qr_in_place_scratch::<f64>(m, n, block, par, Default::default()));
+        qr_in_place(
+            qr.as_mut(),
+            coeff.as_mut(),
+            par,
+            MemStack::new(&mut mem),
+            Default::default(),
+        );
+        // The Householder basis: the unit lower trapezoid of the first `size` columns.
+        let mut basis = Mat::<f64>::zeros(m, size);
+        for j in 0..size {
+            basis[(j, j)] = 1.0;
+            for i in j + 1..m {
+                basis[(i, j)] = qr[(i, j)];
+            }
+        }
+        let mut q = Mat::<f64>::identity(m, size);
+        let mut mem = MemBuffer::new(apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
+            m, block, size,
+        ));
+        apply_block_householder_sequence_on_the_left_in_place_with_conj(
+            basis.as_ref(),
+            coeff.as_ref(),
+            faer::Conj::No,
+            q.as_mut(),
+            par,
+            MemStack::new(&mut mem),
+        );
+        clear_upper_vector_state();
+        array(q.as_ref())
+    }
+
+    /// See [`super::spd_inverse`].
+    pub(super) fn spd_inverse(a: ArrayView2<f64>) -> Result<Array2<f64>, String> {
+        use faer::linalg::cholesky::llt::{factor, inverse};
+        let par = Par::Seq;
+        let (n, cols) = a.dim();
+        if n != cols {
+            return Err(format!("a {n} x {cols} matrix is not square"));
+        }
+        let mut l = Mat::<f64>::zeros(n, n);
+        l.copy_from_triangular_lower(view(&a));
+        let mut mem = MemBuffer::new(factor::cholesky_in_place_scratch::<f64>(n, par, Default::default()));
+        let factored = factor::cholesky_in_place(
+            l.as_mut(),
+            Default::default(),
+            par,
+            MemStack::new(&mut mem),
+            Default::default(),
+        );
+        if let Err(e) = factored {
+            clear_upper_vector_state();
+            return Err(format!("the matrix is not positive definite ({e:?})"));
+        }
+        for j in 0..n {
+            for i in 0..j {
+                l[(i, j)] = 0.0;
+            }
+        }
+        let mut out = Mat::<f64>::zeros(n, n);
+        let mut mem = MemBuffer::new(inverse::inverse_scratch::<f64>(n, par));
+        inverse::inverse(out.as_mut(), l.as_ref(), par, MemStack::new(&mut mem));
+        clear_upper_vector_state();
+        // The inverse fills its lower triangle; the upper one is its mirror image.
+        Ok(Array2::from_shape_fn((n, n), |(i, j)| {
+            if i >= j { out[(i, j)] } else { out[(j, i)] }
+        }))
+    }
 }
 
 /// `c = a b`, with a (m x k), b (k x n), c (m x n).
@@ -318,6 +546,62 @@ mod tests {
         matmul_into(wt.t(), h.view(), wh.view_mut());
         let naive = Array2::from_shape_fn((n, p), |(i, j)| (0..r).map(|k| wt[[k, i]] * h[[k, j]]).sum::<f64>());
         assert!(rel_diff(&wh, &naive) < 1e-12);
+    }
+
+    /// The thin SVD reconstructs x with orthonormal factors and non-increasing singular values,
+    /// for tall and wide x, in both builds (LAPACK or faer).
+    #[test]
+    fn thin_svd_reconstructs() {
+        for (n, p) in [(40, 13), (13, 40)] {
+            let x = filled(n, p, 9);
+            let ThinSvd { u, s, vt } = thin_svd(x.view()).expect("svd");
+            let m = n.min(p);
+            assert_eq!((u.dim(), s.len(), vt.dim()), ((n, m), m, (m, p)));
+            assert!(s.windows(2).into_iter().all(|w| w[0] >= w[1]) && s[m - 1] >= 0.0);
+            let back = (&u * &s).dot(&vt);
+            assert!(rel_diff(&back, &x) < 1e-12);
+            assert!(rel_diff(&u.t().dot(&u), &Array2::eye(m)) < 1e-12);
+            assert!(rel_diff(&vt.dot(&vt.t()), &Array2::eye(m)) < 1e-12);
+        }
+        assert!(thin_svd(array![[1.0, f64::NAN], [0.0, 1.0]].view()).is_none());
+    }
+
+    /// Q of the thin QR has orthonormal columns spanning y's columns: Q Qᵀ y = y.
+    #[test]
+    fn qr_q_spans_columns() {
+        let y = filled(50, 7, 10);
+        let q = qr_q(y.view()).expect("qr");
+        assert_eq!(q.dim(), (50, 7));
+        assert!(rel_diff(&q.t().dot(&q), &Array2::eye(7)) < 1e-12);
+        assert!(rel_diff(&q.dot(&q.t().dot(&y)), &y) < 1e-12);
+    }
+
+    /// The inverse of a symmetric positive definite matrix, and an error for an indefinite one.
+    #[test]
+    fn spd_inverse_inverts() {
+        let b = filled(30, 6, 11);
+        let a = b.t().dot(&b) + Array2::<f64>::eye(6);
+        let inv = spd_inverse(a.view()).expect("spd");
+        assert!(rel_diff(&inv.dot(&a), &Array2::eye(6)) < 1e-12);
+        assert_eq!(inv, inv.t());
+        assert!(spd_inverse(array![[1.0, 2.0], [2.0, 1.0]].view()).is_err());
+    }
+
+    /// The factorizations give the same bits inside rayon pools of 1 and 3 threads.
+    #[test]
+    fn factorization_bits_do_not_depend_on_thread_count() {
+        let x = filled(300, 120, 12);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let svd = thin_svd(x.view()).expect("svd");
+                (svd.u, svd.s, svd.vt, qr_q(x.view()).expect("qr"))
+            })
+        };
+        assert_eq!(run(1), run(3));
     }
 
     /// Products run inside rayon pools of 1, 2 and 3 threads give the same bits.

@@ -222,7 +222,7 @@ pub fn nmf(w: ArrayView2<f64>, h: ArrayView2<f64>) -> Approximation {
 
 /// The rank-`r` truncated SVD of X (uncentred), basis Vᵀ_r with each row's sign chosen so that it
 /// sums to ≥ 0, weights the scores U_r S_r (flipped with their axes). Fewer than r rows when X has
-/// rank below r. None if LAPACK fails.
+/// rank below r. None if the SVD fails.
 pub fn pca(x: ArrayView2<f64>, r: usize) -> Option<Approximation> {
     let svd = Svd::top(x, r)?;
     let (mut u, mut vt) = (svd.u, svd.vt);
@@ -305,7 +305,6 @@ fn fast_ica(
 ) -> std::result::Result<Approximation, String> {
     use linfa::prelude::{Fit, Predict};
     use linfa_ica::fast_ica::{FastIca, GFunc};
-    use ndarray_linalg::InverseC;
 
     let (n, p) = x.dim();
     if r == 0 || r > n.min(p) {
@@ -319,7 +318,7 @@ fn fast_ica(
     // here, by the same SVD as PCA's.
     let means = x.mean_axis(Axis(1)).ok_or("X has no features")?;
     let centred = &x - &means.view().insert_axis(Axis(1));
-    let svd = Svd::top(centred.view(), r).ok_or("the SVD of X with centred rows failed (LAPACK)")?;
+    let svd = Svd::top(centred.view(), r).ok_or("the SVD of X with centred rows failed")?;
     let floor = svd.s.first().copied().unwrap_or(0.0) * 1e-10;
     if svd.s.len() < r || svd.s.iter().any(|s| *s <= floor) {
         return Err(format!(
@@ -374,9 +373,7 @@ fn fast_ica(
         row.mapv_inplace(|v| v * factor);
     }
     // A = X Sᵀ (S Sᵀ)⁻¹, the least-squares weights of the uncentred X on the sources.
-    let gram_inv = basis
-        .dot(&basis.t())
-        .invc()
+    let gram_inv = crate::linalg::spd_inverse(basis.dot(&basis.t()).view())
         .map_err(|e| format!("the sources' Gram matrix is singular ({e})"))?;
     let weights = x.dot(&basis.t()).dot(&gram_inv);
     let mut order: Vec<usize> = (0..r).collect();
@@ -461,7 +458,7 @@ pub fn approximations(
             std::io::Error::other(why),
         )
     };
-    let pca = pca(x, r).ok_or_else(|| failed("the SVD", "LAPACK gesdd did not converge".into()))?;
+    let pca = pca(x, r).ok_or_else(|| failed("the SVD", "it did not converge".into()))?;
     let vq = vq(x, r, vq_seed(master_seed, r)).map_err(|e| failed("k-means", e))?;
     let seeds: Vec<u64> = (0..ICA_STARTS).map(|k| ica_seed(master_seed, r, k)).collect();
     let ica = match ica(x, r, &seeds) {

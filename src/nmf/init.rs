@@ -13,7 +13,6 @@
 
 use crate::names::named_enum;
 use ndarray::{Array1, Array2, ArrayView2, s};
-use ndarray_linalg::{JobSvd, QR, SVDDC};
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 
@@ -76,7 +75,7 @@ pub struct Svd {
 const OVERSAMPLE: usize = 10;
 
 impl Svd {
-    /// The leading `k` singular triplets of X (N x p); None if LAPACK fails.
+    /// The leading `k` singular triplets of X (N x p); None if the factorization fails.
     ///
     /// For large X with k well below min(N, p) this is the randomized SVD of Halko, Martinsson &
     /// Tropp (2011, "Finding structure with randomness", algorithms 4.4 and 5.1: a Gaussian test
@@ -85,7 +84,7 @@ impl Svd {
     /// the full thin SVD's O(N·p·min(N, p)), which took longer than the fit itself at 20000 x 2000.
     /// Power iterations: 7 when k < min(N, p)/10, else 4 (scikit-learn's choice). The test
     /// matrix comes from a fixed stream, so the result is the same on every run. Otherwise the
-    /// thin SVD (LAPACK gesdd), truncated.
+    /// thin SVD ([`crate::linalg::thin_svd`]), truncated.
     pub fn top(x: ArrayView2<f64>, k: usize) -> Option<Svd> {
         let (n, p) = x.dim();
         let l = k + OVERSAMPLE;
@@ -102,7 +101,7 @@ impl Svd {
     pub fn top_of(data: &crate::nmf::FitMatrix, k: usize) -> Option<Svd> {
         let csr = match data.stored() {
             crate::nmf::loss::Stored::Dense(x) => return Self::top(x, k),
-            // X held in f32 alone: the SVD (LAPACK, f64) of its widened values, X's own numbers,
+            // X held in f32 alone: the SVD (f64) of its widened values, X's own numbers,
             // in a copy that lives for the SVD only (before any fit runs).
             crate::nmf::loss::Stored::Dense32(x) => return Self::top(x.mapv(|v| v as f64).view(), k),
             crate::nmf::loss::Stored::Sparse(csr) => csr,
@@ -117,14 +116,15 @@ impl Svd {
 
     /// The randomized SVD of [`Svd::top`] for sparse X, with the products taken by `Csr`.
     fn randomized_sparse(x: &crate::sparse::Csr, k: usize, power: usize) -> Option<Svd> {
+        use crate::linalg::qr_q;
         let (n, p) = x.dim();
         let l = (k + OVERSAMPLE).min(n.min(p));
         let mut rng = crate::rng::fit_rng(0x5eed_5eed_5eed_5eed);
         let omega = Array2::from_shape_simple_fn((p, l), || StandardNormal.sample(&mut rng));
-        let mut q = x.mul_dense(omega.view()).qr().ok()?.0;
+        let mut q = qr_q(x.mul_dense(omega.view()).view())?;
         for _ in 0..power {
-            let qz = x.t_mul_dense(q.view()).qr().ok()?.0;
-            q = x.mul_dense(qz.view()).qr().ok()?.0;
+            let qz = qr_q(x.t_mul_dense(q.view()).view())?;
+            q = qr_q(x.mul_dense(qz.view()).view())?;
         }
         // B = Qᵀ X = (Xᵀ Q)ᵀ (l x p).
         let b = x.t_mul_dense(q.view()).reversed_axes();
@@ -136,10 +136,10 @@ impl Svd {
         })
     }
 
-    /// The thin SVD of X (LAPACK gesdd), truncated to the leading `k` triplets.
+    /// The thin SVD of X ([`crate::linalg::thin_svd`]: LAPACK gesdd, or faer in the `bundled`
+    /// build), truncated to the leading `k` triplets.
     pub fn exact(x: ArrayView2<f64>, k: usize) -> Option<Svd> {
-        let (u, s, vt) = x.svddc(JobSvd::Some).ok()?;
-        let (u, vt) = (u?, vt?);
+        let crate::linalg::ThinSvd { u, s, vt } = crate::linalg::thin_svd(x)?;
         let k = k.min(s.len());
         Some(Svd {
             u: u.slice(s![.., ..k]).to_owned(),
@@ -150,7 +150,7 @@ impl Svd {
 
     /// The randomized SVD described at [`Svd::top`], with `power` power iterations.
     pub fn randomized(x: ArrayView2<f64>, k: usize, power: usize) -> Option<Svd> {
-        use crate::linalg::{matmul_into, matmul_tn_into};
+        use crate::linalg::{matmul_into, matmul_tn_into, qr_q};
         let (n, p) = x.dim();
         let l = (k + OVERSAMPLE).min(n.min(p));
         let mut rng = crate::rng::fit_rng(0x5eed_5eed_5eed_5eed);
@@ -158,12 +158,12 @@ impl Svd {
         let mut y = Array2::zeros((n, l));
         let mut z = Array2::zeros((p, l));
         matmul_into(x, omega.view(), y.view_mut());
-        let mut q = y.qr().ok()?.0;
+        let mut q = qr_q(y.view())?;
         for _ in 0..power {
             matmul_tn_into(x, q.view(), z.view_mut());
-            let qz = z.qr().ok()?.0;
+            let qz = qr_q(z.view())?;
             matmul_into(x, qz.view(), y.view_mut());
-            q = y.qr().ok()?.0;
+            q = qr_q(y.view())?;
         }
         // B = Qᵀ X (l x p); X ≈ Q B = (Q U_B) S Vᵀ.
         let mut b = Array2::zeros((l, p));

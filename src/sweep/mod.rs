@@ -169,8 +169,7 @@ impl SweepData {
             // so a start does not depend on the machine's core count.
             crate::linalg::set_blas_threads(1);
             let top = |x: &FitMatrix, what: &str| {
-                Svd::top_of(x, svd_rank)
-                    .ok_or_else(|| format!("the SVD of {what} failed (LAPACK); use init = \"random\""))
+                Svd::top_of(x, svd_rank).ok_or_else(|| format!("the SVD of {what} failed; use init = \"random\""))
             };
             let mut svd = vec![(JobKind::Fit, 0, top(&data.main, "the data")?)];
             if let Some(nm) = &data.null {
