@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The bundled build against the default one (README, "On a cluster without root"):
 #   1. builds both release binaries (default: target/release, bundled: $BUNDLED_TARGET_DIR,
-#      default target-bundled, so the two never overwrite each other), unless --no-build;
+#      default target-bundled), unless --no-build, and copies them into $CHECK_DIR. With
+#      BUNDLED_TARGET_DIR=target (what scripts/test.sh does) the bundled build reuses the default
+#      build's compiled dependencies (only HDF5 and the crates above it are built again), and the
+#      default binary is put back in target/release afterwards;
 #   2. checks that the bundled binary links no HDF5, OpenBLAS, BLAS or LAPACK library (ldd);
 #   3. runs the demo sweep (configs/demo.toml on configs/demo.h5, written by `simulate` as in
 #      scripts/demo.sh when missing) with each binary into its own output folder under
@@ -55,8 +58,12 @@ build=1
 bundled_target=${BUNDLED_TARGET_DIR:-target-bundled}
 default_bin=${DEFAULT_BIN:-target/release/nnmf-sweep}
 bundled_bin=${BUNDLED_BIN:-$bundled_target/release/nnmf-sweep}
+check_dir=${CHECK_DIR:-$bundled_target/demo-check}
+mkdir -p "$check_dir"
 if ((build)); then
     [[ -n ${DEFAULT_BIN:-} ]] || cargo build --release --quiet
+    cp "$default_bin" "$check_dir/nnmf-sweep-default"
+    default_bin=$check_dir/nnmf-sweep-default
     if [[ -z ${BUNDLED_BIN:-} ]]; then
         # hdf5-metno-src needs cmake >= 3.26 (installed with pip --user when missing).
         CMAKE=${CMAKE:-$(scripts/setup.sh --bundled)}
@@ -64,6 +71,10 @@ if ((build)); then
         start=$SECONDS
         CARGO_TARGET_DIR=$bundled_target cargo build --release --quiet --features bundled
         echo "bundled_check: bundled build took $((SECONDS - start)) s"
+        cp "$bundled_bin" "$check_dir/nnmf-sweep-bundled"
+        bundled_bin=$check_dir/nnmf-sweep-bundled
+        # One target folder for both: put the default binary back (nothing is compiled again).
+        [[ $bundled_target != target ]] || cargo build --release --quiet
     fi
 fi
 
@@ -75,8 +86,6 @@ if ldd "$bundled_bin" | grep -Ei 'libhdf5|openblas|libblas|liblapack|libgfortran
 fi
 
 [[ -f configs/demo.h5 ]] || "$default_bin" simulate --out configs/demo.h5 --rows 300 --cols 200 --rank 4 --seed 1
-check_dir=${CHECK_DIR:-$bundled_target/demo-check}
-mkdir -p "$check_dir"
 for which in default bundled; do
     bin=$default_bin
     [[ $which == bundled ]] && bin=$bundled_bin

@@ -16,7 +16,10 @@ python3 -m venv "$venv"
 "$venv/bin/python" -m pip wheel --quiet --no-deps --wheel-dir "$wheels" .
 wheel=$(ls "$wheels"/nnmf_sweep-*.whl)
 echo "test_python: installing $wheel" >&2
-"$venv/bin/python" -m pip install --quiet "$wheel" pytest scipy scikit-learn anndata
+"$venv/bin/python" -m pip install --quiet "$wheel[test]" ruff
+# Lint and formatting of the package and its tests (pyproject.toml's [tool.ruff]).
+"$venv/bin/ruff" check python
+"$venv/bin/ruff" format --check python
 # Imported from the installed wheel, not from python/ (pytest runs from another directory).
 cargo build --release --quiet --bin nnmf-sweep
 cd "$venv"

@@ -13,9 +13,12 @@ import json
 import math
 import numbers
 import os
+import operator
 import pathlib
+import shutil
 import tempfile
 import warnings
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -64,13 +67,37 @@ OPTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def _raise_native(e: Exception) -> None:
+def _raise_native(e: Exception, note: str = "") -> None:
     """Re-raises a ``_native.NativeError(exit_code, message, interrupted)`` as the package's
-    exception of that exit code."""
+    exception of that exit code (``note`` appended to the message)."""
     code, message, interrupted = e.args
     if interrupted:
-        raise Interrupted(message) from None
-    raise error_for(code, message) from None
+        raise Interrupted(message + note) from None
+    raise error_for(code, message + note) from None
+
+
+def _rank_list(ranks: Iterable[Any]) -> list[int]:
+    """The ranks as ints; a fractional or non-numeric rank is refused, not truncated."""
+    try:
+        return [operator.index(r) for r in ranks]
+    except TypeError:
+        raise ConfigError(
+            f"ranks={ranks!r}: every rank must be an integer (e.g. ranks=range(2, 8))"
+        ) from None
+
+
+def _settle_temporary(tmp: pathlib.Path | None, out: pathlib.Path) -> str:
+    """After a failed sweep into a temporary directory: removes it when it holds no finished
+    fit; otherwise keeps it (nothing finished is thrown away) and returns a note naming it."""
+    if tmp is None:
+        return ""
+    if any((out / "records").glob("*.rec")):
+        return (
+            f" (its finished fits are kept in the temporary directory {out}:"
+            f" pass out={str(out)!r} to resume)"
+        )
+    shutil.rmtree(tmp, ignore_errors=True)
+    return ""
 
 
 def _finish(ret: tuple[str, bool, list[str]]) -> Result | None:
@@ -177,7 +204,9 @@ def _names(index: Any) -> list[str]:
     return [str(v) for v in index]
 
 
-def matrix_input(x: Any, layer: str | None = None) -> tuple[Any, str, list[str] | None, list[str] | None]:
+def matrix_input(
+    x: Any, layer: str | None = None
+) -> tuple[Any, str, list[str] | None, list[str] | None]:
     """What ``_native`` takes for ``x``: a 2-D float64/float32 numpy array (passed as is, read in
     place by the Rust side whatever its strides), or the CSR parts ``((N, p), indptr, indices,
     data)`` of a SciPy sparse matrix (kept sparse); with the label naming it in messages and the
@@ -197,7 +226,8 @@ def matrix_input(x: Any, layer: str | None = None) -> tuple[Any, str, list[str] 
             if layer not in x.layers:
                 raise error_for(
                     3,
-                    f"AnnData: no layer {layer!r}; its layers are: {', '.join(x.layers) or '(none)'}",
+                    f"AnnData: no layer {layer!r}; its layers are: "
+                    f"{', '.join(x.layers) or '(none)'}",
                 )
             label, x = f"AnnData layer {layer!r}", x.layers[layer]
         if x is None:
@@ -223,9 +253,17 @@ def matrix_input(x: Any, layer: str | None = None) -> tuple[Any, str, list[str] 
         return ((int(x.shape[0]), int(x.shape[1])), x.indptr, x.indices, data), label, obs, var
     a = np.asarray(x)
     if a.ndim != 2:
-        raise error_for(3, f"{label}: expected a 2-D matrix (N observations x p features), got {a.ndim} dimensions")
+        raise error_for(
+            3,
+            f"{label}: expected a 2-D matrix (N observations x p features), "
+            f"got {a.ndim} dimensions",
+        )
     if a.dtype not in (np.float64, np.float32):
-        if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.bool_) or np.issubdtype(a.dtype, np.floating)):
+        if not (
+            np.issubdtype(a.dtype, np.integer)
+            or np.issubdtype(a.dtype, np.bool_)
+            or np.issubdtype(a.dtype, np.floating)
+        ):
             raise error_for(3, f"{label}: expected numbers, got dtype {a.dtype}")
         a = a.astype(np.float64)  # integer counts: one conversion to float64
     return a, label, obs, var
@@ -270,7 +308,9 @@ def sweep(
         ranks: the ranks to sweep (a list, a ``range`` or one int).
         restarts: random restarts per rank (``[sweep] restarts``).
         loss: ``"kl"`` (Poisson likelihood, the default) or ``"frobenius"``.
-        out: output directory; by default a new temporary directory (see ``result.directory``).
+        out: output directory; by default a new temporary directory (``result.directory``),
+            removed when the returned Result is garbage-collected (kept, and named in the
+            message, when the sweep fails after storing fits).
         layer: the AnnData layer to use instead of ``X``.
         missing: ``"nan"``: NaN entries are missing values, left out of the fits.
         threads: worker threads (0 or None: all cores); results do not depend on it.
@@ -289,13 +329,17 @@ def sweep(
             values in X: ``DataError``; ...). Ctrl-C raises :class:`Interrupted`.
     """
     if isinstance(ranks, range) or not isinstance(ranks, numbers.Integral):
-        ranks = [int(r) for r in ranks]
+        ranks = _rank_list(ranks)
     text = config_text({"ranks": ranks, "restarts": restarts, "loss": loss, **options})
     if missing not in (None, "nan"):
-        raise ConfigError(f'sweep(): missing={missing!r}: the only value is "nan" (NaN entries are missing)')
+        raise ConfigError(
+            f'sweep(): missing={missing!r}: the only value is "nan" (NaN entries are missing)'
+        )
     x, label, obs, var = matrix_input(X, layer)
+    tmp = None
     if out is None:
-        out = pathlib.Path(tempfile.mkdtemp(prefix="nnmf-sweep-")) / "results"
+        tmp = pathlib.Path(tempfile.mkdtemp(prefix="nnmf-sweep-"))
+        out = tmp / "results"
     try:
         ret = _native.sweep(
             text,
@@ -309,10 +353,16 @@ def sweep(
             force=force,
             progress=progress,
         )
-    except _native.NativeError as e:
-        _raise_native(e)
+    except BaseException as e:
+        note = _settle_temporary(tmp, pathlib.Path(out))
+        if isinstance(e, _native.NativeError):
+            _raise_native(e, note)
+        raise
     result = _finish(ret)
     assert result is not None  # sweep() never runs a shard
+    if tmp is not None:
+        # The temporary directory lives as long as the Result that reads it.
+        weakref.finalize(result, shutil.rmtree, tmp, True)
     return result
 
 

@@ -11,7 +11,8 @@ built-in exception a Python caller would expect (``ValueError`` for a bad config
 - 3 ``data``: :class:`DataError` (also a ``ValueError``)
 - 4 ``output``: :class:`OutputError` (also an ``OSError``)
 - 5 ``numerical``: :class:`NumericalError` (also an ``ArithmeticError``)
-- 6 ``incomplete``: :class:`IncompleteError`
+- 6 ``incomplete``: :class:`IncompleteError`; after Ctrl-C :class:`Interrupted`, a
+  ``KeyboardInterrupt`` with the same ``exit_code`` and ``category``
 """
 
 from __future__ import annotations
@@ -111,11 +112,33 @@ class IncompleteError(NnmfSweepError):
     category = "incomplete"
 
 
-class Interrupted(IncompleteError, KeyboardInterrupt):
-    """Exit code 6 after Ctrl-C: the sweep stopped as SIGINT stops the CLI (the fits in flight
-    are dropped, the finished ones are kept in the output directory); calling again with the same
-    arguments and output directory resumes. Also a ``KeyboardInterrupt``, so Ctrl-C still ends a
-    script or a notebook cell as usual."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: it stopped as SIGINT stops the CLI (exit code 6, ``incomplete``:
+    the fits in flight are dropped, the finished ones are kept in the output directory); calling
+    again with the same arguments and output directory resumes.
+
+    A ``KeyboardInterrupt`` and not an ``Exception`` (so not an :class:`NnmfSweepError`), so
+    that ``except Exception`` (scikit-learn's cross-validation, a retry loop) does not swallow
+    Ctrl-C and it still ends a script or a notebook cell as usual; it carries the same
+    ``exit_code``, ``category`` and ``message`` as :class:`IncompleteError`.
+    """
+
+    exit_code: int = IncompleteError.exit_code
+    category: str = IncompleteError.category
+
+    def __init__(self, message: str = "") -> None:
+        message = str(message)
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"Interrupted({self.message!r})"
+
+    def __reduce__(self):
+        return (type(self), (self.message,))
 
 
 _BY_CODE: dict[int, type[NnmfSweepError]] = {

@@ -11,7 +11,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
-from ._api import project, sweep
+from ._api import _rank_list, project, sweep
+from ._errors import OutputError
 from ._result import Result
 
 __all__ = ["NMFSweep"]
@@ -73,7 +74,7 @@ class NMFSweep(TransformerMixin, BaseEstimator):
 
     def _ranks(self, n: int, p: int) -> list[int]:
         if self.ranks is not None:
-            ranks = sorted({int(r) for r in self.ranks})
+            ranks = sorted(set(_rank_list(self.ranks)))
         else:
             top = min(7, n - 1, p)
             ranks = list(range(2, top + 1)) if top >= 2 else [1]
@@ -82,9 +83,7 @@ class NMFSweep(TransformerMixin, BaseEstimator):
         return ranks
 
     def _validate(self, X: Any, reset: bool) -> Any:
-        X = validate_data(
-            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset
-        )
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=reset)
         check_non_negative(X, f"{type(self).__name__} (input X)")
         return X
 
@@ -112,7 +111,9 @@ class NMFSweep(TransformerMixin, BaseEstimator):
             # No rank could be chosen (e.g. one restart per rank): the best-likelihood fit of
             # the smallest rank swept, and the reason is in result_.reasons.
             rank = min(result.ranks)
-        _, h = result.factors(int(rank))
+        # The H that transform() projects onto: the consensus H when the sweep made one
+        # (`solution = "consensus"`), as `nnmf-sweep project` takes it.
+        _, h = result.consensus_factors(int(rank)) or result.factors(int(rank))
         row = result.summary.loc[result.summary["rank"] == int(rank)].iloc[0]
         self.result_: Result = result
         self.chosen_rank_ = result.chosen_rank
@@ -126,6 +127,17 @@ class NMFSweep(TransformerMixin, BaseEstimator):
         """W (N x r) of X with H = ``components_`` fixed, under the sweep's loss."""
         check_is_fitted(self)
         X = self._validate(X, reset=False)
+        # The projection reads H from the output directory: refuse it when another fit has
+        # replaced that sweep since (a fixed `out` fitted again).
+        _, h = self.result_.consensus_factors(self.n_components_) or self.result_.factors(
+            self.n_components_
+        )
+        if not np.array_equal(h, self.components_):
+            raise OutputError(
+                f"{self.result_.directory}: the sweep there is no longer the one this estimator "
+                "was fitted on (its H changed: another fit with the same out=); fit it again, or "
+                "give each estimator its own out"
+            )
         return project(self.result_, X, rank=self.n_components_)
 
     def inverse_transform(self, W: Any) -> np.ndarray:

@@ -97,12 +97,17 @@ def _rank_or_none(value: Any) -> int | None:
 def _read_tsv(path: pathlib.Path) -> pd.DataFrame:
     """A table of the program (tab-separated, a header line, ``NA`` for a missing value):
     ``NA`` becomes NaN, every other field is kept as written (a ``stop_reason`` of ``"nan"``
-    would stay a string); integers beyond int64 (seeds) are read as uint64; floats are parsed
-    exactly (pandas' default parser can be 1 ulp off the shortest representation the program
-    writes, so a value would differ from the same one in results.h5)."""
-    return pd.read_csv(
+    would stay a string); the seed columns are uint64 (the seeds are 64-bit) whatever their
+    values; floats are parsed exactly (pandas' default parser can be 1 ulp off the shortest
+    representation the program writes, so a value would differ from the same one in
+    results.h5)."""
+    table = pd.read_csv(
         path, sep="\t", keep_default_na=False, na_values=["NA"], float_precision="round_trip"
     )
+    for column in ("seed", "best_seed"):
+        if column in table and table[column].dtype == np.int64:
+            table[column] = table[column].astype(np.uint64)
+    return table
 
 
 class Result:
@@ -336,12 +341,15 @@ class Result:
         r = self._rank(rank)
         path = self.directory / f"memberships_rank_{r}.tsv"
         try:
+            with path.open(encoding="utf-8") as f:
+                header = f.readline().rstrip("\n").split("\t")
             table = pd.read_csv(
                 path,
                 sep="\t",
-                dtype={"observation": str},
+                dtype={header[0]: str},
                 keep_default_na=False,
-                na_values=["NA"],
+                # NA is missing in the value columns only: an observation may be named "NA".
+                na_values={c: ["NA"] for c in header[1:]},
                 float_precision="round_trip",
             )
         except FileNotFoundError as e:

@@ -26,6 +26,7 @@ use nnmf_sweep::sparse::Csr;
 use nnmf_sweep::sweep::Shard;
 use nnmf_sweep::{Error, Result};
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use std::path::{Path, PathBuf};
@@ -100,7 +101,6 @@ fn run_detached(
                 warnings: Vec::new(),
             };
             let outcome = app::run_plan(&plan, given, opts, command, &mut obs, &flag);
-            nnmf_sweep::interrupt::exiting();
             (plan.out_dir, outcome, obs.warnings)
         })
         .map_err(|e| native_err(&Error::io("cannot start the sweep's thread", e), false))?;
@@ -123,8 +123,11 @@ fn run_detached(
         (Ok(Outcome::Merged(_)), None) => Ok((out, true, warnings)),
         (Ok(Outcome::Shard { .. }), None) => Ok((out, false, warnings)),
         (Err(e), None) => Err(native_err(&e, false)),
-        (Err(e @ Error::Incomplete { .. }), Some(_)) => Err(native_err(&e, true)),
-        // The run finished (or failed) before it saw the flag: Python's own exception goes on.
+        (Err(e @ Error::Incomplete { .. }), Some(sig)) if sig.is_instance_of::<PyKeyboardInterrupt>(py) => {
+            Err(native_err(&e, true))
+        }
+        // The run finished (or failed) before it saw the flag, or a signal handler raised
+        // something else (SystemExit, ...): Python's own exception goes on.
         (_, Some(e)) => Err(e),
     }
 }
@@ -201,15 +204,17 @@ fn dense_of(plan: &Plan, label: &str, x: &Bound<'_, PyAny>) -> PyResult<(Matrix,
         a
     }
     let shape_ok = |dim: (usize, usize)| check_size(plan, label, dim.0, dim.1, 0).map_err(|e| native_err(&e, false));
+    // The copy runs with the GIL released (the readonly borrow keeps other Rust code from
+    // writing to the array meanwhile).
     if let Ok(a) = x.extract::<PyReadonlyArray2<'_, f64>>() {
         let v = a.as_array();
         shape_ok(v.dim())?;
-        return Ok((Matrix::Dense(copy(v)), "float64"));
+        return Ok((Matrix::Dense(x.py().detach(|| copy(v))), "float64"));
     }
     if let Ok(a) = x.extract::<PyReadonlyArray2<'_, f32>>() {
         let v = a.as_array();
         shape_ok(v.dim())?;
-        return Ok((Matrix::Dense(copy(v)), "float32"));
+        return Ok((Matrix::Dense(x.py().detach(|| copy(v))), "float32"));
     }
     Err(pyo3::exceptions::PyTypeError::new_err(format!(
         "{label}: expected a 2-D numpy array of float64 or float32, got {}",
@@ -320,8 +325,10 @@ fn sweep(
     )
     .map_err(|e| native_err(&e, false))?;
     let (matrix, dtype) = matrix_of(&plan, label, x)?;
-    let dataset =
-        data::from_memory(label, matrix, dtype, obs_names, var_names, missing).map_err(|e| native_err(&e, false))?;
+    // The value checks and checksum read all of X: without the GIL.
+    let dataset = py
+        .detach(|| data::from_memory(label, matrix, dtype, obs_names, var_names, missing))
+        .map_err(|e| native_err(&e, false))?;
     let opts = RunOptions {
         force,
         shard: None,
@@ -351,11 +358,15 @@ fn project<'py>(
     rank: Option<usize>,
     var_names: Option<Vec<String>>,
 ) -> PyResult<(Bound<'py, PyArray2<f64>>, usize, Vec<f64>, Vec<f64>, usize, usize)> {
-    let model = read_model(&model_dir, rank).map_err(|e| native_err(&e, false))?;
+    let model = py
+        .detach(|| read_model(&model_dir, rank))
+        .map_err(|e| native_err(&e, false))?;
     let (matrix, dtype) = matrix_of(&model.plan, label, x)?;
-    let dataset = data::from_memory(label, matrix, dtype, None, var_names, false).map_err(|e| native_err(&e, false))?;
     let (_, projected) = py
-        .detach(|| project_onto(&model, &model_dir, dataset, Fixed::H, Path::new(label)))
+        .detach(|| {
+            let dataset = data::from_memory(label, matrix, dtype, None, var_names, false)?;
+            project_onto(&model, &model_dir, dataset, Fixed::H, Path::new(label))
+        })
         .map_err(|e| native_err(&e, false))?;
     let m = &projected.matching;
     Ok((

@@ -2,13 +2,12 @@
 
 The CLI binary is $NNMF_SWEEP_BIN, else target/release/nnmf-sweep under the repository root;
 without it every test here fails (never skips) with a message saying how to provide it.
-Run: scripts/test_python.sh (or PYTHONPATH=python python3 -m pytest python/tests after maturin develop)
+Run: scripts/test_python.sh
+(or PYTHONPATH=python python3 -m pytest python/tests after maturin develop)
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -29,17 +28,29 @@ ZERO_ROW = 5
 # -- fixtures: tiny sweeps by the real binary ----------------------------------------------
 
 
-
-
 def planted_x(folder: Path) -> np.ndarray:
-    run_cli("simulate", "--out", "sim.h5", "--rows", N, "--cols", P, "--rank", PLANTED,
-            "--seed", 1, "--force", cwd=folder)
+    run_cli(
+        "simulate",
+        "--out",
+        "sim.h5",
+        "--rows",
+        N,
+        "--cols",
+        P,
+        "--rank",
+        PLANTED,
+        "--seed",
+        1,
+        "--force",
+        cwd=folder,
+    )
     with h5py.File(folder / "sim.h5", "r") as f:
         return f["X"][()].astype(np.float32)
 
 
-def sweep(folder: Path, data: str, ranks: list[int], restarts: int, selection: str,
-          dataset: bool = True) -> Path:
+def sweep(
+    folder: Path, data: str, ranks: list[int], restarts: int, selection: str, dataset: bool = True
+) -> Path:
     (folder / "sweep.toml").write_text(
         f'[data]\npath = "{data}"\n'
         + ('dataset = "X"\n' if dataset else "")
@@ -75,8 +86,14 @@ def named(tmp_path_factory):
     x = planted_x(folder)
     x[ZERO_ROW, :] = 0
     named_adata(x).write_h5ad(folder / "sim.h5ad")
-    out = sweep(folder, "sim.h5ad", [2, 3], 3,
-                'rule = "cophenetic"\nheldout_repeats = 0\nsolution = "consensus"', dataset=False)
+    out = sweep(
+        folder,
+        "sim.h5ad",
+        [2, 3],
+        3,
+        'rule = "cophenetic"\nheldout_repeats = 0\nsolution = "consensus"',
+        dataset=False,
+    )
     return out, x
 
 
@@ -136,7 +153,10 @@ def test_annotate_writes_the_documented_keys(planted):
     assert uns["directory"] == str(out.resolve())
     assert uns["solution"] == "best"
     assert (uns["loss"], uns["solver"], uns["seed"]) == (
-        r.attrs["loss"], r.attrs["solver"], r.attrs["seed"])
+        r.attrs["loss"],
+        r.attrs["solver"],
+        r.attrs["seed"],
+    )
     assert list(uns["summary"]) == list(r.summary.columns)
     for column, values in uns["summary"].items():
         assert isinstance(values, np.ndarray) and len(values) == len(r.ranks)
@@ -164,8 +184,11 @@ def test_annotate_names_zero_rows_and_the_consensus_solution(named):
     assert np.array_equal(adata.varm["nnmf_H"], h.T)
     table = r.memberships()
     assert np.array_equal(adata.obs["nnmf_label"].astype(int).to_numpy(), table["label"])
-    assert np.allclose(adata.obsm["nnmf_memberships"],
-                       table[[c for c in table if c.startswith("component_")]], atol=1e-12)
+    assert np.allclose(
+        adata.obsm["nnmf_memberships"],
+        table[[c for c in table if c.startswith("component_")]],
+        atol=1e-12,
+    )
     # the all-zero observation: label 0, memberships 0, a category of its own
     assert adata.obs["nnmf_label"].iloc[ZERO_ROW] == 0
     assert (adata.obsm["nnmf_memberships"][ZERO_ROW] == 0).all()
@@ -211,7 +234,8 @@ def test_annotations_survive_write_and_read_h5ad(which, request, tmp_path):
     assert isinstance(back.obs["nnmf_label"].dtype, pd.CategoricalDtype)
     assert back.obs["nnmf_label"].tolist() == adata.obs["nnmf_label"].tolist()
     assert list(back.obs["nnmf_label"].cat.categories) == list(
-        adata.obs["nnmf_label"].cat.categories)
+        adata.obs["nnmf_label"].cat.categories
+    )
     before, after = adata.uns["nnmf"], back.uns["nnmf"]
     assert set(after) == set(before)
     for k, v in before.items():

@@ -8,10 +8,11 @@ wheel (scripts/test_python.sh builds it from this checkout and installs it in a 
 
 from __future__ import annotations
 
-import os
 import signal
+import gc
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -24,10 +25,7 @@ import pytest
 import scipy.sparse as sp
 
 import nnmf_sweep as ns
-from support import REPO, cli, run_cli
-
-
-
+from support import REPO, run_cli
 
 
 def factors_of(directory: Path) -> dict[str, np.ndarray]:
@@ -58,10 +56,24 @@ def assert_same_bits(a: Path, b: Path) -> None:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
-    """configs/demo.toml beside its planted data (written by the CLI's simulate, as demo.sh does)."""
+    """configs/demo.toml beside its planted data (written by the CLI's simulate, as demo.sh
+    does)."""
     d = tmp_path_factory.mktemp("demo")
     (d / "demo.toml").write_text((REPO / "configs" / "demo.toml").read_text())
-    run_cli("simulate", "--out", d / "demo.h5", "--rows", 300, "--cols", 200, "--rank", 4, "--seed", 1, cwd=d)
+    run_cli(
+        "simulate",
+        "--out",
+        d / "demo.h5",
+        "--rows",
+        300,
+        "--cols",
+        200,
+        "--rank",
+        4,
+        "--seed",
+        1,
+        cwd=d,
+    )
     run_cli("demo.toml", "--out", d / "cli", "--quiet", cwd=d)
     return d
 
@@ -80,8 +92,17 @@ def test_sweep_on_the_array_gives_the_cli_bits(demo: Path) -> None:
     with h5py.File(demo / "demo.h5", "r") as f:
         x = f["X"][()]
     result = ns.sweep(
-        x, ranks=range(2, 7), restarts=20, loss="kl", solver="mu", init="random", seed=1,
-        max_iter=2000, tol=1e-6, check_every=10, out=demo / "mem",
+        x,
+        ranks=range(2, 7),
+        restarts=20,
+        loss="kl",
+        solver="mu",
+        init="random",
+        seed=1,
+        max_iter=2000,
+        tol=1e-6,
+        check_every=10,
+        out=demo / "mem",
     )
     assert_same_bits(demo / "cli", demo / "mem")
     assert result.attrs["input_format"] == "memory dense"
@@ -98,7 +119,8 @@ def planted(n: int = 60, p: int = 40, r: int = 3, seed: int = 0) -> np.ndarray:
     return rng.poisson(4.0 * w @ h).astype(np.float64)
 
 
-SMALL = dict(ranks=[2, 3, 4], restarts=4, seed=3, max_iter=300)
+SMALL_NO_RANKS = dict(restarts=4, seed=3, max_iter=300)
+SMALL = dict(ranks=[2, 3, 4], **SMALL_NO_RANKS)
 
 
 def test_dense_layouts_and_dtypes_give_the_same_fits(tmp_path: Path) -> None:
@@ -154,7 +176,9 @@ def test_sparse_input_is_kept_sparse_and_matches_the_cli_on_the_same_csr(tmp_pat
         unsorted.data[lo:hi] = unsorted.data[lo:hi][::-1].copy()
     unsorted.has_sorted_indices = False
     for name, variant in [("csc", csr.tocsc()), ("coo", csr.tocoo()), ("unsorted", unsorted)]:
-        assert_same_bits(result.directory, ns.sweep(variant, out=tmp_path / name, **SMALL).directory)
+        assert_same_bits(
+            result.directory, ns.sweep(variant, out=tmp_path / name, **SMALL).directory
+        )
 
 
 def test_anndata_round_trip(tmp_path: Path) -> None:
@@ -183,7 +207,8 @@ def test_anndata_round_trip(tmp_path: Path) -> None:
     assert list(back.obs["nnmf_label"].astype(int)) == list(adata.obs["nnmf_label"].astype(int))
     # The annotated file read by the CLI again: same X, so the same fits.
     (tmp_path / "a.toml").write_text(
-        '[data]\npath = "a.h5ad"\nlayer = "counts"\n[sweep]\nranks = [2, 3, 4]\nrestarts = 4\nseed = 3\n'
+        '[data]\npath = "a.h5ad"\nlayer = "counts"\n'
+        "[sweep]\nranks = [2, 3, 4]\nrestarts = 4\nseed = 3\n"
         "[stop]\nmax_iter = 300\n"
     )
     run_cli("a.toml", "--out", tmp_path / "cli", "--quiet", cwd=tmp_path)
@@ -192,7 +217,9 @@ def test_anndata_round_trip(tmp_path: Path) -> None:
 
 def test_dataframe_names_and_projection(tmp_path: Path) -> None:
     x = planted()
-    df = pd.DataFrame(x, index=[f"s{i}" for i in range(x.shape[0])], columns=[f"f{j}" for j in range(x.shape[1])])
+    df = pd.DataFrame(
+        x, index=[f"s{i}" for i in range(x.shape[0])], columns=[f"f{j}" for j in range(x.shape[1])]
+    )
     result = ns.sweep(df, out=tmp_path / "res", **SMALL)
     assert result.var_names == list(df.columns)
     # Projection matches features by name: reversed columns give the same W.
@@ -210,7 +237,9 @@ def test_bad_data_in_a_config_gives_the_cli_message_and_code(tmp_path: Path) -> 
     x[7, 5] = -2.0
     with h5py.File(tmp_path / "bad.h5", "w") as f:
         f["X"] = x
-    (tmp_path / "bad.toml").write_text('[data]\npath = "bad.h5"\ndataset = "X"\n[sweep]\nranks = [2]\n')
+    (tmp_path / "bad.toml").write_text(
+        '[data]\npath = "bad.h5"\ndataset = "X"\n[sweep]\nranks = [2]\n'
+    )
     proc = run_cli("bad.toml", "--out", tmp_path / "cli", cwd=tmp_path, ok=(3,))
     with pytest.raises(ns.DataError) as err:
         ns.run(tmp_path / "bad.toml", out=tmp_path / "py")
@@ -244,6 +273,45 @@ def test_bad_input_in_memory(tmp_path: Path) -> None:
     ns.sweep(planted(), out=tmp_path / "e", force=True, **SMALL)
 
 
+def test_ranks_must_be_integers(tmp_path: Path) -> None:
+    # Refused as the CLI refuses ranks = [2.5], never truncated to 2.
+    with pytest.raises(ns.ConfigError, match=r"ranks=\[2\.5\]: every rank must be an integer"):
+        ns.sweep(planted(), ranks=[2.5], out=tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+    r = ns.sweep(planted(), ranks=np.array([2, 3]), out=tmp_path / "b", **SMALL_NO_RANKS)
+    assert r.ranks == [2, 3]
+
+
+def test_the_temporary_directory_lives_as_long_as_its_result(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    result = ns.sweep(planted(), **SMALL)
+    directory = result.directory
+    assert directory.parent.parent == tmp_path and (directory / "results.h5").is_file()
+    assert result.factors()[0].shape[0] == planted().shape[0]
+    del result
+    gc.collect()
+    assert not directory.parent.exists()
+    # A sweep that fails before storing any fit leaves no temporary directory behind.
+    x = planted()
+    x[0, 0] = -1.0
+    with pytest.raises(ns.DataError):
+        ns.sweep(x, **SMALL)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_observation_named_na_and_64_bit_seeds(tmp_path: Path) -> None:
+    x = planted()
+    names = [f"s{i}" for i in range(x.shape[0])]
+    names[3] = "NA"
+    result = ns.sweep(pd.DataFrame(x, index=names), out=tmp_path / "na", **SMALL)
+    m = result.memberships()
+    assert list(m.index) == names and m.index[3] == "NA"
+    assert not m.isna().any().any()
+    # Seeds are 64-bit whatever their values (no int64 for some sweeps, uint64 for others).
+    assert result.summary["best_seed"].dtype == np.uint64
+    assert result.fits["seed"].dtype == np.uint64
+
+
 def test_threads_do_not_change_the_bits(tmp_path: Path) -> None:
     x = planted()
     a = ns.sweep(x, out=tmp_path / "t1", threads=1, **SMALL)
@@ -267,7 +335,9 @@ def test_the_gil_is_released_while_fitting(tmp_path: Path) -> None:
     t = threading.Thread(target=count)
     t.start()
     start = time.perf_counter()
-    ns.sweep(planted(200, 150, 4), ranks=[3, 4, 5], restarts=6, seed=1, threads=1, out=tmp_path / "g")
+    ns.sweep(
+        planted(200, 150, 4), ranks=[3, 4, 5], restarts=6, seed=1, threads=1, out=tmp_path / "g"
+    )
     elapsed = time.perf_counter() - start
     stop.set()
     t.join()
@@ -283,7 +353,8 @@ try:
     ns.sweep(x, ranks=[4, 5, 6, 7, 8], restarts=40, seed=1, threads=1, tol=1e-12, max_iter=3000,
              out=sys.argv[1], progress=True)
 except ns.Interrupted as e:
-    assert isinstance(e, KeyboardInterrupt) and e.exit_code == 6
+    assert isinstance(e, KeyboardInterrupt) and not isinstance(e, Exception)
+    assert e.exit_code == 6 and e.category == "incomplete"
     print("INTERRUPTED", e)
     sys.exit(6)
 print("FINISHED")
@@ -293,17 +364,25 @@ print("FINISHED")
 def test_ctrl_c_stops_like_sigint_keeping_the_finished_fits(tmp_path: Path) -> None:
     out = tmp_path / "res"
     proc = subprocess.Popen(
-        [sys.executable, "-c", CTRL_C, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", CTRL_C, str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     records = out / "records"
     deadline = time.time() + 120
-    while time.time() < deadline and not (records.is_dir() and len(list(records.glob("*.rec"))) >= 2):
+    while time.time() < deadline and not (
+        records.is_dir() and len(list(records.glob("*.rec"))) >= 2
+    ):
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 6, (stdout, stderr)
-    assert "INTERRUPTED incomplete: stopped by a signal: " in stdout and "run the same command again" in stdout
+    assert (
+        "INTERRUPTED incomplete: stopped by a signal: " in stdout
+        and "run the same command again" in stdout
+    )
     assert not (out / "results.h5").exists()
     done = len(list(records.glob("*.rec")))
     assert 2 <= done < 200

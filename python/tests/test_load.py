@@ -2,7 +2,8 @@
 
 The CLI binary is $NNMF_SWEEP_BIN, else target/release/nnmf-sweep under the repository root;
 without it every test here fails (never skips) with a message saying how to provide it.
-Run: scripts/test_python.sh (or PYTHONPATH=python python3 -m pytest python/tests after maturin develop)
+Run: scripts/test_python.sh
+(or PYTHONPATH=python python3 -m pytest python/tests after maturin develop)
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import os
 import pickle
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import h5py
@@ -38,11 +38,22 @@ N, P, PLANTED = 60, 40, 3
 # -- fixtures: tiny sweeps by the real binary (each well under a second) -------------------
 
 
-
-
 def simulate(folder: Path) -> Path:
-    run_cli("simulate", "--out", "sim.h5", "--rows", N, "--cols", P, "--rank", PLANTED,
-            "--seed", 1, "--force", cwd=folder)
+    run_cli(
+        "simulate",
+        "--out",
+        "sim.h5",
+        "--rows",
+        N,
+        "--cols",
+        P,
+        "--rank",
+        PLANTED,
+        "--seed",
+        1,
+        "--force",
+        cwd=folder,
+    )
     return folder / "sim.h5"
 
 
@@ -61,14 +72,19 @@ def write_h5ad(folder: Path) -> Path:
     return folder / "sim.h5ad"
 
 
-def sweep(folder: Path, data: str, ranks: list[int], restarts: int, selection: str,
-          extra_args: tuple = (), dataset: bool = True) -> Path:
+def sweep(
+    folder: Path,
+    data: str,
+    ranks: list[int],
+    restarts: int,
+    selection: str,
+    extra_args: tuple = (),
+    dataset: bool = True,
+) -> Path:
     config = folder / "sweep.toml"
     config.write_text(
         "[data]\n"
-        f'path = "{data}"\n'
-        + ('dataset = "X"\n' if dataset else "")
-        + "[sweep]\n"
+        f'path = "{data}"\n' + ('dataset = "X"\n' if dataset else "") + "[sweep]\n"
         f"ranks = {ranks}\n"
         f"restarts = {restarts}\n"
         "seed = 1\n"
@@ -98,8 +114,14 @@ def named(tmp_path_factory) -> Path:
     """An .h5ad with names and an all-zero row; rule "cophenetic", consensus solution."""
     folder = tmp_path_factory.mktemp("named")
     write_h5ad(folder)
-    return sweep(folder, "sim.h5ad", [2, 3], 3,
-                 'rule = "cophenetic"\nheldout_repeats = 0\nsolution = "consensus"', dataset=False)
+    return sweep(
+        folder,
+        "sim.h5ad",
+        [2, 3],
+        3,
+        'rule = "cophenetic"\nheldout_repeats = 0\nsolution = "consensus"',
+        dataset=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +137,9 @@ def sharded(tmp_path_factory) -> Path:
     """Shard 0 of 3 of the planted sweep, not merged: fits stored, no results.h5."""
     folder = tmp_path_factory.mktemp("sharded")
     simulate(folder)
-    return sweep(folder, "sim.h5", [2, 3, 4], 4, "heldout_repeats = 2",
-                 extra_args=("--shard", "0/3"))
+    return sweep(
+        folder, "sim.h5", [2, 3, 4], 4, "heldout_repeats = 2", extra_args=("--shard", "0/3")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +190,11 @@ def test_load_reads_the_decision_as_the_h5_stores_it(any_dir):
     assert r.chosen_by[r.selection_rule] == r.chosen_rank
     assert r.ranks == groups
     # The reasons are those selection.txt lists, in order, and there is at least one.
-    listed = [ln[4:] for ln in (any_dir / "selection.txt").read_text().splitlines()
-              if ln.startswith("  - ")]
+    listed = [
+        ln[4:]
+        for ln in (any_dir / "selection.txt").read_text().splitlines()
+        if ln.startswith("  - ")
+    ]
     assert r.reasons == listed and len(r.reasons) >= 1
 
 
