@@ -1,4 +1,5 @@
-"""What the tests share: the real command line, run on files in a test's folder.
+"""What the tests share: the real command line, run on files in a test's folder, and planted
+Poisson data.
 
 The CLI binary is $NNMF_SWEEP_BIN, else target/release/nnmf-sweep under the repository root;
 without it a test that needs it fails (never skips) with a message saying how to provide it.
@@ -10,6 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,3 +41,11 @@ def run_cli(*args: object, cwd: Path, ok: tuple[int, ...] = (0,)) -> subprocess.
             pytrace=False,
         )
     return proc
+
+
+def planted(n: int = 60, p: int = 40, r: int = 3, seed: int = 0) -> np.ndarray:
+    """Poisson counts (n x p, float64) of rank r: mean 4 W H with Gamma(0.5) W and H."""
+    rng = np.random.default_rng(seed)
+    w = rng.gamma(0.5, 1.0, (n, r))
+    h = rng.gamma(0.5, 1.0, (r, p))
+    return rng.poisson(4.0 * w @ h).astype(np.float64)

@@ -25,7 +25,7 @@ import pytest
 import scipy.sparse as sp
 
 import nnmf_sweep as ns
-from support import REPO, run_cli
+from support import REPO, planted, run_cli
 
 
 def factors_of(directory: Path) -> dict[str, np.ndarray]:
@@ -110,13 +110,6 @@ def test_sweep_on_the_array_gives_the_cli_bits(demo: Path) -> None:
 
 
 # -- small inputs ----------------------------------------------------------------------------
-
-
-def planted(n: int = 60, p: int = 40, r: int = 3, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    w = rng.gamma(0.5, 1.0, (n, r))
-    h = rng.gamma(0.5, 1.0, (r, p))
-    return rng.poisson(4.0 * w @ h).astype(np.float64)
 
 
 SMALL_NO_RANKS = dict(restarts=4, seed=3, max_iter=300)

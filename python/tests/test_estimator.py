@@ -14,13 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import nnmf_sweep as ns
 from nnmf_sweep import NMFSweep
-
-
-def planted(n: int = 60, p: int = 40, r: int = 3, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.poisson(4.0 * rng.gamma(0.5, 1.0, (n, r)) @ rng.gamma(0.5, 1.0, (r, p))).astype(
-        float
-    )
+from support import planted
 
 
 # Small sweeps so that the ~40 checks run in seconds (each check fits several times).
