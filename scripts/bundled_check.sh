@@ -61,7 +61,10 @@ bundled_bin=${BUNDLED_BIN:-$bundled_target/release/nnmf-sweep}
 check_dir=${CHECK_DIR:-$bundled_target/demo-check}
 mkdir -p "$check_dir"
 if ((build)); then
-    [[ -n ${DEFAULT_BIN:-} ]] || cargo build --release --quiet
+    # Both packages named: the Python extension's feature set, so that the builds share the
+    # compiled dependencies of scripts/test_python.sh's wheel and command line.
+    cargo_build=(cargo build --release --quiet -p nnmf-sweep -p nnmf-sweep-python --bin nnmf-sweep)
+    [[ -n ${DEFAULT_BIN:-} ]] || "${cargo_build[@]}"
     cp "$default_bin" "$check_dir/nnmf-sweep-default"
     default_bin=$check_dir/nnmf-sweep-default
     if [[ -z ${BUNDLED_BIN:-} ]]; then
@@ -69,12 +72,12 @@ if ((build)); then
         CMAKE=${CMAKE:-$(scripts/setup.sh --bundled)}
         export CMAKE
         start=$SECONDS
-        CARGO_TARGET_DIR=$bundled_target cargo build --release --quiet --features bundled
+        CARGO_TARGET_DIR=$bundled_target "${cargo_build[@]}" --features nnmf-sweep/bundled
         echo "bundled_check: bundled build took $((SECONDS - start)) s"
         cp "$bundled_bin" "$check_dir/nnmf-sweep-bundled"
         bundled_bin=$check_dir/nnmf-sweep-bundled
         # One target folder for both: put the default binary back (nothing is compiled again).
-        [[ $bundled_target != target ]] || cargo build --release --quiet
+        [[ $bundled_target != target ]] || "${cargo_build[@]}"
     fi
 fi
 

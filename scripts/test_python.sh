@@ -21,7 +21,9 @@ echo "test_python: installing $wheel" >&2
 "$venv/bin/ruff" check python
 "$venv/bin/ruff" format --check python
 # Imported from the installed wheel, not from python/ (pytest runs from another directory).
-cargo build --release --quiet --bin nnmf-sweep
+# The command line for the same-bits comparisons, built with the wheel's feature set (both
+# packages named), so that it reuses the wheel's compiled dependencies instead of building them again.
+cargo build --release --quiet -p nnmf-sweep -p nnmf-sweep-python --bin nnmf-sweep
 cd "$venv"
 NNMF_SWEEP_BIN="$OLDPWD/target/release/nnmf-sweep" bin/python -c 'import nnmf_sweep, sys; print("nnmf_sweep", nnmf_sweep.__version__, "from", nnmf_sweep.__file__, file=sys.stderr)'
 NNMF_SWEEP_BIN="$OLDPWD/target/release/nnmf-sweep" bin/python -m pytest -q -p no:cacheprovider "$OLDPWD/python/tests"

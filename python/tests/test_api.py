@@ -338,7 +338,13 @@ def test_the_gil_is_released_while_fitting(tmp_path: Path) -> None:
     assert elapsed > 0.2 and ticks > elapsed * 100, (elapsed, ticks)
 
 
+# Ctrl-C as in an interactive session: SIGINT raises KeyboardInterrupt. Python installs that
+# handler only when SIGINT is not ignored at start, and a process started in the background by a
+# non-interactive shell (a CI job launched with `&`) inherits SIGINT ignored, so the child
+# installs it itself.
 CTRL_C = """
+import signal
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import sys, numpy as np, nnmf_sweep as ns
 rng = np.random.default_rng(0)
 x = rng.poisson(4.0 * rng.gamma(0.5, 1, (300, 5)) @ rng.gamma(0.5, 1, (5, 200))).astype(float)
