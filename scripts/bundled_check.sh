@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The bundled build against the default one (README, "On a cluster without root"):
-#   1. builds both release binaries (default: target/release, bundled: $BUNDLED_TARGET_DIR,
+#   1. builds both binaries in profile $BUNDLED_CHECK_PROFILE (default release; default binary in
+#      target/<profile>, bundled in $BUNDLED_TARGET_DIR,
 #      default target-bundled), unless --no-build, and copies them into $CHECK_DIR. With
 #      BUNDLED_TARGET_DIR=target (what scripts/test.sh does) the bundled build reuses the default
 #      build's compiled dependencies (only HDF5 and the crates above it are built again), and the
-#      default binary is put back in target/release afterwards;
+#      default binary is put back in target/<profile> afterwards;
 #   2. checks that the bundled binary links no HDF5, OpenBLAS, BLAS or LAPACK library (ldd);
 #   3. runs the demo sweep (configs/demo.toml on configs/demo.h5, written by `simulate` as in
 #      scripts/demo.sh when missing) with each binary into its own output folder under
@@ -56,14 +57,15 @@ fi
 build=1
 [[ ${1:-} == --no-build ]] && build=0
 bundled_target=${BUNDLED_TARGET_DIR:-target-bundled}
-default_bin=${DEFAULT_BIN:-target/release/nnmf-sweep}
-bundled_bin=${BUNDLED_BIN:-$bundled_target/release/nnmf-sweep}
+profile=${BUNDLED_CHECK_PROFILE:-release}   # scripts/test.sh: "wheel", the Python wheel's
+default_bin=${DEFAULT_BIN:-target/$profile/nnmf-sweep}
+bundled_bin=${BUNDLED_BIN:-$bundled_target/$profile/nnmf-sweep}
 check_dir=${CHECK_DIR:-$bundled_target/demo-check}
 mkdir -p "$check_dir"
 if ((build)); then
     # Both packages named: the Python extension's feature set, so that the builds share the
     # compiled dependencies of scripts/test_python.sh's wheel and command line.
-    cargo_build=(cargo build --release --quiet -p nnmf-sweep -p nnmf-sweep-python --bin nnmf-sweep)
+    cargo_build=(cargo build --profile "$profile" --quiet -p nnmf-sweep -p nnmf-sweep-python --bin nnmf-sweep)
     [[ -n ${DEFAULT_BIN:-} ]] || "${cargo_build[@]}"
     cp "$default_bin" "$check_dir/nnmf-sweep-default"
     default_bin=$check_dir/nnmf-sweep-default

@@ -27,9 +27,10 @@ step python3 scripts/import_graph.py > /dev/null   # the module layers point one
 step cargo test --all-targets
 step scripts/test_python.sh   # the Python package: its wheel built from this checkout, pytest in a fresh venv
 step scripts/kill_resume.sh 20
-# The release binary (test_python.sh built it) against the bundled release build, which reuses
-# target/release's compiled dependencies (only HDF5 and the crates above it are built again).
-step env BUNDLED_TARGET_DIR=target scripts/bundled_check.sh
+# The command line test_python.sh built (the wheel's profile and features) against the bundled
+# build in the same profile, which reuses those compiled dependencies (only HDF5 and the crates
+# above it are built again).
+step env BUNDLED_TARGET_DIR=target BUNDLED_CHECK_PROFILE=wheel scripts/bundled_check.sh
 slurm_dir=${NNMF_TEST_SLURM_DIR:-/tmp/nnmf-slurm}
 trap 'scripts/slurm/local-slurm.sh stop "$slurm_dir" || true' EXIT
 env_sh=$(scripts/slurm/local-slurm.sh start "$slurm_dir")

@@ -3,7 +3,7 @@
 # target/py-venv, made anew each run), the wheel built from this checkout by pip through the
 # package's own build backend (maturin, from pyproject.toml: what `pip install .` does), that very
 # wheel installed with its dependencies and the test extras, then pytest on python/tests (which
-# also runs the command line, target/release/nnmf-sweep, for same-bits comparisons).
+# also runs the command line, target/wheel/nnmf-sweep, for same-bits comparisons).
 # Called by scripts/test.sh; needs network access to PyPI (or a pip cache/mirror).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,8 @@ echo "test_python: installing $wheel" >&2
 # Imported from the installed wheel, not from python/ (pytest runs from another directory).
 # The command line for the same-bits comparisons, built with the wheel's feature set (both
 # packages named), so that it reuses the wheel's compiled dependencies instead of building them again.
-cargo build --release --quiet -p nnmf-sweep -p nnmf-sweep-python --bin nnmf-sweep
+# Same profile as the wheel (pyproject.toml: "wheel").
+cargo build --profile wheel --quiet -p nnmf-sweep -p nnmf-sweep-python --bin nnmf-sweep
 cd "$venv"
-NNMF_SWEEP_BIN="$OLDPWD/target/release/nnmf-sweep" bin/python -c 'import nnmf_sweep, sys; print("nnmf_sweep", nnmf_sweep.__version__, "from", nnmf_sweep.__file__, file=sys.stderr)'
-NNMF_SWEEP_BIN="$OLDPWD/target/release/nnmf-sweep" bin/python -m pytest -q -p no:cacheprovider "$OLDPWD/python/tests"
+NNMF_SWEEP_BIN="$OLDPWD/target/wheel/nnmf-sweep" bin/python -c 'import nnmf_sweep, sys; print("nnmf_sweep", nnmf_sweep.__version__, "from", nnmf_sweep.__file__, file=sys.stderr)'
+NNMF_SWEEP_BIN="$OLDPWD/target/wheel/nnmf-sweep" bin/python -m pytest -q -p no:cacheprovider "$OLDPWD/python/tests"
