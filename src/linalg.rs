@@ -490,6 +490,15 @@ mod tests {
         })
     }
 
+    /// `f` run inside a rayon pool of `threads` threads.
+    fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool")
+            .install(f)
+    }
+
     /// Largest |c − reference| relative to the largest |reference|.
     fn rel_diff(c: &Array2<f64>, reference: &Array2<f64>) -> f64 {
         let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -596,11 +605,7 @@ mod tests {
         set_blas_threads(1);
         let x = filled(300, 120, 12);
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
+            in_pool(threads, || {
                 let svd = thin_svd(x.view()).expect("svd");
                 (svd.u, svd.s, svd.vt, qr_q(x.view()).expect("qr"))
             })
@@ -616,11 +621,7 @@ mod tests {
         let h = filled(r, p, 7);
         let x = filled(n, p, 8);
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
+            in_pool(threads, || {
                 let mut wh = Array2::zeros((n, p));
                 let mut xht = Array2::zeros((n, r));
                 let mut wtw = Array2::zeros((r, r));

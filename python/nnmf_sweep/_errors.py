@@ -30,21 +30,10 @@ __all__ = [
 ]
 
 
-class NnmfSweepError(Exception):
-    """Base class of every error of this package.
-
-    Attributes:
-        exit_code: the CLI's exit code for this kind of failure (1-6).
-        category: its name: ``"internal"``, ``"config"``, ``"data"``, ``"output"``,
-            ``"numerical"`` or ``"incomplete"``.
-        message: the message, also what ``str(error)`` returns.
-
-    Always constructed with the message as its only argument (``OSError`` would read two
-    arguments as ``errno, strerror`` and change ``str()``).
-    """
-
-    exit_code: int = 1
-    category: str = "internal"
+class _Message:
+    """The message handling both :class:`NnmfSweepError` and :class:`Interrupted` share: built
+    from the message alone (``OSError`` would read two arguments as ``errno, strerror`` and
+    change ``str()``), which is also ``str()``, ``message`` and what pickling keeps."""
 
     def __init__(self, message: str = "") -> None:
         message = str(message)
@@ -62,6 +51,20 @@ class NnmfSweepError(Exception):
     def __reduce__(self):
         # Pickle (multiprocessing, joblib) by the message alone, whatever the built-in base.
         return (type(self), (self.message,))
+
+
+class NnmfSweepError(_Message, Exception):
+    """Base class of every error of this package.
+
+    Attributes:
+        exit_code: the CLI's exit code for this kind of failure (1-6).
+        category: its name: ``"internal"``, ``"config"``, ``"data"``, ``"output"``,
+            ``"numerical"`` or ``"incomplete"``.
+        message: the message, also what ``str(error)`` returns.
+    """
+
+    exit_code: int = 1
+    category: str = "internal"
 
 
 class InternalError(NnmfSweepError, RuntimeError):
@@ -112,7 +115,7 @@ class IncompleteError(NnmfSweepError):
     category = "incomplete"
 
 
-class Interrupted(KeyboardInterrupt):
+class Interrupted(_Message, KeyboardInterrupt):
     """Ctrl-C during a sweep: it stopped as SIGINT stops the CLI (exit code 6, ``incomplete``:
     the fits in flight are dropped, the finished ones are kept in the output directory); calling
     again with the same arguments and output directory resumes.
@@ -125,20 +128,6 @@ class Interrupted(KeyboardInterrupt):
 
     exit_code: int = IncompleteError.exit_code
     category: str = IncompleteError.category
-
-    def __init__(self, message: str = "") -> None:
-        message = str(message)
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return f"Interrupted({self.message!r})"
-
-    def __reduce__(self):
-        return (type(self), (self.message,))
 
 
 _BY_CODE: dict[int, type[NnmfSweepError]] = {

@@ -18,6 +18,13 @@ from ._result import Result
 __all__ = ["NMFSweep"]
 
 
+def _projected_h(result: Result, rank: int) -> np.ndarray:
+    """The H (r x p) that projection holds fixed: the consensus H when the sweep made one
+    (``solution = "consensus"``), else the best fit's, as ``nnmf-sweep project`` takes it."""
+    _, h = result.consensus_factors(rank) or result.factors(rank)
+    return h
+
+
 class NMFSweep(TransformerMixin, BaseEstimator):
     """Non-negative matrix factorization X ≈ W H with the rank chosen by a sweep.
 
@@ -111,9 +118,7 @@ class NMFSweep(TransformerMixin, BaseEstimator):
             # No rank could be chosen (e.g. one restart per rank): the best-likelihood fit of
             # the smallest rank swept, and the reason is in result_.reasons.
             rank = min(result.ranks)
-        # The H that transform() projects onto: the consensus H when the sweep made one
-        # (`solution = "consensus"`), as `nnmf-sweep project` takes it.
-        _, h = result.consensus_factors(int(rank)) or result.factors(int(rank))
+        h = _projected_h(result, int(rank))
         row = result.summary.loc[result.summary["rank"] == int(rank)].iloc[0]
         self.result_: Result = result
         self.chosen_rank_ = result.chosen_rank
@@ -129,10 +134,7 @@ class NMFSweep(TransformerMixin, BaseEstimator):
         X = self._validate(X, reset=False)
         # The projection reads H from the output directory: refuse it when another fit has
         # replaced that sweep since (a fixed `out` fitted again).
-        _, h = self.result_.consensus_factors(self.n_components_) or self.result_.factors(
-            self.n_components_
-        )
-        if not np.array_equal(h, self.components_):
+        if not np.array_equal(_projected_h(self.result_, self.n_components_), self.components_):
             raise OutputError(
                 f"{self.result_.directory}: the sweep there is no longer the one this estimator "
                 "was fitted on (its H changed: another fit with the same out=); fit it again, or "

@@ -1,5 +1,5 @@
-"""What the tests share: the real command line, run on files in a test's folder, and planted
-Poisson data.
+"""What the tests share: the real command line, run on files in a test's folder (planted data
+written by its simulate, tiny sweeps of it), and planted Poisson data in memory.
 
 The CLI binary is $NNMF_SWEEP_BIN, else target/release/nnmf-sweep under the repository root;
 without it a test that needs it fails (never skips) with a message saying how to provide it.
@@ -49,3 +49,35 @@ def planted(n: int = 60, p: int = 40, r: int = 3, seed: int = 0) -> np.ndarray:
     w = rng.gamma(0.5, 1.0, (n, r))
     h = rng.gamma(0.5, 1.0, (r, p))
     return rng.poisson(4.0 * w @ h).astype(np.float64)
+
+
+def simulate(folder: Path, rows: int, cols: int, rank: int) -> Path:
+    """``nnmf-sweep simulate`` (seed 1) into ``folder/sim.h5``; returns its path."""
+    run_cli(
+        "simulate", "--out", "sim.h5", "--rows", rows, "--cols", cols, "--rank", rank,
+        "--seed", 1, "--force", cwd=folder,
+    )  # fmt: skip
+    return folder / "sim.h5"
+
+
+def sweep_dir(
+    folder: Path,
+    data: str,
+    ranks: list[int],
+    restarts: int,
+    selection: str,
+    extra_args: tuple = (),
+    dataset: bool = True,
+) -> Path:
+    """A tiny sweep (seed 1, 200 iterations, one thread) of ``folder/data`` by the command line,
+    with ``selection`` as the [selection] section's body; returns its output directory."""
+    (folder / "sweep.toml").write_text(
+        f'[data]\npath = "{data}"\n'
+        + ('dataset = "X"\n' if dataset else "")
+        + f"[sweep]\nranks = {ranks}\nrestarts = {restarts}\nseed = 1\n"
+        "[stop]\nmax_iter = 200\n"
+        f"[selection]\n{selection}\n"
+        '[output]\ndir = "out"\n[run]\nthreads = 1\n'
+    )
+    run_cli(folder / "sweep.toml", "--quiet", *extra_args, cwd=folder)
+    return folder / "out"

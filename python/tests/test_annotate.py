@@ -19,7 +19,7 @@ import pytest
 
 from nnmf_sweep._anndata import annotate
 from nnmf_sweep._result import load
-from support import run_cli
+from support import simulate, sweep_dir
 
 N, P, PLANTED = 60, 40, 3
 ZERO_ROW = 5
@@ -29,38 +29,8 @@ ZERO_ROW = 5
 
 
 def planted_x(folder: Path) -> np.ndarray:
-    run_cli(
-        "simulate",
-        "--out",
-        "sim.h5",
-        "--rows",
-        N,
-        "--cols",
-        P,
-        "--rank",
-        PLANTED,
-        "--seed",
-        1,
-        "--force",
-        cwd=folder,
-    )
-    with h5py.File(folder / "sim.h5", "r") as f:
+    with h5py.File(simulate(folder, N, P, PLANTED), "r") as f:
         return f["X"][()].astype(np.float32)
-
-
-def sweep(
-    folder: Path, data: str, ranks: list[int], restarts: int, selection: str, dataset: bool = True
-) -> Path:
-    (folder / "sweep.toml").write_text(
-        f'[data]\npath = "{data}"\n'
-        + ('dataset = "X"\n' if dataset else "")
-        + f"[sweep]\nranks = {ranks}\nrestarts = {restarts}\nseed = 1\n"
-        "[stop]\nmax_iter = 200\n"
-        f"[selection]\n{selection}\n"
-        '[output]\ndir = "out"\n[run]\nthreads = 1\n'
-    )
-    run_cli(folder / "sweep.toml", "--quiet", cwd=folder)
-    return folder / "out"
 
 
 def named_adata(x: np.ndarray) -> ad.AnnData:
@@ -76,7 +46,7 @@ def planted(tmp_path_factory):
     """(directory, X): ranks 2-4 of planted rank-3 counts without names, rule "default"."""
     folder = tmp_path_factory.mktemp("planted")
     x = planted_x(folder)
-    return sweep(folder, "sim.h5", [2, 3, 4], 4, "heldout_repeats = 2"), x
+    return sweep_dir(folder, "sim.h5", [2, 3, 4], 4, "heldout_repeats = 2"), x
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +56,7 @@ def named(tmp_path_factory):
     x = planted_x(folder)
     x[ZERO_ROW, :] = 0
     named_adata(x).write_h5ad(folder / "sim.h5ad")
-    out = sweep(
+    out = sweep_dir(
         folder,
         "sim.h5ad",
         [2, 3],
@@ -102,7 +72,7 @@ def unchosen(tmp_path_factory):
     """(directory, X): one restart per rank, so no rank is chosen."""
     folder = tmp_path_factory.mktemp("unchosen")
     x = planted_x(folder)
-    return sweep(folder, "sim.h5", [2, 3], 1, 'rule = "cophenetic"\nheldout_repeats = 0'), x
+    return sweep_dir(folder, "sim.h5", [2, 3], 1, 'rule = "cophenetic"\nheldout_repeats = 0'), x
 
 
 def soft(w: np.ndarray) -> np.ndarray:

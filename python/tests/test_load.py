@@ -30,7 +30,7 @@ from nnmf_sweep._errors import (
     error_for,
 )
 from nnmf_sweep._result import Result, load
-from support import run_cli
+from support import run_cli, simulate, sweep_dir
 
 N, P, PLANTED = 60, 40, 3
 
@@ -38,30 +38,11 @@ N, P, PLANTED = 60, 40, 3
 # -- fixtures: tiny sweeps by the real binary (each well under a second) -------------------
 
 
-def simulate(folder: Path) -> Path:
-    run_cli(
-        "simulate",
-        "--out",
-        "sim.h5",
-        "--rows",
-        N,
-        "--cols",
-        P,
-        "--rank",
-        PLANTED,
-        "--seed",
-        1,
-        "--force",
-        cwd=folder,
-    )
-    return folder / "sim.h5"
-
-
 def write_h5ad(folder: Path) -> Path:
     """The planted data as an .h5ad with obs/var names and one all-zero observation (row 5)."""
     import anndata as ad
 
-    x = h5py.File(simulate(folder), "r")["X"][()].astype(np.float32)
+    x = h5py.File(simulate(folder, N, P, PLANTED), "r")["X"][()].astype(np.float32)
     x[5, :] = 0
     adata = ad.AnnData(
         x,
@@ -72,41 +53,12 @@ def write_h5ad(folder: Path) -> Path:
     return folder / "sim.h5ad"
 
 
-def sweep(
-    folder: Path,
-    data: str,
-    ranks: list[int],
-    restarts: int,
-    selection: str,
-    extra_args: tuple = (),
-    dataset: bool = True,
-) -> Path:
-    config = folder / "sweep.toml"
-    config.write_text(
-        "[data]\n"
-        f'path = "{data}"\n' + ('dataset = "X"\n' if dataset else "") + "[sweep]\n"
-        f"ranks = {ranks}\n"
-        f"restarts = {restarts}\n"
-        "seed = 1\n"
-        "[stop]\n"
-        "max_iter = 200\n"
-        "[selection]\n"
-        f"{selection}\n"
-        "[output]\n"
-        'dir = "out"\n'
-        "[run]\n"
-        "threads = 1\n"
-    )
-    run_cli(config, "--quiet", *extra_args, cwd=folder)
-    return folder / "out"
-
-
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory) -> Path:
     """Ranks 2-4 of planted rank-3 counts (no names), rule "default" with 2 held-out repeats."""
     folder = tmp_path_factory.mktemp("planted")
-    simulate(folder)
-    return sweep(folder, "sim.h5", [2, 3, 4], 4, "heldout_repeats = 2")
+    simulate(folder, N, P, PLANTED)
+    return sweep_dir(folder, "sim.h5", [2, 3, 4], 4, "heldout_repeats = 2")
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +66,7 @@ def named(tmp_path_factory) -> Path:
     """An .h5ad with names and an all-zero row; rule "cophenetic", consensus solution."""
     folder = tmp_path_factory.mktemp("named")
     write_h5ad(folder)
-    return sweep(
+    return sweep_dir(
         folder,
         "sim.h5ad",
         [2, 3],
@@ -128,16 +80,16 @@ def named(tmp_path_factory) -> Path:
 def unchosen(tmp_path_factory) -> Path:
     """One restart per rank: no cophenetic correlation, so no rank is chosen."""
     folder = tmp_path_factory.mktemp("unchosen")
-    simulate(folder)
-    return sweep(folder, "sim.h5", [2, 3], 1, 'rule = "cophenetic"\nheldout_repeats = 0')
+    simulate(folder, N, P, PLANTED)
+    return sweep_dir(folder, "sim.h5", [2, 3], 1, 'rule = "cophenetic"\nheldout_repeats = 0')
 
 
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory) -> Path:
     """Shard 0 of 3 of the planted sweep, not merged: fits stored, no results.h5."""
     folder = tmp_path_factory.mktemp("sharded")
-    simulate(folder)
-    return sweep(
+    simulate(folder, N, P, PLANTED)
+    return sweep_dir(
         folder, "sim.h5", [2, 3, 4], 4, "heldout_repeats = 2", extra_args=("--shard", "0/3")
     )
 

@@ -35,36 +35,24 @@ trait Elem: ComplexField + Copy + PartialEq {
     fn times(a: Self, b: Self) -> Self;
 }
 
-impl Elem for f32 {
-    const ZERO: f32 = 0.0;
-    const ONE: f32 = 1.0;
-    fn times(a: f32, b: f32) -> f32 {
-        a * b
-    }
+/// `impl Elem` for each (type, zero, one).
+macro_rules! elem {
+    ($($t:ty: $zero:expr, $one:expr;)*) => {$(
+        impl Elem for $t {
+            const ZERO: $t = $zero;
+            const ONE: $t = $one;
+            fn times(a: $t, b: $t) -> $t {
+                a * b
+            }
+        }
+    )*};
 }
 
-impl Elem for f64 {
-    const ZERO: f64 = 0.0;
-    const ONE: f64 = 1.0;
-    fn times(a: f64, b: f64) -> f64 {
-        a * b
-    }
-}
-
-impl Elem for c32 {
-    const ZERO: c32 = c32::new(0.0, 0.0);
-    const ONE: c32 = c32::new(1.0, 0.0);
-    fn times(a: c32, b: c32) -> c32 {
-        a * b
-    }
-}
-
-impl Elem for c64 {
-    const ZERO: c64 = c64::new(0.0, 0.0);
-    const ONE: c64 = c64::new(1.0, 0.0);
-    fn times(a: c64, b: c64) -> c64 {
-        a * b
-    }
+elem! {
+    f32: 0.0, 1.0;
+    f64: 0.0, 1.0;
+    c32: c32::new(0.0, 0.0), c32::new(1.0, 0.0);
+    c64: c64::new(0.0, 0.0), c64::new(1.0, 0.0);
 }
 
 /// (row stride, column stride) of a matrix stored in `layout` with leading dimension `ld`.
@@ -106,15 +94,17 @@ unsafe fn op_view<'a, T: Elem>(
 /// # Safety
 /// `ptr` must be valid for reads of the vector for `'a`.
 unsafe fn vector<'a, T: Elem>(ptr: *const T, len: usize, inc: c_int) -> MatRef<'a, T> {
-    let inc = inc as isize;
     // SAFETY: the caller's contract; the first logical element lies within the vector.
-    unsafe {
-        let first = if inc < 0 {
-            ptr.offset((len as isize - 1) * -inc)
-        } else {
-            ptr
-        };
-        MatRef::from_raw_parts(first, len, 1, inc, 1)
+    unsafe { MatRef::from_raw_parts(ptr.offset(first_offset(len, inc)), len, 1, inc as isize, 1) }
+}
+
+/// Where a BLAS vector's first logical element lies, in elements from its lowest address: 0 for
+/// a positive increment, the last slot for a negative one.
+fn first_offset(len: usize, inc: c_int) -> isize {
+    if inc < 0 {
+        (len as isize - 1) * -(inc as isize)
+    } else {
+        0
     }
 }
 
@@ -123,16 +113,8 @@ unsafe fn vector<'a, T: Elem>(ptr: *const T, len: usize, inc: c_int) -> MatRef<'
 /// # Safety
 /// `ptr` must be valid for reads and writes of the vector for `'a`, and not aliased.
 unsafe fn vector_mut<'a, T: Elem>(ptr: *mut T, len: usize, inc: c_int) -> MatMut<'a, T> {
-    let inc = inc as isize;
     // SAFETY: the caller's contract; the first logical element lies within the vector.
-    unsafe {
-        let first = if inc < 0 {
-            ptr.offset((len as isize - 1) * -inc)
-        } else {
-            ptr
-        };
-        MatMut::from_raw_parts_mut(first, len, 1, inc, 1)
-    }
+    unsafe { MatMut::from_raw_parts_mut(ptr.offset(first_offset(len, inc)), len, 1, inc as isize, 1) }
 }
 
 /// `c = alpha op(a) op(b) + beta c` with op(a) m x k, op(b) k x n, c m x n (all views), by faer
